@@ -1,0 +1,222 @@
+"""Settings: pydantic-settings, grouped by topic, from env vars and an optional YAML file.
+
+Priority, highest first: keyword arguments, the well-known flat env vars (`SLACK_BOT_TOKEN`,
+`PORT`, `OPSBOT_DB`...), nested env vars (`OPSBOT_KUBERNETES__TIMEOUT=5`), the YAML file named
+by `OPSBOT_CONFIG`, then the defaults below. A bad value stops start-up with one line naming
+the setting (`load_settings` raises `ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.errors import ConfigError
+
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# flat env var -> path in the settings tree; these are the names in DESIGN.md and the Helm chart
+FLAT_ENV: dict[str, tuple[str, ...]] = {
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_API_URL": ("slack", "api_url"),
+    "PORT": ("server", "port"),
+    "OPSBOT_DB": ("store", "path"),
+    "GITHUB_TOKEN": ("github", "token"),
+    "GITHUB_API_URL": ("github", "api_url"),
+    "KUBECONFIG": ("kubernetes", "kubeconfig"),
+    "OPSBOT_CONTEXT": ("kubernetes", "context"),
+    "OPSBOT_NAMESPACE": ("kubernetes", "namespace"),
+    "OPSBOT_LOG_TAIL": ("kubernetes", "log_tail"),
+    "OPSBOT_TIMEOUT": ("kubernetes", "timeout"),
+    "OPSBOT_CONCURRENCY": ("kubernetes", "concurrency"),
+}
+SETTING_NAMES = {path: env for env, path in FLAT_ENV.items()}
+
+
+class KubernetesSettings(BaseModel):
+    kubeconfig: str | None = Field(None, description="Path of the kubeconfig; unset: ~/.kube/config or in-cluster")
+    context: str | None = Field(None, description="kubeconfig context to use; unset: the current context")
+    clusters: dict[str, str] = Field(
+        default_factory=dict, description="`--cluster NAME` -> kubeconfig context, for several clusters"
+    )
+    namespace: str = Field("default", description="Namespace for services not in the catalogue")
+    log_tail: int = Field(200, ge=1, le=10_000, description="Lines read from the end of each container log")
+    log_since_seconds: int | None = Field(
+        None, ge=1, description="Only read log lines newer than this; unset: no limit beyond log_tail"
+    )
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds each API call may take")
+    concurrency: int = Field(16, ge=1, le=256, description="API calls in flight at once (bounded thread pool)")
+    sidecars: list[str] = Field(
+        default_factory=lambda: ["daprd", "istio-proxy", "linkerd-proxy", "envoy", "cloud-sql-proxy"],
+        description="Container names treated as sidecars",
+    )
+
+
+class GitHubSettings(BaseModel):
+    token: SecretStr | None = Field(None, description="Token for the GitHub REST API (read-only: actions:read)")
+    api_url: str = Field("https://api.github.com", description="GitHub REST API base URL")
+    runs: int = Field(5, ge=1, le=50, description="Workflow runs shown per service")
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...)")
+    signing_secret: SecretStr | None = Field(None, description="Signing secret for HTTP mode")
+    app_token: SecretStr | None = Field(None, description="App-level token (xapp-...): enables Socket Mode")
+    api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests, proxies)")
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+
+class ServerSettings(BaseModel):
+    port: int = Field(3000, ge=1, le=65535, description="HTTP port of `opsbot serve`")
+    host: str = Field("0.0.0.0", description="Address `opsbot serve` listens on")
+
+
+class StoreSettings(BaseModel):
+    path: str = Field("./opsbot.db", description="SQLite file of incidents, checklists and the timeline")
+
+
+class AccessSettings(BaseModel):
+    """Who may run what. Empty lists mean everyone / everywhere."""
+
+    channels: list[str] = Field(default_factory=list, description="Channel ids the bot answers in")
+    users: list[str] = Field(default_factory=list, description="User ids allowed to run commands")
+    namespaces: dict[str, list[str]] = Field(
+        default_factory=dict, description="Channel id -> namespaces it may debug (per-team access)"
+    )
+
+
+class ServiceConfig(BaseModel):
+    namespace: str | None = Field(None, description="Namespace of the service's Deployment")
+    deployment: str | None = Field(None, description="Deployment name when it differs from the service name")
+    repo: str | None = Field(None, description="GitHub repository owner/name that builds it")
+    workflow: str | None = Field(None, description="Workflow file or id, e.g. deploy.yml")
+    branch: str = Field("main", description="Branch whose runs matter")
+    request_path: list[str] = Field(
+        default_factory=list, description="Services a request passes through, in order (for trace)"
+    )
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
+            raise ValueError("must be owner/name")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSBOT_", env_nested_delimiter="__", extra="forbid")
+
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
+    github: GitHubSettings = Field(default_factory=GitHubSettings)  # type: ignore[arg-type]
+    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    access: AccessSettings = Field(default_factory=AccessSettings)  # type: ignore[arg-type]
+    services: dict[str, ServiceConfig] = Field(default_factory=dict, description="The service catalogue")
+    patterns_files: list[str] = Field(default_factory=list, description="Extra pattern YAML files")
+
+    @field_validator("services")
+    @classmethod
+    def _names(cls, value: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+        for name in value:
+            if not DNS1123.match(name):
+                raise ValueError(f"service name {name!r} is not a DNS-1123 label")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, FlatEnvSource(settings_cls), env_settings, YamlFileSource(settings_cls))
+
+    def service(self, name: str) -> ServiceConfig:
+        """The catalogue entry for a service, or defaults (its own name in the default namespace)."""
+        return self.services.get(name) or ServiceConfig()
+
+    def namespace_for(self, service: str, override: str | None = None) -> str:
+        return override or self.service(service).namespace or self.kubernetes.namespace
+
+
+class FlatEnvSource(EnvSettingsSource):
+    """The flat, well-known env var names (`SLACK_BOT_TOKEN`, `PORT`...)."""
+
+    def __call__(self) -> dict[str, Any]:
+        tree: dict[str, Any] = {}
+        for env, path in FLAT_ENV.items():
+            value = os.environ.get(env)
+            if value is None or value == "":
+                continue
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        return tree
+
+
+class YamlFileSource(PydanticBaseSettingsSource):
+    """The YAML file named by `OPSBOT_CONFIG`, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("OPSBOT_CONFIG")
+        if not path:
+            return {}
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError("OPSBOT_CONFIG", f"cannot read {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError("OPSBOT_CONFIG", f"{path} is not valid YAML: {exc}") from exc
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError("OPSBOT_CONFIG", f"{path} must hold a mapping at the top")
+        return data
+
+
+def setting_name(loc: tuple[int | str, ...]) -> str:
+    """The name a person would set: the flat env var when there is one, else the dotted path."""
+    path = tuple(str(p) for p in loc)
+    return SETTING_NAMES.get(path, ".".join(path))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into a `ConfigError` naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(setting_name(first["loc"]), first["msg"]) from None

@@ -1,0 +1,225 @@
+"""The data every part of opsbot shares.
+
+Gateways return snapshots (what the cluster and GitHub said), playbooks turn snapshots into
+findings, and one `Report` feeds every renderer: Slack blocks, the terminal and `--json`.
+All models are pydantic so that they validate on the way in and serialise on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, Field
+
+
+class ContainerKind(StrEnum):
+    APP = "app"
+    SIDECAR = "sidecar"  # daprd, istio-proxy... or a native sidecar (init container, restartPolicy Always)
+    INIT = "init"
+
+
+class ContainerStatus(BaseModel):
+    """One container of a pod, as `kubectl describe pod` would show it."""
+
+    name: str
+    kind: ContainerKind = ContainerKind.APP
+    image: str = ""
+    ready: bool = False
+    restarts: int = 0
+    state: Literal["running", "waiting", "terminated", "unknown"] = "unknown"
+    reason: str | None = None  # reason of the current state: CrashLoopBackOff, ImagePullBackOff...
+    message: str | None = None
+    started_at: datetime | None = None
+    last_reason: str | None = None  # reason of the last termination: OOMKilled, Error...
+    last_exit_code: int | None = None
+    last_finished_at: datetime | None = None
+
+
+class PodSnapshot(BaseModel):
+    name: str
+    namespace: str
+    phase: str = "Unknown"
+    ready: bool = False
+    restarts: int = 0  # sum over all containers
+    age_seconds: float = 0.0
+    created_at: datetime | None = None
+    node: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    owner: str | None = None  # the ReplicaSet that owns the pod
+    containers: list[ContainerStatus] = Field(default_factory=list)
+
+    def container(self, name: str) -> ContainerStatus | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+class DeploymentSnapshot(BaseModel):
+    name: str
+    namespace: str
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    available_replicas: int = 0
+    selector: dict[str, str] = Field(default_factory=dict)  # matchLabels
+    selector_expr: str = ""  # the label selector string used to list pods
+    images: dict[str, str] = Field(default_factory=dict)  # container name -> image
+    revision: str | None = None
+    commit: str | None = None  # from the image tag or a commit annotation/label, when present
+    created_at: datetime | None = None
+    replicasets: list[str] = Field(default_factory=list)
+
+
+class LogLine(NamedTuple):
+    ts: datetime | None  # from the API's `timestamps=true` prefix
+    text: str
+
+
+class LogSnapshot(BaseModel):
+    """The tail of one container's log. `previous` is the log of the container before its last restart."""
+
+    pod: str
+    container: str
+    previous: bool = False
+    lines: list[LogLine] = Field(default_factory=list)
+    error: str | None = None  # why the log could not be read (e.g. no previous container)
+
+
+class EventSnapshot(BaseModel):
+    type: str = "Warning"
+    reason: str = ""
+    message: str = ""
+    object_kind: str = ""
+    object_name: str = ""
+    count: int = 1
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+class WorkflowRun(BaseModel):
+    id: int
+    name: str = ""
+    run_number: int = 0
+    head_sha: str = ""
+    head_branch: str = ""
+    event: str = ""
+    status: str = ""
+    conclusion: str | None = None
+    html_url: str = ""
+    created_at: datetime | None = None
+    deployed: bool = False  # True when head_sha is the commit that is running
+
+
+class WorkflowJob(BaseModel):
+    id: int
+    run_id: int
+    name: str = ""
+    status: str = ""
+    conclusion: str | None = None
+    html_url: str = ""
+    failed_steps: list[str] = Field(default_factory=list)
+
+
+class ActionKind(StrEnum):
+    """Read-only follow-ups that a person can run with one press (a Slack button, a console command)."""
+
+    PREVIOUS_LOGS = "previous_logs"
+    CONTAINER_LOGS = "container_logs"
+    POD_EVENTS = "pod_events"
+    CI_JOB = "ci_job"
+
+
+class NextAction(BaseModel):
+    kind: ActionKind
+    namespace: str
+    pod: str | None = None
+    container: str | None = None
+    repo: str | None = None
+    run_id: int | None = None
+
+
+class NextCommand(BaseModel):
+    """What to run next: the command as a person would type it, and, when read-only, the action the bot can run."""
+
+    label: str
+    command: str
+    action: NextAction | None = None
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Finding(BaseModel):
+    pattern: str  # pattern id, or a derived finding id such as "restarts"
+    title: str
+    severity: Severity = Severity.ERROR
+    count: int = 0
+    pods: list[str] = Field(default_factory=list)
+    containers: list[str] = Field(default_factory=list)
+    first_seen: datetime | None = None
+    sample: str = ""
+    cause: str = ""
+    fix: str = ""
+    snippet: str | None = None
+    evidence: list[str] = Field(default_factory=list)
+    next_commands: list[NextCommand] = Field(default_factory=list)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+
+
+class StepResult(BaseModel):
+    name: str
+    title: str
+    status: StepStatus = StepStatus.PENDING
+    summary: str = ""
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+class StepError(BaseModel):
+    step: str
+    message: str
+
+
+class ChecklistItem(BaseModel):
+    key: str
+    text: str
+    done: bool = False
+    evidence: str | None = None
+    by: str | None = None  # "opsbot" when the bot ticked it, else the Slack user id / console user
+    at: datetime | None = None
+
+
+class Report(BaseModel):
+    """The one result of a playbook run; every renderer takes this."""
+
+    kind: Literal["debug", "verify", "trace"] = "debug"
+    service: str
+    namespace: str
+    context: str | None = None
+    started_at: datetime
+    duration_ms: float = 0.0
+    deployment: DeploymentSnapshot | None = None
+    pods: list[PodSnapshot] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    events: list[EventSnapshot] = Field(default_factory=list)
+    runs: list[WorkflowRun] = Field(default_factory=list)
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+    steps: list[StepResult] = Field(default_factory=list)
+    errors: list[StepError] = Field(default_factory=list)
+    logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised
+
+    @property
+    def steps_done(self) -> int:
+        return sum(s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in self.steps)
