@@ -1,0 +1,509 @@
+"""The incident store: one SQLite file (sqlite-utils, WAL) that outlives restarts.
+
+An incident is a Slack thread (channel, thread_ts). It keeps its checklist (who ticked what and
+when), a timeline of everything that happened, the ts of each message the bot posted (so a restart
+can still update them) and the event ids already handled (Slack retries deliveries; a retry must
+never open a second thread).
+
+Every write is one transaction. Read-modify-write paths (`tick`, `set_checklist`, `claim_event`)
+take the write lock up front with `BEGIN IMMEDIATE`, so concurrent writers - threads, or several
+processes on the same file - queue on `busy_timeout` instead of losing an update.
+SQLite errors are translated here, once, into `bot.errors`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlite_utils import Database
+
+from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
+from bot.models import ChecklistItem
+
+BOT_USER = "opsbot"  # `by` of items the bot completed; anything else is a person
+STATUSES = ("open", "closed")
+
+
+class Incident(BaseModel):
+    id: int
+    channel: str
+    thread_ts: str
+    service: str
+    namespace: str
+    context: str | None = None
+    status: Literal["open", "closed"] = "open"
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    summary: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    by: str | None = None
+
+
+# --- schema -------------------------------------------------------------------------------------
+# Each migration takes the schema from version N to N+1 (its index + 1) and runs inside the same
+# transaction that bumps PRAGMA user_version. Append new ones; never edit a released one.
+
+
+def _run(db: Database, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+def _v1(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            service TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            context TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            opened_by TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            closed_by TEXT,
+            closed_at TEXT,
+            summary TEXT,
+            UNIQUE (channel, thread_ts)
+        );
+        CREATE TABLE checklist_items (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0,
+            evidence TEXT,
+            by TEXT,
+            at TEXT,
+            PRIMARY KEY (incident_id, key)
+        );
+        CREATE TABLE timeline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            by TEXT
+        );
+        CREATE TABLE messages (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            role TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            PRIMARY KEY (incident_id, role)
+        );
+        CREATE TABLE events (
+            event_id TEXT PRIMARY KEY
+        );
+        """
+    )
+
+
+def _v2(db: Database) -> None:
+    # When an event id was first seen, so old ids can be pruned (Slack retries within minutes),
+    # and indexes for the two lookups every command makes.
+    _run(
+        db,
+        """
+        ALTER TABLE events ADD COLUMN seen_at TEXT;
+        CREATE INDEX events_seen_at ON events(seen_at);
+        CREATE INDEX timeline_incident ON timeline(incident_id, id);
+        CREATE INDEX incidents_status_channel ON incidents(status, channel);
+        CREATE TABLE health (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class IncidentStore:
+    """Incidents, checklists, timeline, message ts and handled events in one SQLite file.
+
+    Safe to share between threads (one connection, used under a lock); several stores (or
+    processes) on one file coordinate through SQLite's own locking.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            # Our own connection rather than Database(path): check_same_thread=False lets async
+            # callers hand calls to worker threads (asyncio.to_thread); the lock serialises them.
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, check_same_thread=False)
+            self.db = Database(conn, recreate=False)
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                self.db.enable_wal()
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _translate(self, exc: sqlite3.Error) -> OpsbotError:
+        text = str(exc)
+        lowered = text.lower()
+        where = f"incident store {self.path}"
+        if "locked" in lowered or "busy" in lowered:
+            return UnavailableError(f"{where} is busy (another writer holds it): try again")
+        if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+            return UnavailableError(f"{where} is not writable ({text}): check the path and its permissions")
+        if "not a database" in lowered or "malformed" in lowered:
+            return UnavailableError(f"{where} is not a valid SQLite database ({text})")
+        return UnavailableError(f"{where} failed: {text}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from the start (BEGIN IMMEDIATE)."""
+        with self._lock:
+            conn = self.db.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._translate(exc) from exc
+                raise
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                return list(self.db.query(sql, params))
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise UnavailableError(
+                    f"incident store {self.path} has schema version {version}, newer than this "
+                    f"opsbot understands ({SCHEMA_VERSION}): upgrade opsbot"
+                )
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(self.db)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self.db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # --- incidents ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _incident(row: dict[str, Any]) -> Incident:
+        return Incident(
+            id=row["id"],
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            service=row["service"],
+            namespace=row["namespace"],
+            context=row["context"],
+            status=row["status"],
+            opened_by=row["opened_by"],
+            opened_at=_dt(row["opened_at"]) or _now(),
+            closed_by=row["closed_by"],
+            closed_at=_dt(row["closed_at"]),
+            summary=row["summary"],
+        )
+
+    def open_incident(
+        self,
+        *,
+        channel: str,
+        thread_ts: str,
+        service: str,
+        namespace: str,
+        context: str | None,
+        opened_by: str,
+        checklist: list[ChecklistItem],
+    ) -> Incident:
+        """Open the incident of a thread; for a thread that already has one, merge the checklist
+        into it and return it (so a repeated command never fails or duplicates)."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id FROM incidents WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+            ).fetchone()
+            if row is None:
+                now = _iso(_now())
+                cursor = conn.execute(
+                    "INSERT INTO incidents (channel, thread_ts, service, namespace, context, status,"
+                    " opened_by, opened_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+                    (channel, thread_ts, service, namespace, context, opened_by, now),
+                )
+                incident_id = int(cursor.lastrowid or 0)
+                conn.execute(
+                    "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'open', ?, ?)",
+                    (incident_id, now, f"opened for {service} in {namespace}", opened_by),
+                )
+            else:
+                incident_id = int(row[0])
+            self._merge_checklist(conn, incident_id, checklist)
+        return self.incident(incident_id)
+
+    def get_incident(self, channel: str, thread_ts: str) -> Incident | None:
+        rows = self._read(
+            "SELECT * FROM incidents WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+        )
+        return self._incident(rows[0]) if rows else None
+
+    def incident(self, incident_id: int) -> Incident:
+        rows = self._read("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        if not rows:
+            raise NotFoundError(f"incident #{incident_id} does not exist")
+        return self._incident(rows[0])
+
+    def list_incidents(self, *, channel: str | None = None, status: str | None = "open") -> list[Incident]:
+        """Newest first. `status=None` lists open and closed ones."""
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        where, params = [], []
+        if channel is not None:
+            where.append("channel = ?")
+            params.append(channel)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        sql = "SELECT * FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._incident(r) for r in self._read(sql + " ORDER BY id DESC", tuple(params))]
+
+    def close_incident(self, incident_id: int, *, by: str, summary: str | None) -> Incident:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status, closed_by FROM incidents WHERE id = ?", (incident_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"incident #{incident_id} does not exist")
+            if row[0] == "closed":
+                raise UsageError(f"incident #{incident_id} is already closed (by {row[1]})")
+            now = _iso(_now())
+            conn.execute(
+                "UPDATE incidents SET status = 'closed', closed_by = ?, closed_at = ?, summary = ?"
+                " WHERE id = ?",
+                (by, now, summary, incident_id),
+            )
+            conn.execute(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'close', ?, ?)",
+                (incident_id, now, summary or "closed", by),
+            )
+        return self.incident(incident_id)
+
+    def _require(self, conn: sqlite3.Connection, incident_id: int) -> None:
+        if conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+            raise NotFoundError(f"incident #{incident_id} does not exist")
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def set_message(self, incident_id: int, role: str, ts: str) -> None:
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.execute(
+                "INSERT INTO messages (incident_id, role, ts) VALUES (?, ?, ?)"
+                " ON CONFLICT (incident_id, role) DO UPDATE SET ts = excluded.ts",
+                (incident_id, role, ts),
+            )
+
+    def messages(self, incident_id: int) -> dict[str, str]:
+        rows = self._read("SELECT role, ts FROM messages WHERE incident_id = ? ORDER BY role", (incident_id,))
+        return {r["role"]: r["ts"] for r in rows}
+
+    def incident_for_message(self, channel: str, ts: str) -> Incident | None:
+        """The incident owning a message the bot posted (a button press names only the message)."""
+        rows = self._read(
+            "SELECT i.* FROM incidents i JOIN messages m ON m.incident_id = i.id"
+            " WHERE i.channel = ? AND m.ts = ? ORDER BY i.id DESC LIMIT 1",
+            (channel, ts),
+        )
+        return self._incident(rows[0]) if rows else None
+
+    # --- checklist ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _item(row: Any) -> ChecklistItem:
+        return ChecklistItem(
+            key=row["key"],
+            text=row["text"],
+            done=bool(row["done"]),
+            evidence=row["evidence"],
+            by=row["by"],
+            at=_dt(row["at"]),
+        )
+
+    def checklist(self, incident_id: int) -> list[ChecklistItem]:
+        rows = self._read(
+            "SELECT * FROM checklist_items WHERE incident_id = ? ORDER BY position, key", (incident_id,)
+        )
+        return [self._item(r) for r in rows]
+
+    def set_checklist(self, incident_id: int, items: list[ChecklistItem]) -> None:
+        """Merge the bot's results: new items are added, items the bot completed gain their tick
+        and evidence. An item a person ticked or unticked is left exactly as the person left it,
+        and the bot never unticks anything."""
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            self._merge_checklist(conn, incident_id, items)
+
+    def _merge_checklist(
+        self, conn: sqlite3.Connection, incident_id: int, items: list[ChecklistItem]
+    ) -> None:
+        conn.row_factory = sqlite3.Row
+        try:
+            existing = {
+                r["key"]: r
+                for r in conn.execute("SELECT * FROM checklist_items WHERE incident_id = ?", (incident_id,))
+            }
+        finally:
+            conn.row_factory = None
+        next_position = max((r["position"] for r in existing.values()), default=-1) + 1
+        for item in items:
+            row = existing.get(item.key)
+            at = _iso(item.at or _now()) if item.done else None
+            by = (item.by or BOT_USER) if item.done else None
+            if row is None:
+                conn.execute(
+                    "INSERT INTO checklist_items (incident_id, key, text, position, done, evidence, by, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (incident_id, item.key, item.text, next_position, int(item.done), item.evidence, by, at),
+                )
+                next_position += 1
+                if item.done:
+                    conn.execute(
+                        "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'tick', ?, ?)",
+                        (incident_id, at, self._tick_text(item.text, True, item.evidence), by),
+                    )
+                continue
+            touched_by_person = row["by"] is not None and row["by"] != BOT_USER
+            if touched_by_person or row["done"] or not item.done:
+                continue
+            conn.execute(
+                "UPDATE checklist_items SET done = 1, evidence = ?, by = ?, at = ?"
+                " WHERE incident_id = ? AND key = ?",
+                (item.evidence, by, at, incident_id, item.key),
+            )
+            conn.execute(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'tick', ?, ?)",
+                (incident_id, at, self._tick_text(row["text"], True, item.evidence), by),
+            )
+
+    @staticmethod
+    def _tick_text(text: str, done: bool, evidence: str | None = None) -> str:
+        line = f"{'ticked' if done else 'unticked'}: {text}"
+        return f"{line} ({evidence})" if evidence else line
+
+    def tick(self, incident_id: int, key: str, *, done: bool, by: str) -> ChecklistItem:
+        """A person ticks or unticks one item; records who and when, in the item and the timeline."""
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            row = conn.execute(
+                "SELECT text FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"incident #{incident_id} has no checklist item {key!r}")
+            now = _iso(_now())
+            conn.execute(
+                "UPDATE checklist_items SET done = ?, by = ?, at = ? WHERE incident_id = ? AND key = ?",
+                (int(done), by, now, incident_id, key),
+            )
+            conn.execute(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
+                (incident_id, now, "tick" if done else "untick", self._tick_text(row[0], done), by),
+            )
+            conn.row_factory = sqlite3.Row
+            try:
+                updated = conn.execute(
+                    "SELECT * FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
+                ).fetchone()
+            finally:
+                conn.row_factory = None
+        return self._item(updated)
+
+    # --- timeline and events --------------------------------------------------------------------
+
+    def add_timeline(self, incident_id: int, kind: str, text: str, *, by: str | None = None) -> None:
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.execute(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
+                (incident_id, _iso(_now()), kind, text, by),
+            )
+
+    def timeline(self, incident_id: int) -> list[TimelineEntry]:
+        rows = self._read("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return [
+            TimelineEntry(at=_dt(r["at"]) or _now(), kind=r["kind"], text=r["text"], by=r["by"]) for r in rows
+        ]
+
+    def claim_event(self, event_id: str) -> bool:
+        """True the first time an event id is seen, False for every later delivery of it."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO events (event_id, seen_at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, _iso(_now())),
+            )
+            return cursor.rowcount == 1
+
+    def prune_events(self, older_than: datetime) -> int:
+        """Forget event ids first seen before `older_than` (Slack stops retrying after minutes)."""
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM events WHERE seen_at < ?", (_iso(older_than),))
+            return cursor.rowcount
+
+    def healthy(self) -> bool:
+        """The file takes a write right now (for /readyz)."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO health (id, at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    (_iso(_now()),),
+                )
+        except (OpsbotError, sqlite3.Error):
+            return False
+        return True
