@@ -69,6 +69,7 @@ class GitHubSettings(BaseModel):
     token: SecretStr | None = Field(None, description="Token for the GitHub REST API (read-only: actions:read)")
     api_url: str = Field("https://api.github.com", description="GitHub REST API base URL")
     runs: int = Field(5, ge=1, le=50, description="Workflow runs shown per service")
+    timeout: float = Field(10.0, gt=0, le=120, description="Seconds each GitHub API call may take")
 
     @field_validator("api_url")
     @classmethod

@@ -1,0 +1,215 @@
+"""The command line: every Slack command has a terminal twin (see DESIGN.md, "Command-line contract").
+
+Errors a user can act on end the command with one line on stderr and a non-zero exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from bot.config import Settings, load_settings
+from bot.errors import OpsbotError, UsageError
+from bot.models import Report
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="opsbot: incident response on Kubernetes, from Slack or the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+patterns_app = typer.Typer(help="The bug-pattern table: list it, or classify log lines.", no_args_is_help=True)
+app.add_typer(patterns_app, name="patterns")
+
+NamespaceOpt = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace (default: from the catalogue)")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use")]
+DemoOpt = Annotated[bool, typer.Option("--demo", help="Run against the embedded sandbox (taskflow scenario)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"opsbot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; our own errors become one line on stderr."""
+    try:
+        return asyncio.run(factory())  # type: ignore[arg-type]
+    except UsageError as exc:
+        fail(str(exc), 2)
+    except OpsbotError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+def print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.model_dump_json(indent=None))
+        return
+    from bot.terminal import render_report
+
+    render_report(report, Console(highlight=False))
+
+
+async def _playbook(kind: str, service: str, namespace: str | None, context: str | None, demo: bool) -> Report:
+    from bot.runtime import open_runtime
+    from playbooks.debug import run_debug
+    from playbooks.verify import run_verify
+
+    playbook = run_debug if kind == "debug" else run_verify
+    async with open_runtime(settings(), demo=demo) as rt:
+        return await playbook(rt, service, namespace=namespace, context=context)
+
+
+@app.command()
+def demo(as_json: JsonOpt = False) -> None:
+    """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
+    report = run(lambda: _playbook("debug", "taskflow-api", None, None, True))
+    print_report(report, as_json)
+
+
+@app.command()
+def debug(
+    service: Annotated[str, typer.Argument(help="Service (Deployment) to debug")],
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    demo: DemoOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
+    report = run(lambda: _playbook("debug", service, namespace, context, demo))
+    print_report(report, as_json)
+
+
+@app.command()
+def verify(
+    service: Annotated[str, typer.Argument(help="Service (Deployment) to verify")],
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    demo: DemoOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deployment verification: rollout, restarts, pod age, which commit runs."""
+    report = run(lambda: _playbook("verify", service, namespace, context, demo))
+    print_report(report, as_json)
+    if report.findings:
+        raise typer.Exit(3)
+
+
+@patterns_app.command("list")
+def patterns_list(as_json: JsonOpt = False) -> None:
+    """List the bug patterns: id, severity, title and likely cause."""
+    table = _patterns()
+    if as_json:
+        for p in table.patterns:
+            typer.echo(json.dumps({"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause}))
+        return
+    from rich.table import Table
+
+    view = Table("id", "severity", "title", "likely cause")
+    for p in table.patterns:
+        view.add_row(p.id, str(p.severity), p.title, p.cause)
+    Console().print(view)
+
+
+@patterns_app.command("match")
+def patterns_match(
+    file: Annotated[Path | None, typer.Argument(help="Log file (default: stdin)", show_default=False)] = None,
+) -> None:
+    """Classify log lines; prints one JSON object a matching line: {"line", "pattern", "text"}."""
+    from playbooks.patterns import match_lines
+
+    from bot.redact import redact
+
+    table = _patterns()
+    lines = _read_lines(file)
+    for number, pattern, text in match_lines(table, lines):
+        typer.echo(json.dumps({"line": number, "pattern": pattern.id, "text": redact(text)}))
+
+
+def _patterns():  # type: ignore[no-untyped-def]
+    from playbooks.patterns import PatternTable
+
+    try:
+        return PatternTable.load(*settings().patterns_files)
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+def _read_lines(file: Path | None) -> list[str]:
+    if file is None:
+        return sys.stdin.read().splitlines()
+    try:
+        return file.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+
+
+@app.command()
+def redact(
+    file: Annotated[Path | None, typer.Argument(help="File (default: stdin)", show_default=False)] = None,
+) -> None:
+    """Print FILE or stdin with secrets replaced by [REDACTED:kind]."""
+    from bot.redact import redact as scrub
+
+    for line in _read_lines(file):
+        typer.echo(scrub(line))
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8001,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+) -> None:
+    """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
+    from bot.sandbox import serve_forever
+
+    try:
+        serve_forever("taskflow", host=host, port=port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}", 2)
+
+
+@app.command()
+def serve(demo: DemoOpt = False) -> None:
+    """The Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT at /slack/events."""
+    from bot.slackapp import serve as serve_app
+
+    try:
+        serve_app(settings(), demo=demo)
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+@app.command()
+def console(demo: DemoOpt = False) -> None:
+    """Type slash commands and tick checklist items in the terminal, as in a Slack thread."""
+    from bot.console import console as run_console
+
+    try:
+        run_console(settings(), demo=demo)
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+def main() -> None:
+    app()

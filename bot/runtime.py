@@ -1,0 +1,107 @@
+"""The runtime: everything a command needs, built once per process from the settings.
+
+`open_runtime(settings, demo=True)` starts the embedded sandbox and points the real gateways at
+it, so the demo, the console and `serve --demo` run the same code as production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import yaml
+from playbooks.patterns import PatternTable
+
+from bot.config import ServiceConfig, Settings
+from bot.errors import ConfigError, OpsbotError
+from bot.github import GitHubGateway
+from bot.k8s import KubernetesGateway
+from playbooks.checklists import ChecklistCatalogue
+
+DEMO_CATALOGUE = Path(__file__).with_name("demo.yaml")
+
+
+class Runtime:
+    """Gateways and knowledge, shared by every command of a process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        patterns: PatternTable,
+        checklists: ChecklistCatalogue,
+        github: GitHubGateway | None,
+        kubernetes: dict[str | None, KubernetesGateway] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.patterns = patterns
+        self.checklists = checklists
+        self.github = github
+        self._kubernetes: dict[str | None, KubernetesGateway] = dict(kubernetes or {})
+
+    def context_for(self, cluster: str | None) -> str | None:
+        """`--cluster NAME` names a kubeconfig context in `kubernetes.clusters`."""
+        if cluster is None:
+            return None
+        clusters = self.settings.kubernetes.clusters
+        if cluster not in clusters:
+            known = ", ".join(sorted(clusters)) or "none configured (kubernetes.clusters)"
+            raise ConfigError("kubernetes.clusters", f"unknown cluster {cluster!r}; known: {known}")
+        return clusters[cluster]
+
+    def kubernetes(self, context: str | None = None) -> KubernetesGateway:
+        """The gateway for a kubeconfig context (None: the configured one), built once and cached."""
+        gateway = self._kubernetes.get(context)
+        if gateway is None:
+            gateway = KubernetesGateway.from_settings(self.settings.kubernetes, context=context)
+            self._kubernetes[context] = gateway
+        return gateway
+
+    async def ready(self) -> list[tuple[str, bool, str]]:
+        try:
+            await self.kubernetes().ping()
+            return [("kubernetes", True, "API answers")]
+        except OpsbotError as exc:
+            return [("kubernetes", False, str(exc))]
+
+    async def close(self) -> None:
+        for gateway in self._kubernetes.values():
+            await gateway.close()
+        if self.github is not None:
+            await self.github.close()
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's service catalogue (taskflow), under whatever the user configured."""
+    data = yaml.safe_load(DEMO_CATALOGUE.read_text())
+    services = {name: ServiceConfig.model_validate(cfg) for name, cfg in data["services"].items()}
+    services.update(settings.services)
+    kube = settings.kubernetes.model_copy(update={"namespace": data.get("namespace", "default")})
+    return settings.model_copy(update={"services": services, "kubernetes": kube})
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterator[Runtime]:
+    patterns = PatternTable.load(*settings.patterns_files)
+    checklists = ChecklistCatalogue.default()
+    async with AsyncExitStack() as stack:
+        if demo:
+            from bot.sandbox import Sandbox, load_scenario  # the sandbox is only loaded for demos
+
+            sandbox = Sandbox(load_scenario("taskflow"))
+            await sandbox.start()
+            stack.push_async_callback(sandbox.stop)
+            settings = demo_settings(settings)
+            kcfg = settings.kubernetes
+            k8s = KubernetesGateway.for_url(
+                sandbox.url, timeout=kcfg.timeout, concurrency=kcfg.concurrency, sidecars=kcfg.sidecars)
+            github: GitHubGateway | None = GitHubGateway(api_url=sandbox.github_url, timeout=settings.github.timeout)
+            rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github,
+                         kubernetes={None: k8s})
+        else:
+            token = settings.github.token.get_secret_value() if settings.github.token else None
+            github = GitHubGateway(api_url=settings.github.api_url, token=token, timeout=settings.github.timeout)
+            rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github)
+        stack.push_async_callback(rt.close)
+        yield rt

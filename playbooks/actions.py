@@ -1,0 +1,81 @@
+"""The read-only follow-ups behind "next step" buttons: one fetch, one readable result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.redact import redact
+from pydantic import BaseModel
+
+from bot.errors import OpsbotError, UsageError
+from bot.models import ActionKind, EventSnapshot, NextAction
+from playbooks.debug import check_name
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+class ActionResult(BaseModel):
+    title: str
+    text: str
+    ok: bool = True
+
+
+def format_events(events: list[EventSnapshot]) -> str:
+    if not events:
+        return "no events"
+    rows = []
+    for e in events:
+        when = e.last_seen.strftime("%H:%M:%S") if e.last_seen else "--:--:--"
+        rows.append(f"{when}  {e.type:<7} {e.reason:<18} x{e.count:<3} {e.message}")
+    return "\n".join(rows)
+
+
+async def run_action(rt: Runtime, action: NextAction, *, context: str | None = None) -> ActionResult:
+    """Run one action; errors become a result that says what went wrong (ok=False), never an exception."""
+    try:
+        result = await _run(rt, action, context)
+    except OpsbotError as exc:
+        result = ActionResult(title=_title(action), text=str(exc), ok=False)
+    return ActionResult(title=redact(result.title), text=redact(result.text), ok=result.ok)
+
+
+def _title(action: NextAction) -> str:
+    match action.kind:
+        case ActionKind.PREVIOUS_LOGS:
+            return f"Previous log of {action.pod}/{action.container}"
+        case ActionKind.CONTAINER_LOGS:
+            return f"Log of {action.pod}/{action.container}"
+        case ActionKind.POD_EVENTS:
+            return f"Events of {action.pod}"
+        case ActionKind.CI_JOB:
+            return f"Failed jobs of run {action.run_id} ({action.repo})"
+
+
+async def _run(rt: Runtime, action: NextAction, context: str | None) -> ActionResult:
+    ns = check_name(action.namespace, "namespace")
+    title = _title(action)
+    if action.kind in (ActionKind.PREVIOUS_LOGS, ActionKind.CONTAINER_LOGS, ActionKind.POD_EVENTS):
+        if not action.pod:
+            raise UsageError("this action needs a pod")
+        k8s = rt.kubernetes(context)
+        if action.kind is ActionKind.POD_EVENTS:
+            return ActionResult(title=title, text=format_events(await k8s.pod_events(ns, action.pod)))
+        if not action.container:
+            raise UsageError("this action needs a container")
+        snap = await k8s.read_log(ns, action.pod, action.container, tail=rt.settings.kubernetes.log_tail,
+                                  previous=action.kind is ActionKind.PREVIOUS_LOGS)
+        if snap.error:
+            return ActionResult(title=title, text=snap.error, ok=False)
+        return ActionResult(title=title, text="\n".join(line.text for line in snap.lines) or "(empty log)")
+    if rt.github is None or not action.repo or action.run_id is None:
+        raise UsageError("this action needs GitHub access, a repository and a run id")
+    jobs = await rt.github.failed_jobs(action.repo, action.run_id)
+    if not jobs:
+        return ActionResult(title=title, text="no failed jobs in this run")
+    parts = []
+    for job in jobs[:3]:
+        steps = ", ".join(job.failed_steps) or "no step marked failed"
+        tail = await rt.github.job_log(action.repo, job.id, tail=60)
+        parts.append(f"job {job.name} ({job.conclusion}): failed steps: {steps}\n{job.html_url}\n{tail}")
+    return ActionResult(title=title, text="\n\n".join(parts))

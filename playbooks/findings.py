@@ -1,0 +1,223 @@
+"""Findings: pure functions from fetched snapshots to what they mean.
+
+Nothing here does I/O. Every function takes snapshots (bot.models) and the pattern table and
+returns findings or evidence strings, so it is tested without a server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.models import (
+    ActionKind,
+    ContainerKind,
+    EventSnapshot,
+    Finding,
+    LogSnapshot,
+    NextAction,
+    NextCommand,
+    PodSnapshot,
+    Severity,
+    WorkflowRun,
+)
+from playbooks.patterns import Pattern, PatternTable
+
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2, Severity.INFO: 3}
+MAX_EVIDENCE = 5
+
+
+@dataclass
+class _Group:
+    """Everything one pattern matched, across logs, events and container states."""
+
+    pattern: Pattern
+    count: int = 0
+    pods: dict[str, None] = field(default_factory=dict)  # ordered sets
+    containers: dict[str, None] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    sample: str = ""
+    evidence: list[str] = field(default_factory=list)
+    where: tuple[str, str | None, bool] | None = None  # (pod, container, previous) of the first hit
+
+    def add(self, text: str, *, pod: str | None, container: str | None, ts: datetime | None,
+            label: str, previous: bool = False) -> None:
+        self.count += 1
+        if pod:
+            self.pods.setdefault(pod)
+        if container:
+            self.containers.setdefault(container)
+        if ts is not None and (self.first_seen is None or ts < self.first_seen):
+            self.first_seen = ts
+        if not self.sample:
+            self.sample = text.strip()
+            self.where = (pod or "", container, previous)
+        if len(self.evidence) < MAX_EVIDENCE:
+            self.evidence.append(f"{label}: {text.strip()}")
+
+
+def pod_label(pod: str, container: str | None, previous: bool = False) -> str:
+    where = f"{pod}/{container}" if container else pod
+    return f"{where} (previous)" if previous else where
+
+
+def restart_summary(pod: PodSnapshot) -> str:
+    """`taskflow-api-7d9f-x2k (api, 4 restarts, OOMKilled)`: who restarts, how often, why."""
+    parts = []
+    for c in pod.containers:
+        if c.restarts:
+            why = c.last_reason or c.reason or "restarted"
+            code = f" exit {c.last_exit_code}" if c.last_exit_code not in (None, 0) else ""
+            parts.append(f"{c.name}, {c.restarts} restart{'s' if c.restarts != 1 else ''}, {why}{code}")
+    return f"{pod.name} ({'; '.join(parts)})"
+
+
+def derive_findings(
+    table: PatternTable,
+    *,
+    namespace: str,
+    service: str,
+    pods: Sequence[PodSnapshot],
+    logs: Iterable[LogSnapshot],
+    events: Iterable[EventSnapshot],
+    runs: Sequence[WorkflowRun] = (),
+    repo: str | None = None,
+) -> list[Finding]:
+    """Group every classified log line, warning event and container state by pattern."""
+    groups: dict[str, _Group] = {}
+
+    def hit(pattern: Pattern | None, text: str, **where: object) -> None:
+        if pattern is None:
+            return
+        group = groups.get(pattern.id)
+        if group is None:
+            group = groups[pattern.id] = _Group(pattern)
+        group.add(text, **where)  # type: ignore[arg-type]
+
+    for snap in logs:
+        label = pod_label(snap.pod, snap.container, snap.previous)
+        for line in snap.lines:
+            pattern = table.classify(line.text, "log")
+            if pattern is not None:
+                hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
+                    label=label, previous=snap.previous)
+
+    pod_names = {p.name for p in pods}
+    for event in events:
+        text = f"{event.reason}: {event.message}"
+        pod = event.object_name if event.object_name in pod_names else None
+        hit(table.classify(text, "event"), text, pod=pod, container=None,
+            ts=event.first_seen or event.last_seen, label=f"event on {event.object_kind}/{event.object_name}")
+
+    unexplained: list[PodSnapshot] = []
+    for pod in pods:
+        explained = False
+        for c in pod.containers:
+            for reason in filter(None, (c.last_reason, c.reason)):
+                text = f"{reason} (exit code {c.last_exit_code})" if reason == c.last_reason and \
+                    c.last_exit_code is not None else reason
+                pattern = table.classify(text, "status")
+                if pattern is not None:
+                    explained = explained or reason == c.last_reason or not c.last_reason
+                    hit(pattern, f"{c.name}: {text}", pod=pod.name, container=c.name,
+                        ts=c.last_finished_at, label=restart_summary(pod) if c.restarts else pod.name)
+        if any(c.restarts for c in pod.containers) and not explained:
+            unexplained.append(pod)
+
+    findings = [_finding(g, namespace=namespace, service=service, pods=pods, runs=runs, repo=repo)
+                for g in groups.values()]
+    if unexplained:
+        findings.append(_restart_finding(unexplained, namespace))
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
+    return findings
+
+
+def _finding(g: _Group, *, namespace: str, service: str, pods: Sequence[PodSnapshot],
+             runs: Sequence[WorkflowRun], repo: str | None) -> Finding:
+    pod, container, previous = g.where or ("", None, False)
+    if not pod and g.pods:
+        pod = next(iter(g.pods))
+    snapshot = next((p for p in pods if p.name == pod), None)
+    if container is None and snapshot is not None and snapshot.containers:
+        app = [c for c in snapshot.containers if c.kind is ContainerKind.APP] or snapshot.containers
+        container = app[0].name
+    status = snapshot.container(container) if snapshot is not None and container else None
+    restarted = bool(status and status.restarts)
+    values = {"namespace": namespace, "service": service, "pod": pod or f"deploy/{service}",
+              "container": container or "", "repo": repo or "OWNER/REPO"}
+    failed = next((r for r in runs if r.conclusion == "failure"), None)
+    if failed:
+        values["run_id"] = str(failed.id)
+    commands = [next_command(_fill(t, values), namespace=namespace, pod=pod, container=container,
+                             restarted=restarted or previous, repo=repo, failed_run=failed)
+                for t in g.pattern.next_commands]
+    return Finding(
+        pattern=g.pattern.id, title=g.pattern.title, severity=g.pattern.severity, count=g.count,
+        pods=list(g.pods), containers=list(g.containers), first_seen=g.first_seen, sample=g.sample,
+        cause=g.pattern.cause, fix=g.pattern.fix, snippet=g.pattern.snippet, evidence=g.evidence,
+        next_commands=[c for c in commands if c is not None],
+    )
+
+
+def _restart_finding(pods: list[PodSnapshot], namespace: str) -> Finding:
+    first = pods[0]
+    restarting = next(c for c in first.containers if c.restarts)
+    return Finding(
+        pattern="restarts", title="Containers restarting", severity=Severity.WARNING,
+        count=sum(p.restarts for p in pods), pods=[p.name for p in pods],
+        containers=sorted({c.name for p in pods for c in p.containers if c.restarts}),
+        first_seen=restarting.last_finished_at, sample=restart_summary(first),
+        cause="The container exits and Kubernetes restarts it; the crash is in the previous log.",
+        fix="Read the previous container's log for the last lines before the exit.",
+        evidence=[restart_summary(p) for p in pods[:MAX_EVIDENCE]],
+        next_commands=[NextCommand(
+            label=f"Previous log of {first.name}/{restarting.name}",
+            command=f"kubectl logs {first.name} -c {restarting.name} -n {namespace} --previous",
+            action=NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace=namespace, pod=first.name,
+                              container=restarting.name),
+        )],
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def next_command(command: str, *, namespace: str, pod: str | None, container: str | None,
+                 restarted: bool = False, repo: str | None = None,
+                 failed_run: WorkflowRun | None = None) -> NextCommand | None:
+    """A command as typed, with the read-only action the bot can run for it (a Slack button)."""
+    if "{" in command:  # a placeholder we could not fill: show nothing rather than a broken command
+        return None
+    action: NextAction | None = None
+    label = command
+    words = command.split()
+    if words[:2] == ["kubectl", "logs"] and pod and not pod.startswith("deploy/"):
+        logged = _flag(words, "-c") or container
+        if "--previous" in words or "-p" in words:
+            if restarted:
+                action = NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace=namespace, pod=pod, container=logged)
+                label = f"Previous log of {pod}/{logged}"
+        else:
+            action = NextAction(kind=ActionKind.CONTAINER_LOGS, namespace=namespace, pod=pod, container=logged)
+            label = f"Log of {pod}/{logged}"
+    elif (words[:3] == ["kubectl", "describe", "pod"] or words[:3] == ["kubectl", "get", "events"]) and pod \
+            and not pod.startswith("deploy/"):
+        action = NextAction(kind=ActionKind.POD_EVENTS, namespace=namespace, pod=pod)
+        label = f"Events of {pod}"
+    elif words[:3] == ["gh", "run", "view"] and failed_run is not None and repo:
+        action = NextAction(kind=ActionKind.CI_JOB, namespace=namespace, repo=repo, run_id=failed_run.id)
+        label = f"Failed CI run #{failed_run.run_number or failed_run.id}"
+    return NextCommand(label=label[:75], command=command, action=action)
+
+
+def _flag(words: list[str], flag: str) -> str | None:
+    for i, word in enumerate(words[:-1]):
+        if word == flag:
+            return words[i + 1]
+    return None

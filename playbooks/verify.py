@@ -1,0 +1,145 @@
+"""The verify playbook: the seed's "Verify Deployment" — restarts, pod age, which commit runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.redact import redact_model
+
+from bot.errors import NotFoundError
+from bot.metrics import PLAYBOOK_SECONDS
+from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
+from playbooks import evidence as ev
+from playbooks.debug import Fetched, check_name
+from playbooks.engine import Progress, Step, run_steps
+from playbooks.findings import derive_findings, restart_summary
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+RECENT_SECONDS = 3600  # a pod younger than this was (re)started by the latest rollout or a crash
+VERIFY_TAIL = 10  # the seed's `kubectl logs --tail=10`: enough to see the new code's first lines
+
+
+def verify_findings(
+    *, namespace: str, service: str, deployment: DeploymentSnapshot | None,
+    pods: Sequence[PodSnapshot], runs: Sequence[WorkflowRun],
+) -> list[Finding]:
+    """Pure: what stands between this deployment and "verified"."""
+    out: list[Finding] = []
+    if deployment is not None and (deployment.updated_replicas < deployment.replicas
+                                   or deployment.ready_replicas < deployment.replicas):
+        d = deployment
+        out.append(Finding(
+            pattern="rollout-incomplete", title="Rollout not complete", severity=Severity.ERROR, count=1,
+            sample=f"{d.updated_replicas}/{d.replicas} updated, {d.ready_replicas}/{d.replicas} ready",
+            cause="New pods are not all up and ready yet, or they fail to become ready.",
+            fix="Wait for the rollout, or look at the not-ready pods' events and logs.",
+            next_commands=[NextCommand(label="Rollout status",
+                                       command=f"kubectl rollout status deploy/{d.name} -n {namespace}")],
+        ))
+    restarting = [p for p in pods if p.restarts]
+    if restarting:
+        out.append(Finding(
+            pattern="restarts", title="Pods restarted since the rollout", severity=Severity.ERROR,
+            count=sum(p.restarts for p in restarting), pods=[p.name for p in restarting],
+            containers=sorted({c.name for p in restarting for c in p.containers if c.restarts}),
+            sample=restart_summary(restarting[0]),
+            cause="Healthy pods have 0 restarts; these crash or are killed.",
+            fix=f"Run /debug {service} for the logs and the pattern behind the restarts.",
+            evidence=[restart_summary(p) for p in restarting[:5]],
+        ))
+    if deployment is not None and deployment.commit and runs:
+        latest_ok = next((r for r in runs if r.conclusion == "success"), None)
+        if latest_ok is not None and not latest_ok.head_sha.startswith(deployment.commit[:7]):
+            out.append(Finding(
+                pattern="stale-commit", title="Not the latest successful build", severity=Severity.WARNING,
+                count=1, sample=f"running {deployment.commit[:7]}, latest success {latest_ok.head_sha[:7]} "
+                                f"(run #{latest_ok.run_number})",
+                cause="The deploy step did not run, failed, or rolled back.",
+                fix="Check the latest run's deploy job and the image tag in the Deployment.",
+                next_commands=[NextCommand(label="Latest run", command=f"gh run view {latest_ok.id}")],
+            ))
+    if runs and runs[0].conclusion == "failure":
+        r = runs[0]
+        out.append(Finding(
+            pattern="ci-failed", title="Latest CI run failed", severity=Severity.WARNING, count=1,
+            sample=f"run #{r.run_number} {r.name} on {r.head_sha[:7]}: {r.conclusion}",
+            cause="The newest commit did not build or deploy, so it is not what runs.",
+            fix="Open the failed job's log, fix, and push again.",
+            next_commands=[NextCommand(label="Failed run", command=f"gh run view {r.id} --log-failed")],
+        ))
+    return out
+
+
+async def run_verify(
+    rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None,
+    on_progress: Progress | None = None,
+) -> Report:
+    check_name(service, "service")
+    ns = check_name(rt.settings.namespace_for(service, namespace), "namespace")
+    catalogue = rt.settings.service(service)
+    k8s = rt.kubernetes(context)
+    report = Report(kind="verify", service=service, namespace=ns, context=context, started_at=datetime.now(UTC))
+    got = Fetched()
+
+    async def deployment() -> str:
+        try:
+            got.deployment = report.deployment = await k8s.get_deployment(ns, catalogue.deployment or service)
+        except NotFoundError as exc:
+            got.not_found = exc
+            raise
+        d = got.deployment
+        return f"{d.updated_replicas}/{d.replicas} updated, {d.ready_replicas} ready, commit {(d.commit or '?')[:7]}"
+
+    async def pods() -> str:
+        assert got.deployment is not None
+        got.pods = report.pods = await k8s.list_pods(got.deployment)
+        youngest = min((p.age_seconds for p in got.pods), default=None)
+        age = f", youngest {int(youngest // 60)} min old" if youngest is not None else ""
+        recent = sum(p.age_seconds < RECENT_SECONDS for p in got.pods)
+        return f"{ev.pods_evidence(got.pods)}{age} ({recent} started in the last hour)"
+
+    async def logs() -> str:
+        assert got.pods is not None
+        got.logs = report.logs = await k8s.read_logs(got.pods, tail=VERIFY_TAIL)
+        return f"last {VERIFY_TAIL} lines of {sum(s.error is None for s in got.logs)} logs"
+
+    async def runs() -> str:
+        if rt.github is None or not catalogue.repo:
+            raise NotFoundError(f"no GitHub repository for {service}: set services.{service}.repo")
+        got.runs = report.runs = await rt.github.list_runs(
+            catalogue.repo, workflow=catalogue.workflow, branch=catalogue.branch, limit=rt.settings.github.runs)
+        return f"{len(got.runs)} runs; latest: {got.runs[0].conclusion or got.runs[0].status}" if got.runs \
+            else "no runs"
+
+    async def analysis() -> str:
+        running = ev.running_run(got.deployment, got.runs or [])
+        for run in got.runs or []:
+            run.deployed = run is running
+        report.findings = verify_findings(namespace=ns, service=service, deployment=got.deployment,
+                                          pods=got.pods or [], runs=got.runs or []) + derive_findings(
+            rt.patterns, namespace=ns, service=service, pods=[], logs=got.logs or [], events=[])
+        return "verified: no problem found" if not report.findings else f"{len(report.findings)} problems"
+
+    t = rt.settings.kubernetes.timeout
+    steps = [
+        Step("deployment", "Deployment and rollout", deployment, timeout=t + 1),
+        Step("pods", "Pods, restarts and age", pods, needs=("deployment",), timeout=t + 1),
+        Step("logs", "Latest log lines", logs, needs=("pods",), timeout=t * 2),
+        Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),
+        Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "runs")),
+    ]
+    await run_steps(report, steps, playbook="verify", on_progress=on_progress)
+    if got.not_found is not None:
+        raise got.not_found
+    evidence = {
+        "rollout": ev.rollout_evidence(got.deployment),
+        "restarts": ev.restarts_evidence(got.pods),
+        "commit": ev.commit_evidence(got.deployment, got.runs),
+    }
+    report.checklist = rt.checklists.items("verify", {k: v for k, v in evidence.items() if v})
+    PLAYBOOK_SECONDS.labels(playbook="verify").observe(report.duration_ms / 1000)
+    return redact_model(report)
