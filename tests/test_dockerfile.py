@@ -59,9 +59,7 @@ def test_multi_stage_on_a_pinned_slim_python() -> None:
     for image in froms:
         assert re.match(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?( AS \w+)?$", image), image
     assert froms[0].endswith(" AS builder")
-    assert any(
-        word == "COPY" and args.startswith("--from=builder /opt/venv") for word, args in instructions()
-    )
+    assert any(word == "COPY" and args.startswith("--from=builder /opt/venv") for word, args in instructions())
 
 
 def test_final_stage_runs_opsbot_serve_as_uid_10001_with_a_healthcheck() -> None:
@@ -82,3 +80,15 @@ def test_final_stage_runs_opsbot_serve_as_uid_10001_with_a_healthcheck() -> None
 def test_dockerignore_keeps_local_state_out() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "*.db", "tests", ".env"} <= ignored
+
+
+def test_every_copied_path_exists_and_is_not_dockerignored() -> None:
+    # no Docker engine here to build with: at least the build context must hold what COPY names
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    for word, args in instructions():
+        if word != "COPY" or args.startswith("--from="):
+            continue
+        *sources, _dest = args.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+            assert source not in ignored, f"COPY {source}: excluded by .dockerignore"
