@@ -175,14 +175,10 @@ def parse_mention(text: str, *, clusters: Mapping[str, str] | None = None) -> Co
     head, rest = words[0], " ".join(words[1:])
     if head in ("debug", "verify", "incident"):
         return parse_command("/" + head, rest, clusters=clusters)
-    raise UsageError(
-        f"unknown command {head[:40]!r}. Try: debug SERVICE, verify SERVICE, incident status, help"
-    )
+    raise UsageError(f"unknown command {head[:40]!r}. Try: debug SERVICE, verify SERVICE, incident status, help")
 
 
-def check_access(
-    access: AccessSettings, *, channel: str, user: str, namespace: str | None = None
-) -> str | None:
+def check_access(access: AccessSettings, *, channel: str, user: str, namespace: str | None = None) -> str | None:
     """Why this person may not run this here, as one line; None when allowed.
 
     Empty lists mean everyone / everywhere; a channel listed in `namespaces` may only touch those."""

@@ -1,0 +1,194 @@
+"""The Slack app: a slack-bolt `AsyncApp` built by a function, served over HTTP or Socket Mode.
+
+HTTP mode: an aiohttp server on PORT with `/slack/events` (Bolt checks every signature) and the
+health routes. Socket Mode (SLACK_APP_TOKEN set): Bolt's `AsyncSocketModeHandler`, and the same
+aiohttp server for the health routes only. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.health import add_health_routes
+from bot.incidents import IncidentService
+from bot.logs import configure_logging, new_correlation_id
+from bot.runtime import Runtime, open_runtime
+from bot.store import IncidentStore
+from handlers import register_all
+
+SLACK_PATH = "/slack/events"
+SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on exit
+
+log = logging.getLogger(__name__)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """A missing token or secret stops start-up with one line naming the setting."""
+    if _secret(settings.slack.bot_token) is None:
+        raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (the bot token, xoxb-...)")
+    if _secret(settings.slack.app_token) is None and _secret(settings.slack.signing_secret) is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET",
+            "is required in HTTP mode (or set SLACK_APP_TOKEN to use Socket Mode)",
+        )
+
+
+def make_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: SLACK_API_URL as base, retries on connection errors, 429 and 5xx."""
+    token = _secret(settings.slack.bot_token)
+    if token is None:
+        raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (the bot token, xoxb-...)")
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack.api_url,
+        retry_handlers=[
+            # The list replaces the default, which holds only the connection handler: keep it.
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(
+    settings: Settings,
+    runtime: Runtime,
+    store: IncidentStore,
+    client: AsyncWebClient,
+    *,
+    service: IncidentService | None = None,
+) -> AsyncApp:
+    """The Bolt app with every listener registered. Pass `service` to reach its tasks (tests)."""
+    service = service or IncidentService(runtime, store)
+    secret = _secret(settings.slack.signing_secret)
+    app = AsyncApp(
+        name="opsbot",
+        client=client,
+        signing_secret=secret or "",
+        # Socket Mode requests are not signed; Bolt skips them anyway, and without a secret an
+        # HTTP request could never be verified (serve does not mount /slack/events then).
+        request_verification_enabled=secret is not None,
+        # Listeners only acknowledge and start a task, so Bolt may as well wait for them: the
+        # acknowledgement then leaves as soon as ack() returns, without Bolt's polling loop.
+        process_before_response=True,
+        logger=logging.getLogger("opsbot.slack"),
+    )
+
+    @app.middleware
+    async def correlation(body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        # Tasks started by the listeners copy this context: their log lines carry the same id.
+        new_correlation_id()
+        return await next()
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed: %s", type(error).__name__, exc_info=error)
+
+    register_all(app, service)
+    return app
+
+
+def build_web_app(
+    app: AsyncApp, ready: Callable[[], Awaitable[list[tuple[str, bool, str]]]], *, slack_path: bool = True
+) -> web.Application:
+    """The aiohttp application: POST /slack/events into Bolt, plus /healthz, /readyz, /metrics."""
+    web_app = web.Application()
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    if slack_path:
+        web_app.router.add_post(SLACK_PATH, slack_events)
+    add_health_routes(web_app, ready)
+    return web_app
+
+
+def readiness(runtime: Runtime, store: IncidentStore) -> Callable[[], Awaitable[list[tuple[str, bool, str]]]]:
+    async def ready() -> list[tuple[str, bool, str]]:
+        ok = await asyncio.to_thread(store.healthy)
+        checks = [("store", ok, "writable" if ok else f"{store.path} does not take writes")]
+        return checks + await runtime.ready()
+
+    return ready
+
+
+async def run_server(
+    settings: Settings,
+    *,
+    demo: bool,
+    stop: asyncio.Event,
+    started: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until `stop` is set; then stop taking requests, let running work finish, close."""
+    check_slack_settings(settings)
+    app_token = _secret(settings.slack.app_token)
+    async with open_runtime(settings, demo=demo) as runtime:
+        store = IncidentStore(settings.store.path)
+        client = make_client(settings)
+        service = IncidentService(runtime, store)
+        app = build_app(settings, runtime, store, client, service=service)
+        web_app = build_web_app(app, readiness(runtime, store), slack_path=app_token is None)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        socket_mode: Any = None
+        try:
+            site = web.TCPSite(runner, settings.server.host, settings.server.port)
+            await site.start()
+            port = runner.addresses[0][1] if runner.addresses else settings.server.port
+            if app_token is not None:
+                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+                socket_mode = AsyncSocketModeHandler(app, app_token)
+                await socket_mode.connect_async()
+                log.info("opsbot connected over Socket Mode; health on port %s", port)
+            else:
+                log.info("opsbot listening on %s:%s%s", settings.server.host, port, SLACK_PATH)
+            if started is not None:
+                started(port)
+            await stop.wait()
+        finally:
+            if socket_mode is not None:
+                await socket_mode.close_async()
+            await runner.cleanup()
+            await service.shutdown(SHUTDOWN_GRACE)
+            store.close()
+
+
+def serve(settings: Settings, *, demo: bool) -> None:
+    """`opsbot serve`: blocks until Ctrl-C or SIGTERM, then exits cleanly."""
+    check_slack_settings(settings)
+    configure_logging()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_server(settings, demo=demo, stop=stop)
+
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
+        asyncio.run(main())

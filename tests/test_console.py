@@ -1,0 +1,109 @@
+"""`opsbot console --demo`: the incident thread in a terminal, driven line by line."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.console import console, mrkdwn_to_text
+
+
+def run(lines: list[str], tmp_path: Path, *, demo: bool = True) -> str:
+    out = io.StringIO()
+    settings = Settings(store={"path": str(tmp_path / "opsbot.db")})  # type: ignore[arg-type]
+    console(settings, demo=demo, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out)
+    return out.getvalue()
+
+
+def after(output: str, command: str) -> str:
+    """What the console printed in answer to one input line."""
+    parts = re.split(r"^opsbot> ", output, flags=re.MULTILINE)
+    return next(p for p in parts if p.startswith(command + "\n")).removeprefix(command + "\n")
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return run(
+        [
+            "/debug taskflow-api",
+            "tick 1",
+            "untick 1",
+            "press 1",
+            "/incident status",
+            "/incident close fixed pool",
+            "quit",
+            "/debug never-reached",
+        ],
+        tmp_path_factory.mktemp("console"),
+    )
+
+
+def test_debug_prints_the_thread(session: str) -> None:
+    thread = after(session, "/debug taskflow-api")
+    assert "opsbot · debug taskflow-api" in thread
+    assert re.search(r"Progress · (\d+)/\1 steps done · finished", thread)
+    assert "QueuePool" in thread
+    assert "[press 1]" in thread
+    assert "Checklist" in thread
+    # items the bot checked itself are ticked, with their evidence
+    assert re.search(r"\[x\] 2\. Check pod status .* — \d+ pods", thread)
+    assert "[ ] 1. Reproduce the issue" in thread
+
+
+def test_tick_and_untick_rerender_the_checklist(session: str) -> None:
+    ticked = after(session, "tick 1")
+    assert re.search(r"\[x\] 1\. Reproduce the issue .* — ticked by \S+", ticked)
+    unticked = after(session, "untick 1")
+    assert re.search(r"\[ \] 1\. Reproduce the issue .* — unticked by \S+", unticked)
+
+
+def test_press_runs_the_next_step(session: str) -> None:
+    pressed = after(session, "press 1")
+    assert "Log of taskflow-api" in pressed
+    assert "asked by" in pressed
+
+
+def test_status_and_close(session: str) -> None:
+    assert "#1 taskflow-api in `taskflow`: open" in after(session, "/incident status")
+    closed = after(session, "/incident close fixed pool")
+    assert "Closed by" in closed and "fixed pool" in closed
+
+
+def test_quit_ends_the_session(session: str) -> None:
+    assert "never-reached" not in session.split("opsbot> quit")[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("bogus", "unknown command 'bogus': type help"),
+        ("tick x", "which item? give its number, e.g. 3"),
+        ("tick 3", "no incident thread yet: start one with /debug SERVICE"),
+        ("press 1", "no incident thread yet"),
+        ("/debug Bad_Name", "'Bad_Name' is not a valid service name"),
+        ("/debug taskflow-api --force", "unknown flag '--force'"),
+        ("/incident close", "no open incident in this channel"),
+        ("/deploy x", "unknown command '/deploy'"),
+    ],
+)
+def test_bad_input_gets_one_line(line: str, answer: str, tmp_path: Path) -> None:
+    output = after(run([line], tmp_path), line)
+    assert answer in output
+    assert len(output.strip().splitlines()) == 1
+    assert "Traceback" not in output
+
+
+def test_help_lists_the_console_commands(tmp_path: Path) -> None:
+    output = after(run(["help"], tmp_path), "help")
+    for word in ("/debug", "/verify", "/incident", "tick N", "untick N", "press N", "quit"):
+        assert word in output
+
+
+def test_mrkdwn_to_text() -> None:
+    text = mrkdwn_to_text(":white_check_mark: *Closed* by <@U123>: a &lt;b&gt; &amp; c")
+    assert text.plain == "✅ Closed by @U123: a <b> & c"
+    assert any(span.style == "bold" for span in text.spans)
