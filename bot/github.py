@@ -102,8 +102,7 @@ class GitHubGateway:
     @classmethod
     def from_settings(cls, settings: GitHubSettings) -> GitHubGateway:
         token = settings.token.get_secret_value() if settings.token else None
-        timeout = float(getattr(settings, "timeout", 10.0))
-        return cls(api_url=settings.api_url, token=token, timeout=timeout)
+        return cls(api_url=settings.api_url, token=token, timeout=settings.timeout)
 
     async def close(self) -> None:
         if self._own_client:
