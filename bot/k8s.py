@@ -304,10 +304,9 @@ class Call(NamedTuple):
         return "(cluster-scoped)" if self.resource in CLUSTER_SCOPED else "across all namespaces"
 
     def what(self) -> str:
-        target = f"{self.resource}/{self.name}" if self.name and "/" not in self.resource else self.resource
-        if self.name and "/" in self.resource:
-            base, sub = self.resource.split("/", 1)
-            target = f"{base}/{self.name}/{sub}"
+        """`pods/web-1/log in namespace "shop"`: the object, with the subresource after its name."""
+        base, _, sub = self.resource.partition("/")
+        target = "/".join(part for part in (base, self.name, sub) if part)
         return f"{target} {self.where()}"
 
 
