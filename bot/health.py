@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot import metrics
+from bot.redact import redact
 
 ReadyCheck = Callable[[], Awaitable[list[tuple[str, bool, str]]]]
 
@@ -21,12 +22,6 @@ ReadyCheck = Callable[[], Awaitable[list[tuple[str, bool, str]]]]
 READY_TIMEOUT = 4.0
 
 log = logging.getLogger(__name__)
-
-
-def _redact(text: str) -> str:
-    from bot.redact import redact  # imported on use: written alongside, and it has no reason to load early
-
-    return redact(text)
 
 
 async def _run_ready(ready: ReadyCheck, timeout: float) -> list[tuple[str, bool, str]]:
@@ -40,9 +35,7 @@ async def _run_ready(ready: ReadyCheck, timeout: float) -> list[tuple[str, bool,
         return [("ready", False, f"{type(exc).__name__}: {exc}")]
 
 
-def add_health_routes(
-    app: web.Application, ready: ReadyCheck, *, ready_timeout: float = READY_TIMEOUT
-) -> None:
+def add_health_routes(app: web.Application, ready: ReadyCheck, *, ready_timeout: float = READY_TIMEOUT) -> None:
     """Add GET /healthz, /readyz and /metrics to `app`.
 
     `ready` returns (check name, ok, detail) tuples, e.g. the store is writable and the
@@ -54,9 +47,7 @@ def add_health_routes(
 
     async def readyz(request: web.Request) -> web.Response:
         results = await _run_ready(ready, ready_timeout)
-        checks = [
-            {"name": name, "ok": bool(ok), "detail": _redact(str(detail))} for name, ok, detail in results
-        ]
+        checks = [{"name": name, "ok": bool(ok), "detail": redact(str(detail))} for name, ok, detail in results]
         failing = [check for check in checks if not check["ok"]]
         body = {"status": "unavailable" if failing else "ok", "checks": checks, "failing": failing}
         return web.json_response(body, status=503 if failing else 200)

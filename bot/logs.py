@@ -25,13 +25,13 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TextIO
 
 from bot.errors import ConfigError
+from bot.redact import redact
 
 _correlation_id: ContextVar[str | None] = ContextVar("opsbot_correlation_id", default=None)
 
@@ -55,25 +55,17 @@ def current_correlation_id() -> str | None:
     return _correlation_id.get()
 
 
-@cache
-def _redactor() -> Callable[[str], str]:
-    # Imported on first use: bot.redact may itself log, and it must not be a cycle at import time.
-    from bot.redact import redact
-
-    return redact
-
-
 def _scrub(value: Any) -> Any:
     """Redact every string inside a JSON-able value; other scalars pass as they are."""
     if isinstance(value, str):
-        return _redactor()(value)
+        return redact(value)
     if isinstance(value, Mapping):
         return {str(k): _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _redactor()(str(value))
+    return redact(str(value))
 
 
 class CorrelationFilter(logging.Filter):
