@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,7 +68,9 @@ def print_report(report: Report, as_json: bool) -> None:
         return
     from bot.terminal import render_report
 
-    render_report(report, Console(highlight=False))
+    # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+    render_report(report, Console(highlight=False, width=width))
 
 
 async def _playbook(kind: str, service: str, namespace: str | None, context: str | None, demo: bool) -> Report:
@@ -136,9 +139,8 @@ def patterns_match(
     file: Annotated[Path | None, typer.Argument(help="Log file (default: stdin)", show_default=False)] = None,
 ) -> None:
     """Classify log lines; prints one JSON object a matching line: {"line", "pattern", "text"}."""
-    from playbooks.patterns import match_lines
-
     from bot.redact import redact
+    from playbooks.patterns import match_lines
 
     table = _patterns()
     lines = _read_lines(file)
@@ -213,3 +215,7 @@ def console(demo: DemoOpt = False) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -128,7 +128,7 @@ def runs_table(report: Report) -> Table:
 def checklist_view(report: Report) -> Table:
     table = Table(title="Checklist", title_justify="left", show_header=False, box=None)
     for i, item in enumerate(report.checklist, 1):
-        mark = "[green][x][/]" if item.done else "[ ]"
+        mark = "[green]\\[x][/]" if item.done else "\\[ ]"
         by = f" [dim]— {_t(item.evidence)}[/]" if item.evidence else (f" [dim]— {item.by}[/]" if item.by else "")
         table.add_row(f"{i}.", Text.from_markup(f"{mark} {_t(item.text)}{by}"))
     return table

@@ -66,8 +66,8 @@ def logs_evidence(
     lines = sum(len(s.lines) for s in read)
     hits = [f for f in findings if set(f.containers) & set(names) and f.pattern != "restarts"]
     found = ", ".join(f"{f.pattern} ({f.count})" for f in hits[:3]) if hits else "no known error pattern"
-    prev = f" + {previous} previous" if previous else ""
-    return f"{len(read) - previous}{prev} logs of {', '.join(names)} read, {lines:,} lines: {found}"
+    prev = f" ({previous} previous)" if previous else ""
+    return f"{len(read)} logs of {', '.join(names)} read{prev}, {lines:,} lines: {found}"
 
 
 def pattern_evidence(findings: Sequence[Finding]) -> str | None:

@@ -41,6 +41,7 @@ class _Group:
     sample: str = ""
     evidence: list[str] = field(default_factory=list)
     where: tuple[str, str | None, bool] | None = None  # (pod, container, previous) of the first hit
+    places: set[str] = field(default_factory=set)
 
     def add(self, text: str, *, pod: str | None, container: str | None, ts: datetime | None,
             label: str, previous: bool = False) -> None:
@@ -54,8 +55,15 @@ class _Group:
         if not self.sample:
             self.sample = text.strip()
             self.where = (pod or "", container, previous)
-        if len(self.evidence) < MAX_EVIDENCE:
-            self.evidence.append(f"{label}: {text.strip()}")
+        # one line per place (pod/container) first: five copies of one pod's error say less than five pods
+        if len(self.evidence) < MAX_EVIDENCE and label not in self.places:
+            self.places.add(label)
+            self.evidence.append(f"{label}: {shorten(text)}")
+
+
+def shorten(text: str, limit: int = 240) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pod_label(pod: str, container: str | None, previous: bool = False) -> str:
@@ -197,7 +205,7 @@ def next_command(command: str, *, namespace: str, pod: str | None, container: st
     action: NextAction | None = None
     label = command
     words = command.split()
-    if words[:2] == ["kubectl", "logs"] and pod and not pod.startswith("deploy/"):
+    if words[:2] == ["kubectl", "logs"] and pod and pod in words:
         logged = _flag(words, "-c") or container
         if "--previous" in words or "-p" in words:
             if restarted:
@@ -207,7 +215,7 @@ def next_command(command: str, *, namespace: str, pod: str | None, container: st
             action = NextAction(kind=ActionKind.CONTAINER_LOGS, namespace=namespace, pod=pod, container=logged)
             label = f"Log of {pod}/{logged}"
     elif (words[:3] == ["kubectl", "describe", "pod"] or words[:3] == ["kubectl", "get", "events"]) and pod \
-            and not pod.startswith("deploy/"):
+            and pod in words:
         action = NextAction(kind=ActionKind.POD_EVENTS, namespace=namespace, pod=pod)
         label = f"Events of {pod}"
     elif words[:3] == ["gh", "run", "view"] and failed_run is not None and repo:
