@@ -41,7 +41,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "correlation_id"}
 
 # Libraries that log every request at INFO, drowning opsbot's own lines unless at DEBUG.
-_CHATTY = ("urllib3", "kubernetes", "httpx", "httpcore", "aiohttp.access", "slack_bolt", "slack_sdk")
+CHATTY = ("urllib3", "kubernetes", "httpx", "httpcore", "aiohttp.access", "slack_bolt", "slack_sdk")
 
 
 def new_correlation_id(value: str | None = None) -> str:
@@ -149,5 +149,5 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True, stream: T
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(name)
-    for chatty in _CHATTY:  # at DEBUG, someone is chasing a problem: let the libraries speak
+    for chatty in CHATTY:  # at DEBUG, someone is chasing a problem: let the libraries speak
         logging.getLogger(chatty).setLevel(logging.NOTSET if name == "DEBUG" else logging.WARNING)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError
-from bot.logs import configure_logging, current_correlation_id, new_correlation_id
+from bot.logs import CHATTY, configure_logging, current_correlation_id, new_correlation_id
 
 log = logging.getLogger("opsbot.test")
 
@@ -23,13 +23,15 @@ GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
+    # configure_logging changes process-wide state: put it all back for the tests that follow
+    touched = [logging.getLogger(), *(logging.getLogger(name) for name in CHATTY)]
+    saved = [(logger, list(logger.handlers), logger.level) for logger in touched]
     out = io.StringIO()
     configure_logging("DEBUG", stream=out)
     yield out
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
+    for logger, handlers, level in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
 
 
 def lines(out: io.StringIO) -> list[dict[str, Any]]:
