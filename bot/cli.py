@@ -20,6 +20,7 @@ from rich.console import Console
 from bot.config import Settings, load_settings
 from bot.errors import OpsbotError, UsageError
 from bot.models import Report
+from playbooks.patterns import PatternTable
 
 T = TypeVar("T")
 
@@ -148,8 +149,7 @@ def patterns_match(
         typer.echo(json.dumps({"line": number, "pattern": pattern.id, "text": redact(text)}))
 
 
-def _patterns():  # type: ignore[no-untyped-def]
-    from playbooks.patterns import PatternTable
+def _patterns() -> PatternTable:
 
     try:
         return PatternTable.load(*settings().patterns_files)

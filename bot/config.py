@@ -133,12 +133,12 @@ class ServiceConfig(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSBOT_", env_nested_delimiter="__", extra="forbid")
 
-    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
-    github: GitHubSettings = Field(default_factory=GitHubSettings)  # type: ignore[arg-type]
-    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    access: AccessSettings = Field(default_factory=AccessSettings)  # type: ignore[arg-type]
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     services: dict[str, ServiceConfig] = Field(default_factory=dict, description="The service catalogue")
     patterns_files: list[str] = Field(default_factory=list, description="Extra pattern YAML files")
 

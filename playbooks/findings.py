@@ -115,8 +115,8 @@ def derive_findings(
     pod_names = {p.name for p in pods}
     for event in events:
         text = f"{event.reason}: {event.message}"
-        pod = event.object_name if event.object_name in pod_names else None
-        hit(table.classify(text, "event"), text, pod=pod, container=None,
+        subject = event.object_name if event.object_name in pod_names else None
+        hit(table.classify(text, "event"), text, pod=subject, container=None,
             ts=event.first_seen or event.last_seen, label=f"event on {event.object_kind}/{event.object_name}")
 
     unexplained: list[PodSnapshot] = []
