@@ -13,6 +13,7 @@ The conversion functions (`pod_snapshot`, `deployment_snapshot`, `event_snapshot
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import difflib
 import functools
 import json
@@ -480,7 +481,9 @@ class KubernetesGateway:
         try:
             async with self._slots:
                 loop = asyncio.get_running_loop()
-                return await asyncio.wait_for(loop.run_in_executor(self._pool, request), self.timeout)
+                # copy_context: log lines from the worker thread keep the request's correlation id
+                work = loop.run_in_executor(self._pool, contextvars.copy_context().run, request)
+                return await asyncio.wait_for(work, self.timeout)
         except Exception as exc:  # includes asyncio.TimeoutError from wait_for
             raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
 

@@ -68,6 +68,12 @@ Never secrets, never pods/exec, never a write verb. */}}
 - apiGroups: ["apps"]
   resources: ["deployments", "replicasets"]
   verbs: ["get", "list", "watch"]
+{{- if .Values.rbac.clusterWide }}
+# a service that is not found is answered with the namespaces and similar names that do exist
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list"]
+{{- end }}
 {{- if .Values.rbac.daprSubscriptionCheck }}
 # GET /api/v1/namespaces/NS/pods/POD:3500/proxy/dapr/subscribe: the sidecar's subscriptions
 - apiGroups: [""]
