@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
     services: dict[str, ServiceConfig] = Field(default_factory=dict, description="The service catalogue")
     patterns_files: list[str] = Field(default_factory=list, description="Extra pattern YAML files")
+    checklists_files: list[str] = Field(
+        default_factory=list, description="Extra checklist YAML files (a list of the same name replaces it)"
+    )
 
     @field_validator("services")
     @classmethod

@@ -84,7 +84,8 @@ def demo_settings(settings: Settings) -> Settings:
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterator[Runtime]:
     patterns = PatternTable.load(*settings.patterns_files)
-    checklists = ChecklistCatalogue.default()
+    checklists = ChecklistCatalogue.load(*settings.checklists_files) if settings.checklists_files \
+        else ChecklistCatalogue.default()
     async with AsyncExitStack() as stack:
         if demo:
             from bot.sandbox import Sandbox, load_scenario  # the sandbox is only loaded for demos
