@@ -1,0 +1,352 @@
+"""The bug-pattern table: known error signatures as data (patterns.yaml), validated at load.
+
+A row says what a log line, a warning event or a container state means: the likely cause, the
+fix, and the next command to run. Users extend or override the packaged table with their own
+YAML files; a bad row is an error naming the file, the row and the field.
+
+Classification is on the hot path (a debug run classifies every log line of every container), so
+each regex carries literal strings of which one must occur in a line for it to possibly match
+(derived from the regex itself). One Aho-Corasick pass over the line finds which of them occur,
+so only the regexes that can match run, and harmless lines cost one pass.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import string
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import ahocorasick  # type: ignore[import-not-found]
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from bot.errors import NotFoundError, PatternFileError, UsageError
+from bot.models import Severity
+
+try:  # the regex parser is private; without it every regex simply runs on every line
+    _sre_parse: Any = importlib.import_module("re._parser")
+    _sre_consts: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover
+    _sre_parse = _sre_consts = None
+
+DEFAULT_FILE = Path(__file__).with_name("patterns.yaml")
+Source = Literal["log", "event", "status"]
+SOURCES: tuple[Source, ...] = ("log", "event", "status")
+DEFAULT_SOURCES: tuple[Source, ...] = ("log", "event")
+# The placeholders the playbooks fill in next_commands (the lead's findings also know repo and run_id).
+PLACEHOLDERS = frozenset({"namespace", "service", "pod", "container", "repo", "run_id"})
+# Regexes are case-insensitive: real logs vary in case. A row opts out locally with (?-i:...).
+REGEX_FLAGS = re.IGNORECASE
+# Non-ASCII characters that a case-insensitive regex takes for an ASCII letter (str.lower() does
+# not map them so): folded before the literal check so that it never rejects a matching line.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_MIN_LITERAL = 3  # shorter literals reject too few lines to be worth a check
+_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+def _compile(regex: str) -> re.Pattern[str]:
+    try:
+        return re.compile(regex, REGEX_FLAGS)
+    except re.error as exc:
+        raise ValueError(f"bad regex {regex!r}: {exc}") from None
+
+
+class Pattern(BaseModel):
+    """One row of the table. A line matches when any `match` regex finds it and no `exclude` regex does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID, description="kebab-case, unique in a file; a later file's row replaces it")
+    title: str = Field(min_length=1)
+    severity: Severity
+    match: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=lambda: list(DEFAULT_SOURCES), min_length=1)
+    cause: str = Field(min_length=1)
+    fix: str = Field(min_length=1)
+    snippet: str | None = None
+    next_commands: list[str] = Field(default_factory=list)
+    docs: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    priority: int = Field(default=0, description="higher is tried first; equal priorities keep file order")
+
+    _match_re: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+    _exclude_re: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+
+    @field_validator("match", "exclude")
+    @classmethod
+    def _regexes_compile(cls, value: list[str]) -> list[str]:
+        for i, regex in enumerate(value):
+            try:
+                _compile(regex)
+            except ValueError as exc:
+                raise ValueError(f"item {i}: {exc}") from None
+        return value
+
+    @field_validator("next_commands")
+    @classmethod
+    def _known_placeholders(cls, value: list[str]) -> list[str]:
+        for i, template in enumerate(value):
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"item {i}: {exc} in {template!r}") from None
+            unknown = names - PLACEHOLDERS
+            if unknown:
+                raise ValueError(
+                    f"item {i}: unknown placeholder {{{sorted(unknown)[0]}}}; "
+                    f"use {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
+                )
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        self._match_re = [_compile(r) for r in self.match]
+        self._exclude_re = [_compile(r) for r in self.exclude]
+
+    def matches(self, text: str) -> bool:
+        if not any(r.search(text) for r in self._match_re):
+            return False
+        return not any(r.search(text) for r in self._exclude_re)
+
+    def excluded(self, text: str) -> bool:
+        return any(r.search(text) for r in self._exclude_re)
+
+    def commands(self, **values: str) -> list[str]:
+        """next_commands with the given placeholders filled; templates needing a missing one are left out."""
+        out = []
+        for template in self.next_commands:
+            try:
+                out.append(template.format(**values))
+            except (KeyError, IndexError):
+                continue
+        return out
+
+
+class _Probe:
+    """One match regex of one row, with the literals of which at least one must be in the line."""
+
+    __slots__ = ("literals", "regex", "row")
+
+    def __init__(self, row: int, regex: re.Pattern[str], literals: tuple[str, ...] | None) -> None:
+        self.row = row
+        self.regex = regex
+        self.literals = literals  # lowercase; None: no usable literal, always run the regex
+
+
+class PatternTable:
+    """The ordered rows; a text is classified to the first row (by priority, then file order) that matches."""
+
+    def __init__(self, patterns: Iterable[Pattern]) -> None:
+        rows = list(patterns)
+        # Stable sort: equal priorities keep their order in the files.
+        self.patterns: list[Pattern] = sorted(rows, key=lambda p: -p.priority)
+        self._by_id = {p.id: p for p in self.patterns}
+        self._probes: dict[str, list[_Probe]] = {}
+        self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: literal -> probe indexes
+        self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
+        for source in SOURCES:
+            probes = [
+                _Probe(i, regex, _required_literals(regex.pattern))
+                for i, p in enumerate(self.patterns)
+                if source in p.sources
+                for regex in p._match_re
+            ]
+            self._probes[source] = probes
+            self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.literals is None)
+            owners: dict[str, list[int]] = {}
+            for n, pr in enumerate(probes):
+                for lit in pr.literals or ():
+                    owners.setdefault(lit, []).append(n)
+            automaton = None
+            if owners:
+                automaton = ahocorasick.Automaton()
+                for lit, indexes in owners.items():
+                    automaton.add_word(lit, tuple(indexes))
+                automaton.make_automaton()
+            self._words[source] = automaton
+
+    def __len__(self) -> int:
+        return len(self.patterns)
+
+    def __iter__(self) -> Iterator[Pattern]:
+        return iter(self.patterns)
+
+    def __repr__(self) -> str:
+        return f"PatternTable({len(self.patterns)} patterns)"
+
+    @classmethod
+    def load(cls, *paths: Path | str) -> PatternTable:
+        """The packaged table, then each extra file's rows: a row whose id is already there replaces it
+        (in place, so it keeps the built-in's precedence); new ids are appended."""
+        rows: dict[str, Pattern] = {}
+        for path in (DEFAULT_FILE, *map(Path, paths)):
+            for row in read_pattern_file(path):
+                rows[row.id] = row  # dict keeps the first insertion's position on replacement
+        return cls(rows.values())
+
+    @classmethod
+    def default(cls) -> PatternTable:
+        return _default_table()
+
+    def get(self, pattern_id: str) -> Pattern:
+        try:
+            return self._by_id[pattern_id]
+        except KeyError:
+            known = ", ".join(p.id for p in self.patterns)
+            raise NotFoundError(f"no pattern {pattern_id!r}; known patterns: {known}") from None
+
+    def classify(self, text: str, source: str = "log") -> Pattern | None:
+        try:
+            probes = self._probes[source]
+        except KeyError:
+            raise UsageError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}") from None
+        automaton = self._words[source]
+        candidates: set[int] = set(self._always[source])
+        if automaton is not None:
+            folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+            for _, indexes in automaton.iter(folded):
+                candidates.update(indexes)
+        if not candidates:
+            return None
+        vetoed: set[int] = set()
+        for n in sorted(candidates):
+            probe = probes[n]
+            if probe.row in vetoed or probe.regex.search(text) is None:
+                continue
+            pattern = self.patterns[probe.row]
+            if not pattern.excluded(text):
+                return pattern
+            vetoed.add(probe.row)
+        return None
+
+
+def match_lines(table: PatternTable, lines: Iterable[str]) -> Iterator[tuple[int, Pattern, str]]:
+    """(1-based line number, pattern, line text without its newline) for each line that matches a row."""
+    for number, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        pattern = table.classify(text, "log")
+        if pattern is not None:
+            yield number, pattern, text
+
+
+@cache
+def _default_table() -> PatternTable:
+    return PatternTable.load()
+
+
+def read_pattern_file(path: Path | str) -> list[Pattern]:
+    """The validated rows of one file: a mapping with a `patterns:` list (or a bare list of rows)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PatternFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PatternFileError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PatternFileError(f"{path}: not valid YAML{line}: {problem}") from None
+    if isinstance(data, dict) and "patterns" in data:
+        data = data["patterns"]
+    if not isinstance(data, list):
+        raise PatternFileError(f"{path}: expected a 'patterns:' list of rows")
+    rows: list[Pattern] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(data):
+        row_id = raw.get("id") if isinstance(raw, dict) else None
+        label = f"row {index} (id {row_id!r})" if row_id is not None else f"row {index}"
+        if not isinstance(raw, dict):
+            raise PatternFileError(f"{path}: {label}: must be a mapping of fields")
+        try:
+            row = Pattern.model_validate(raw)
+        except ValidationError as exc:
+            raise PatternFileError(f"{path}: {label}: {_describe(exc)}") from None
+        if row.id in seen:
+            raise PatternFileError(
+                f"{path}: {label}: field 'id': duplicate id {row.id!r} (also row {seen[row.id]})"
+            )
+        seen[row.id] = index
+        rows.append(row)
+    return rows
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    fld = loc[0] if loc else "row"
+    detail = f"[{']['.join(loc[1:])}]" if len(loc) > 1 else ""
+    msg = re.sub(r"^Value error, ", "", err["msg"])
+    if err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] == "extra_forbidden":
+        msg = f"unknown field (known: {', '.join(Pattern.model_fields)})"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"field {fld!r}{detail}: {msg}{more}"
+
+
+# --- literal prefilter -------------------------------------------------------------------------
+
+def _required_literals(regex: str) -> tuple[str, ...] | None:
+    """Lowercase strings of which at least one occurs in every text the regex matches, or None.
+
+    Walks the parsed regex: a run of literal characters in sequence is required; a group or an
+    alternation contributes one literal per branch. Anything unusual gives None (always run).
+    """
+    if _sre_parse is None or _sre_consts is None:
+        return None
+    try:
+        tree = _sre_parse.parse(regex, REGEX_FLAGS)
+        best = _seq_literals(list(tree))
+    except Exception:  # any parser surprise only costs speed, never a wrong answer
+        return None
+    if best is None or min(len(s) for s in best) < _MIN_LITERAL:
+        return None
+    return tuple(sorted(best))
+
+
+def _seq_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
+    """The most selective requirement of a sequence of parsed items."""
+    consts = _sre_consts
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            candidates.append(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in items:
+        if op is consts.LITERAL:
+            ch = chr(av)
+            if not ch.isascii():  # case folding outside ASCII differs from str.lower()
+                flush()
+                continue
+            run.append(ch.lower())
+            continue
+        flush()
+        if op is consts.SUBPATTERN:
+            sub = _seq_literals(list(av[-1]))
+            if sub is not None:
+                candidates.append(sub)
+        elif op is consts.BRANCH:
+            branches = [_seq_literals(list(b)) for b in av[1]]
+            if all(b is not None for b in branches):
+                candidates.append(frozenset().union(*branches))  # type: ignore[arg-type]
+        elif op in (consts.MAX_REPEAT, consts.MIN_REPEAT, consts.POSSESSIVE_REPEAT) and av[0] >= 1:
+            sub = _seq_literals(list(av[2]))
+            if sub is not None:
+                candidates.append(sub)
+        elif op is consts.ATOMIC_GROUP:
+            sub = _seq_literals(list(av))
+            if sub is not None:
+                candidates.append(sub)
+    flush()
+    if not candidates:
+        return None
+    # the requirement whose shortest literal is longest rejects the most lines
+    return max(candidates, key=lambda c: (min(len(s) for s in c), -len(c)))
