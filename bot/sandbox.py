@@ -21,9 +21,10 @@ import re
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -110,11 +111,6 @@ Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 
 def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def rfc3339_nano(ts: datetime) -> str:
-    # kubelet prints log timestamps with a fixed 9-digit fraction (timeFormatOut in kuberuntime_logs.go)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 
 def human_duration(delta: timedelta) -> str:
@@ -364,7 +360,7 @@ _SCALED_BACKGROUND = [
     {"text": "INFO request done error_count=0 duration_ms=${ms}", "weight": 20},
     {"text": 'INFO:     ${ip}:${n} - "GET /health HTTP/1.1" 200 OK', "weight": 15},
     {"text": "INFO GET /errors 200 ${ms}ms", "weight": 4},
-    {"text": "DEBUG session checkout pool=5 overflow=${n} task_id=${task}", "weight": 6},
+    {"text": "DEBUG session checkout pool_size=5 checked_out=${worker} task_id=${task}", "weight": 6},
     {"text": "WARNING slow request GET /tasks took 3.4s (threshold 1s)", "weight": 2},
     {
         "text": "ERROR Exception in ASGI application\nTraceback (most recent call last):\n"
@@ -515,13 +511,31 @@ def _suffix(rng: random.Random, length: int = 5) -> str:
 
 
 class RenderedLog:
-    __slots__ = ("lines", "stamped", "times")
+    """One container log, sorted by time. The timestamped variant is built on first use, and both
+    are lists of lines so that tailLines is a slice and sinceSeconds a bisection."""
 
-    def __init__(self, entries: list[tuple[datetime, str]]) -> None:
+    __slots__ = ("_stamped", "lines", "times")
+
+    def __init__(self, entries: list[tuple[float, str]]) -> None:
         entries.sort(key=lambda item: item[0])
-        self.times = [ts.timestamp() for ts, _ in entries]
+        self.times = [ts for ts, _ in entries]
         self.lines = [text for _, text in entries]
-        self.stamped = [f"{rfc3339_nano(ts)} {text}" for ts, text in entries]
+        self._stamped: list[str] | None = None
+
+    @property
+    def stamped(self) -> list[str]:
+        if self._stamped is None:
+            seconds: dict[int, str] = {}
+            out = []
+            for ts, text in zip(self.times, self.lines, strict=True):
+                whole = int(ts)
+                prefix = seconds.get(whole)
+                if prefix is None:
+                    prefix = seconds[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+                # kubelet's fixed 9-digit fraction (timeFormatOut in kuberuntime_logs.go)
+                out.append(f"{prefix}.{int((ts - whole) * 1e6):06d}000Z {text}")
+            self._stamped = out
+        return self._stamped
 
     def text(self, *, tail: int | None, since: float | None, timestamps: bool, limit_bytes: int | None) -> str:
         source = self.stamped if timestamps else self.lines
@@ -546,33 +560,36 @@ def _render_log(
     end: datetime,
     pod: str,
     app: str,
-    extra: list[LogEntry] = (),  # type: ignore[assignment]
+    extra: Sequence[LogEntry] = (),
 ) -> RenderedLog:
     rng = random.Random(seed)
-    entries: list[tuple[datetime, str]] = []
-    window_start, window_end = spec.start or start, spec.end or end
+    entries: list[tuple[float, str]] = []
+    window_start, window_end = (spec.start or start).timestamp(), (spec.end or end).timestamp()
     for i, line in enumerate(spec.header):
-        entries.append((window_start + timedelta(milliseconds=40 * i), line))
-    window_start += timedelta(milliseconds=40 * len(spec.header) + 500)
+        entries.append((window_start + 0.04 * i, line))
+    window_start += 0.04 * len(spec.header) + 0.5
     if spec.lines and spec.background:
         weights = [b.weight for b in spec.background]
         picks = rng.choices(spec.background, weights=weights, k=spec.lines)
-        span = max((window_end - window_start).total_seconds(), 1.0)
-        step = span / spec.lines
+        step = max(window_end - window_start, 1.0) / spec.lines
         for i, pick in enumerate(picks):
-            at = window_start + timedelta(seconds=i * step + rng.random() * step * 0.9)
+            at = window_start + i * step + rng.random() * step * 0.9
             text = pick.text
             if "${" in text:
                 text = _PLACEHOLDER.sub(lambda m, at=at, i=i: _fill(m.group(1), rng, at, i, pod, app), text)  # type: ignore[misc]
-            for offset, line in enumerate(text.split("\n")):
-                entries.append((at + timedelta(microseconds=offset * 137), line))
+            if "\n" in text:
+                for offset, line in enumerate(text.split("\n")):
+                    entries.append((at + offset * 0.000137, line))
+            else:
+                entries.append((at, text))
     for entry in [*spec.entries, *extra]:
+        at = entry.at.timestamp()
         for offset, line in enumerate(entry.text.rstrip("\n").split("\n")):
-            entries.append((entry.at + timedelta(microseconds=offset * 211), line))
+            entries.append((at + offset * 0.000211, line))
     return RenderedLog(entries)
 
 
-def _fill(name: str, rng: random.Random, at: datetime, index: int, pod: str, app: str) -> str:
+def _fill(name: str, rng: random.Random, at: float, index: int, pod: str, app: str) -> str:
     match name:
         case "ms":
             return str(rng.randint(8, 95))
@@ -591,7 +608,7 @@ def _fill(name: str, rng: random.Random, at: datetime, index: int, pod: str, app
         case "worker":
             return str(rng.randint(1, 40))
         case "ts":
-            return rfc3339(at)
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         case "pod":
             return pod
         case "app":
@@ -2030,11 +2047,3 @@ def serve_forever(scenario: str = "taskflow", host: str = "127.0.0.1", port: int
         asyncio.run(main())
     except KeyboardInterrupt:
         print("sandbox stopped", file=sys.stderr)
-
-
-@contextlib.asynccontextmanager
-async def running(scenario: Scenario | str = "taskflow") -> AsyncIterator[Sandbox]:
-    """`async with running("taskflow") as sb:` - load (when given a name), start, stop."""
-    loaded = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    async with Sandbox(loaded) as sandbox:
-        yield sandbox
