@@ -1551,6 +1551,7 @@ class _Api:
 
     def __init__(self, world: _World) -> None:
         self.world = world
+        self.closing = asyncio.Event()  # set on stop, so open watches end at once
 
     # -- discovery ---------------------------------------------------------------------------
     async def version(self, request: web.Request) -> web.Response:
@@ -1624,7 +1625,9 @@ class _Api:
             }
         )
 
-    async def collection(self, request: web.Request) -> web.Response:
+    async def collection(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch", "").lower() in ("1", "true"):
+            return await self.watch(request)
         group = request.match_info.get("group", "")
         resource = request.match_info["resource"]
         ns = request.match_info.get("namespace")
@@ -1637,6 +1640,15 @@ class _Api:
         if isinstance(selected, web.Response):
             return selected
         return self._respond(request, resource, group, selected, single=False)
+
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        """The world never changes, so a watch is an open stream without events until it times out."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        timeout = _int_param(request, "timeoutSeconds") or 1800
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closing.wait(), timeout=min(timeout, 1800))
+        return response
 
     async def item(self, request: web.Request) -> web.Response:
         group = request.match_info.get("group", "")
@@ -1863,6 +1875,7 @@ def _job_log_text(run: RunSpec, job: JobSpec) -> str:
 def _build_app(world: _World) -> web.Application:
     api = _Api(world)
     app = web.Application()
+    app["api"] = api
     r = app.router
     gh = "/github/repos/{owner}/{repo}"
     routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
@@ -1957,6 +1970,7 @@ class Sandbox:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            self._runner.app["api"].closing.set()
             await self._runner.cleanup()
             self._runner = None
 

@@ -495,3 +495,8 @@ def test_serve_forever_prints_urls_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     assert "current-context: sandbox" in config.read_text()
     config.unlink()
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_watch_is_an_open_stream_without_events(sandbox: Sandbox) -> None:
+    response = httpx.get(f"{sandbox.url}/api/v1/namespaces/{NS}/pods", params={"watch": "true", "timeoutSeconds": 1})
+    assert response.status_code == 200 and response.text == ""
