@@ -1872,10 +1872,8 @@ def _job_log_text(run: RunSpec, job: JobSpec) -> str:
     return "\n".join(out) + "\n"
 
 
-def _build_app(world: _World) -> web.Application:
-    api = _Api(world)
+def _build_app(api: _Api) -> web.Application:
     app = web.Application()
-    app["api"] = api
     r = app.router
     gh = "/github/repos/{owner}/{repo}"
     routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
@@ -1948,12 +1946,14 @@ class Sandbox:
         self.github_url = ""
         self._runner: web.AppRunner | None = None
         self._world: _World | None = None
+        self._api: _Api | None = None
 
     async def start(self) -> None:
         if self._runner is not None:
             return
         self._world = _World(self.scenario)
-        runner = web.AppRunner(_build_app(self._world), access_log=None, handle_signals=False)
+        self._api = _Api(self._world)
+        runner = web.AppRunner(_build_app(self._api), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
@@ -1970,7 +1970,8 @@ class Sandbox:
 
     async def stop(self) -> None:
         if self._runner is not None:
-            self._runner.app["api"].closing.set()
+            if self._api is not None:
+                self._api.closing.set()
             await self._runner.cleanup()
             self._runner = None
 
