@@ -35,7 +35,7 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 
-from bot.errors import ConfigError, NotFoundError, UsageError
+from bot.errors import ConfigError, NotFoundError, OpsbotError, UsageError
 
 __all__ = [
     "Sandbox",
@@ -2024,8 +2024,13 @@ class Sandbox:
 
 
 def serve_forever(scenario: str = "taskflow", host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Serve the sandbox until Ctrl-C, printing its URLs, a kubeconfig and commands to try."""
-    loaded = load_scenario(scenario)
+    """Serve the sandbox until Ctrl-C, printing its URLs, a kubeconfig and commands to try.
+    A bad scenario or a port in use ends it with one line on stderr and exit status 2."""
+    try:
+        loaded = load_scenario(scenario)
+    except OpsbotError as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
     async def main() -> None:
         sandbox = Sandbox(loaded, host=host, port=port)
@@ -2062,3 +2067,6 @@ def serve_forever(scenario: str = "taskflow", host: str = "127.0.0.1", port: int
         asyncio.run(main())
     except KeyboardInterrupt:
         print("sandbox stopped", file=sys.stderr)
+    except OpsbotError as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -500,3 +500,13 @@ def test_serve_forever_prints_urls_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
 def test_watch_is_an_open_stream_without_events(sandbox: Sandbox) -> None:
     response = httpx.get(f"{sandbox.url}/api/v1/namespaces/{NS}/pods", params={"watch": "true", "timeoutSeconds": 1})
     assert response.status_code == 200 and response.text == ""
+
+
+def test_serve_forever_on_a_busy_port_is_one_line(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.sandbox import serve_forever
+
+    with pytest.raises(SystemExit) as info:
+        serve_forever("taskflow", port=sandbox.port)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"opsbot: cannot listen on 127.0.0.1:{sandbox.port}") and err.count("\n") == 1
