@@ -807,7 +807,8 @@ class _World:
         dep_meta = self._meta(dep.name, ns, dep.created, labels=dep.labels, annotations={**revision, **dep.annotations})
         dep_meta["uid"] = dep_uid
         dep_meta["generation"] = dep.revision
-        available = ready >= max(dep.replicas - 1, 1) if dep.replicas else True
+        # the Deployment controller's rule with the default maxUnavailable of 25%, rounded down
+        available = ready >= dep.replicas - dep.replicas // 4
         self.deployments.append(
             {
                 "kind": "Deployment",
