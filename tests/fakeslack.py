@@ -479,18 +479,19 @@ class FakeSlack:
         channel = self._channel(args["channel_id"]) if args.get("channel_id") else None
         thread_ts = args.get("thread_ts") or None
         shared = []
+        comment = args.get("initial_comment") or None
         for entry in entries:
             upload = self.files.get(str(entry.get("id")))
             if upload is None or upload.content is None:
                 raise SlackError("file_not_found")
             upload.title = entry.get("title") or upload.filename
             upload.channel, upload.thread_ts = channel, thread_ts
-            upload.initial_comment = args.get("initial_comment") or None
+            upload.initial_comment = comment
             upload.completed = True
             shared.append({"id": upload.id, "name": upload.filename, "title": upload.title,
                            "size": len(upload.content), "mimetype": "text/plain"})
         if channel is not None:
-            message = StoredMessage(channel, self._next_ts(), upload.initial_comment or "", [],
+            message = StoredMessage(channel, self._next_ts(), comment or "", [],
                                     thread_ts=thread_ts, files=shared)
             self.messages.setdefault(channel, []).append(message)
         return {"files": shared}
