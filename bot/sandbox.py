@@ -42,6 +42,7 @@ __all__ = [
     "Scenario",
     "human_duration",
     "load_scenario",
+    "parse_selector",
     "scaled_scenario",
     "serve_forever",
 ]
@@ -101,12 +102,7 @@ def _resolve_time(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def _to_duration(value: Any) -> Any:
-    return parse_duration(value) if isinstance(value, str) else value
-
-
 RelTime = Annotated[datetime, BeforeValidator(_resolve_time)]
-Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 
 
 def rfc3339(ts: datetime) -> str:
