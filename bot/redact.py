@@ -177,7 +177,10 @@ RULES: list[Rule] = [
     ),
     (
         "bearer",
-        re.compile(r"(?P<pre>\b[Bb]earer\s+)(?P<value>" + _DONE + r"(?=[^\s]*[\d._~+/=-])[A-Za-z0-9._~+/-]{8,}=*)"),
+        re.compile(
+            r"(?P<pre>\b[Bb]earer\s+)(?P<value>" + _DONE
+            + r"(?=[^\s]*[\d._~+/=-])[A-Za-z0-9._~+/-]{8,}=*)(?![^\s\"',;)\]}])"
+        ),
         _keep_groups("bearer"),
     ),
     ("secret", _pair_regex(_SECRET_NAME), _named_pair),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.models import (
@@ -139,6 +139,8 @@ def test_text_without_secrets_is_unchanged(parts: list[str]) -> None:
 @given(st.sampled_from([c for c in CASES if c[0] not in WHOLE_LINE]), SAFE_TEXT, SAFE_TEXT)
 def test_a_secret_never_survives_its_surroundings(case: tuple[str, str], before: str, after: str) -> None:
     text, expected = case
+    # these words make whatever follows them a credential: that is context, not surroundings
+    assume(not any(word in before.lower() for word in ("bearer", "authorization")))
     assert redact(f"{before} {text} {after}") == f"{before} {expected} {after}"
 
 
