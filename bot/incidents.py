@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# Background work waits until no request has arrived for ACK_QUIET seconds (at most ACK_PRIORITY_MAX):
+# a burst of slash commands is acknowledged first, then the playbooks run.
+ACK_QUIET = 0.03
+ACK_PRIORITY_MAX = 1.0
 
 
 class ThreadSink(Protocol):
@@ -208,6 +214,7 @@ class IncidentService:
         # The last report of each incident, so a root re-rendered on close keeps its verdict (a
         # restart loses it; the root then shows what the store knows).
         self._reports: dict[int, Report] = {}
+        self._last_request = float("-inf")  # loop time of the last request received
 
     # --- background work -----------------------------------------------------------------------
 
@@ -232,6 +239,7 @@ class IncidentService:
 
         async def guarded() -> None:
             try:
+                await self._acks_first()
                 await work
                 counted("ok")
             except asyncio.CancelledError:
@@ -255,6 +263,20 @@ class IncidentService:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Wrap the handling of each incoming request (the web server does). Background work
+        starts only once requests stop arriving for a moment, so that under a burst every
+        acknowledgement goes out before any playbook competes with them for the CPU."""
+        self._last_request = asyncio.get_running_loop().time()
+        yield
+
+    async def _acks_first(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACK_PRIORITY_MAX  # bounded: under sustained load work still starts
+        while (quiet_at := self._last_request + ACK_QUIET) > (now := loop.time()) and now < deadline:
+            await asyncio.sleep(min(quiet_at, deadline) - now)
 
     async def drain(self) -> None:
         """Wait until every background task (including ones they start) has ended."""

@@ -112,14 +112,21 @@ def build_app(
 
 
 def build_web_app(
-    app: AsyncApp, ready: Callable[[], Awaitable[list[tuple[str, bool, str]]]], *, slack_path: bool = True
+    app: AsyncApp,
+    ready: Callable[[], Awaitable[list[tuple[str, bool, str]]]],
+    *,
+    service: IncidentService | None = None,
+    slack_path: bool = True,
 ) -> web.Application:
-    """The aiohttp application: POST /slack/events into Bolt, plus /healthz, /readyz, /metrics."""
+    """The aiohttp application: POST /slack/events into Bolt, plus /healthz, /readyz, /metrics.
+
+    With `service`, its background work yields to requests being acknowledged."""
     web_app = web.Application()
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        with service.answering() if service is not None else contextlib.nullcontext():
+            bolt_response = await app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(bolt_response)
 
     if slack_path:
         web_app.router.add_post(SLACK_PATH, slack_events)
@@ -151,7 +158,7 @@ async def run_server(
         client = make_client(settings)
         service = IncidentService(runtime, store)
         app = build_app(settings, runtime, store, client, service=service)
-        web_app = build_web_app(app, readiness(runtime, store), slack_path=app_token is None)
+        web_app = build_web_app(app, readiness(runtime, store), service=service, slack_path=app_token is None)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket_mode: Any = None

@@ -1,0 +1,589 @@
+"""The Slack app end to end: signed requests in, the real AsyncWebClient out to a fake Slack Web API.
+
+Requests are signed exactly as Slack signs them; the demo runtime (the embedded sandbox) does the
+Kubernetes and GitHub side; SQLite is a temp file. Background work is awaited with
+`service.drain()`, never with sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import ActionId, usage_message
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.incidents import IncidentService, SlackSink, checklist_changes
+from bot.models import ChecklistItem
+from bot.runtime import Runtime, open_runtime
+from bot.slackapp import build_app, build_web_app, check_slack_settings, make_client, readiness, run_server
+from bot.store import IncidentStore
+from tests.fakeslack import FakeSlack
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+CHANNEL = "C0INCIDENT"
+
+
+def settings_for(fake: FakeSlack, db: Path, **extra: Any) -> Settings:
+    return Settings(
+        slack={"bot_token": fake.token, "signing_secret": SECRET, "api_url": fake.url},  # type: ignore[arg-type]
+        store={"path": str(db)},  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+def sign(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+def command_body(command: str, text: str, *, user: str = "U0ALICE", channel: str = CHANNEL) -> str:
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0TEAM",
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "incidents",
+            "user_id": user,
+            "user_name": "alice",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0OPSBOT",
+            "response_url": "https://hooks.slack.invalid/commands/1",
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def event_body(text: str, *, event_id: str, thread_ts: str | None = None, user: str = "U0ALICE") -> str:
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": "1700000999.000100",
+        "channel": CHANNEL,
+        "event_ts": "1700000999.000100",
+    }
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T0TEAM",
+            "api_app_id": "A0OPSBOT",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": 1700000999,
+            "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": True}],
+        }
+    )
+
+
+def actions_body(message: dict[str, Any], action: dict[str, Any], *, user: str) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0TEAM", "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEAM"},
+        "api_app_id": "A0OPSBOT",
+        "token": "legacy",
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": CHANNEL, "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "channel": {"id": CHANNEL, "name": "incidents"},
+        "message": message,
+        "response_url": "https://hooks.slack.invalid/actions/1",
+        "actions": [action],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+@dataclass
+class Bot:
+    fake: FakeSlack
+    http: TestClient
+    service: IncidentService
+    store: IncidentStore
+    runtime: Runtime
+    settings: Settings
+    client: AsyncWebClient
+
+    async def post(self, body: str, *, content_type: str, headers: dict[str, str] | None = None) -> Any:
+        return await self.http.post(
+            "/slack/events",
+            data=body,
+            headers={"Content-Type": content_type, **sign(body), **(headers or {})},
+        )
+
+    async def command(self, command: str, text: str, **kw: Any) -> Any:
+        return await self.post(command_body(command, text, **kw), content_type="application/x-www-form-urlencoded")
+
+    async def event(self, body: str, headers: dict[str, str] | None = None) -> Any:
+        return await self.post(body, content_type="application/json", headers=headers)
+
+    async def action(self, body: str) -> Any:
+        return await self.post(body, content_type="application/x-www-form-urlencoded")
+
+    def posts(self) -> list[dict[str, Any]]:
+        """Every message posted, oldest first, as it reads now (after any chat.update)."""
+        return [m.as_api() for m in self.fake.all_messages()]
+
+    def roots(self) -> list[dict[str, Any]]:
+        return [p for p in self.posts() if not p.get("thread_ts")]
+
+
+async def start_bot(fake: FakeSlack, settings: Settings, runtime: Runtime) -> Bot:
+    store = IncidentStore(settings.store.path)
+    service = IncidentService(runtime, store)
+    client = make_client(settings)
+    app = build_app(settings, runtime, store, client, service=service)
+    http = TestClient(TestServer(build_web_app(app, readiness(runtime, store))))
+    await http.start_server()
+    return Bot(fake, http, service, store, runtime, settings, client)
+
+
+async def stop_bot(bot: Bot) -> None:
+    await bot.service.drain()
+    await bot.http.close()
+    bot.store.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
+    settings = settings_for(fake, tmp_path / "opsbot.db")
+    async with open_runtime(settings, demo=True) as runtime:
+        running = await start_bot(fake, settings, runtime)
+        try:
+            yield running
+        finally:
+            await stop_bot(running)
+
+
+async def debug_thread(bot: Bot, text: str = "taskflow-api") -> dict[str, Any]:
+    response = await bot.command("/debug", text)
+    assert response.status == 200
+    await bot.service.drain()
+    (root,) = bot.roots()
+    return root
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = message.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def thread_messages(bot: Bot, root_ts: str) -> list[dict[str, Any]]:
+    """The root and replies of a thread as they read now (after any chat.update)."""
+    return [m.as_api() for m in bot.fake.thread(CHANNEL, root_ts)]
+
+
+def edits(bot: Bot, ts: str) -> int:
+    message = bot.fake.message(CHANNEL, ts)
+    assert message is not None
+    return message.edits
+
+
+def checklist_messages(bot: Bot, root_ts: str) -> list[dict[str, Any]]:
+    return [m for m in thread_messages(bot, root_ts) if str(m.get("text", "")).startswith("Checklist")]
+
+
+def checkboxes(message: dict[str, Any]) -> dict[str, Any]:
+    for block in _blocks(message):
+        for element in block.get("elements") or []:
+            if element.get("type") == "checkboxes":
+                return {"block_id": block["block_id"], **element}
+    raise AssertionError("no checkboxes in the message")
+
+
+def as_payload_message(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as a block_actions payload carries it: as the person's client last showed it."""
+    return {
+        "type": "message",
+        "ts": message["ts"],
+        "thread_ts": message.get("thread_ts"),
+        "text": message.get("text", ""),
+        "blocks": _blocks(message),
+    }
+
+
+def tick_action(message: dict[str, Any], selected: list[str]) -> dict[str, Any]:
+    box = checkboxes(message)
+    by_value = {o["value"]: o for o in box["options"]}
+    return {
+        "type": "checkboxes",
+        "action_id": box["action_id"],
+        "block_id": box["block_id"],
+        "selected_options": [by_value[v] for v in selected],
+        "action_ts": "1700001000.000200",
+    }
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem", ["forged", "signature-of-another-body", "older-than-five-minutes"])
+async def test_unsigned_requests_get_401_and_reach_no_handler(bot: Bot, problem: str) -> None:
+    body = command_body("/debug", "taskflow-api")
+    now = int(time.time())
+    headers = {
+        "forged": {"X-Slack-Request-Timestamp": str(now), "X-Slack-Signature": "v0=" + "0" * 64},
+        "signature-of-another-body": sign(body.replace("taskflow-api", "web-dashboard"), timestamp=now),
+        "older-than-five-minutes": sign(body, timestamp=now - 301),
+    }[problem]
+    response = await bot.http.post(
+        "/slack/events", data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **headers}
+    )
+    assert response.status == 401
+    await bot.service.drain()
+    assert bot.fake.calls_to("chat.postMessage") == []
+    assert bot.store.list_incidents(status=None) == []
+
+
+# --- /debug ------------------------------------------------------------------------------------------
+
+
+async def test_debug_acks_then_fills_the_thread(bot: Bot) -> None:
+    response = await bot.command("/debug", "taskflow-api")
+    assert response.status == 200
+    ack = await response.json()
+    assert ack["response_type"] == "ephemeral"
+    assert "taskflow-api" in ack["text"]
+    await bot.service.drain()
+
+    (root,) = bot.roots()
+    assert "debug taskflow-api" in root["text"]
+    thread = thread_messages(bot, root["ts"])
+    # the progress message was posted once and updated in place until every step was done
+    (progress,) = [m for m in thread if "steps done" in m["text"]]
+    assert edits(bot, progress["ts"]) >= 2
+    done, total = progress["text"].split(": ")[-1].split(" ")[0].split("/")
+    assert done == total and int(total) >= 5
+    assert any("QueuePool" in json.dumps(m) for m in thread)
+    # the checklist, with the items the bot checked itself ticked, with their evidence
+    box = checkboxes(checklist_messages(bot, root["ts"])[0])
+    assert box["initial_options"], "the bot ticked nothing"
+    assert all(o.get("description") for o in box["initial_options"])
+    # the store knows the thread, and the root was updated with the verdict
+    incident = bot.store.get_incident(CHANNEL, root["ts"])
+    assert incident is not None and incident.service == "taskflow-api" and incident.opened_by == "U0ALICE"
+    assert any(item.done and item.by == "opsbot" for item in bot.store.checklist(incident.id))
+    assert edits(bot, root["ts"]) >= 1
+    assert "finding" in thread_messages(bot, root["ts"])[0]["text"]
+
+
+async def test_long_logs_go_up_as_a_file_in_the_thread(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    files = [f for f in bot.fake.files.values() if f.completed]
+    assert files and all(f.thread_ts == root["ts"] and f.channel == CHANNEL for f in files)
+    assert any("QueuePool" in f.text for f in files)
+
+
+async def test_unknown_service_gets_a_clear_error_in_the_thread(bot: Bot) -> None:
+    root = await debug_thread(bot, "no-such-service")
+    texts = [m["text"] for m in thread_messages(bot, root["ts"])]
+    assert any("no-such-service" in t and ":warning:" in t for t in texts), texts
+    assert not any("Traceback" in t for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "expected"),
+    [
+        ("/debug", "taskflow-api --force", "unknown flag"),
+        ("/debug", "Bad_Name", "not a valid service name"),
+        ("/debug", "", "which service?"),
+        ("/verify", "a b", "one service at a time"),
+        ("/incident", "reopen", "unknown subcommand"),
+        ("/incident", "close", "no open incident in this channel"),
+        ("/opsbot", "help", "/debug SERVICE"),
+    ],
+)
+async def test_usage_errors_are_ephemeral(bot: Bot, command: str, text: str, expected: str) -> None:
+    response = await bot.command(command, text)
+    assert response.status == 200
+    ack = await response.json()
+    assert ack["response_type"] == "ephemeral"
+    assert expected in ack["text"]
+    await bot.service.drain()
+    assert bot.fake.calls_to("chat.postMessage") == []
+
+
+async def test_access_is_checked_before_running(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = settings_for(fake, tmp_path / "a.db", access={"namespaces": {CHANNEL: ["payments"]}})
+    async with open_runtime(settings, demo=True) as runtime:
+        bot = await start_bot(fake, settings, runtime)
+        try:
+            response = await bot.command("/debug", "taskflow-api")
+            ack = await response.json()
+            assert ack["response_type"] == "ephemeral"
+            assert "may not debug namespace taskflow" in ack["text"]
+            await bot.service.drain()
+            assert fake.calls_to("chat.postMessage") == []
+        finally:
+            await stop_bot(bot)
+
+
+async def test_incident_status_list_and_close(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    status = await (await bot.command("/incident", "status")).json()
+    assert "#1 taskflow-api" in status["text"] and "open" in status["text"]
+    listed = await (await bot.command("/incident", "list")).json()
+    assert "1 open incident" in listed["text"]
+    closing = await (await bot.command("/incident", "close fixed pool_size", user="U0BOB")).json()
+    assert "Closing incident #1" in closing["text"]
+    await bot.service.drain()
+    incident = bot.store.incident(1)
+    assert incident.status == "closed" and incident.closed_by == "U0BOB" and incident.summary == "fixed pool_size"
+    said = [m for m in thread_messages(bot, root["ts"]) if "Closed by" in m["text"]]
+    assert said and "<@U0BOB>" in said[-1]["text"]
+    root_now = next(m for m in thread_messages(bot, root["ts"]) if m["ts"] == root["ts"])
+    assert "Closed" in json.dumps(root_now["blocks"])
+
+
+# --- events ------------------------------------------------------------------------------------------
+
+
+async def test_retried_event_delivery_opens_one_thread(bot: Bot) -> None:
+    body = event_body("<@U0BOT> debug taskflow-api", event_id="Ev0DEBUG1")
+    first = await bot.event(body)
+    retry = await bot.event(body, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert first.status == retry.status == 200
+    await bot.service.drain()
+    assert len(bot.roots()) == 1
+    assert len(bot.store.list_incidents()) == 1
+
+
+async def test_mention_inside_an_incident_thread_reuses_it(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    before = len(bot.posts())
+    await bot.event(event_body("<@U0BOT> debug taskflow-api", event_id="Ev0THREAD", thread_ts=root["ts"]))
+    await bot.service.drain()
+    new_posts = bot.posts()[before:]
+    assert new_posts and all(p.get("thread_ts") == root["ts"] for p in new_posts)
+    assert len(bot.roots()) == 1
+    assert len(bot.store.list_incidents()) == 1
+
+
+async def test_bad_mention_gets_an_ephemeral_line(bot: Bot) -> None:
+    await bot.event(event_body("<@U0BOT> deploy taskflow-api", event_id="Ev0BAD"))
+    await bot.service.drain()
+    assert bot.fake.calls_to("chat.postMessage") == []
+    (answer,) = bot.fake.calls_to("chat.postEphemeral")
+    assert answer.args["user"] == "U0ALICE" and "unknown command 'deploy'" in answer.args["text"]
+
+
+# --- buttons and checklist ------------------------------------------------------------------------------
+
+
+async def test_next_step_button_posts_its_result_with_who_asked(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    message = next(m for m in thread_messages(bot, root["ts"]) if ActionId.NEXT_STEP in json.dumps(m.get("blocks")))
+    payload_message = as_payload_message(message)
+    block, button = next(
+        (b, e)
+        for b in payload_message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    )
+    action = {**button, "block_id": block["block_id"], "action_ts": "1700001000.000300"}
+    before = len(bot.fake.calls_to("chat.postMessage"))
+    response = await bot.action(actions_body(payload_message, action, user="U0BOB"))
+    assert response.status == 200
+    await bot.service.drain()
+    (result,) = [c.args for c in bot.fake.calls_to("chat.postMessage")[before:]]
+    assert result["thread_ts"] == root["ts"]
+    assert "<@U0BOB>" in json.dumps(result["blocks"])
+
+
+async def test_a_tick_updates_sqlite_then_the_message(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    message = checklist_messages(bot, root["ts"])[0]
+    box = checkboxes(message)
+    seen = [o["value"] for o in box.get("initial_options") or []]
+    todo = next(o["value"] for o in box["options"] if o["value"] not in seen)
+    body = actions_body(as_payload_message(message), tick_action(message, [*seen, todo]), user="U0BOB")
+    assert (await bot.action(body)).status == 200
+    await bot.service.drain()
+    incident = bot.store.get_incident(CHANNEL, root["ts"])
+    assert incident is not None
+    item = next(i for i in bot.store.checklist(incident.id) if i.key == todo)
+    assert item.done and item.by == "U0BOB" and item.at is not None
+    rendered = checkboxes(checklist_messages(bot, root["ts"])[0])
+    assert todo in {o["value"] for o in rendered["initial_options"]}
+    assert "U0BOB" in json.dumps(rendered)
+    assert any(e.kind == "tick" and e.by == "U0BOB" for e in bot.store.timeline(incident.id))
+
+
+async def open_big_checklist(bot: Bot, size: int = 20) -> str:
+    """An incident whose checklist spans two messages (10 options a checkboxes block)."""
+    root_ts = await SlackSink(bot.client, CHANNEL).post(usage_message("incident"))
+    incident = bot.store.open_incident(
+        channel=CHANNEL,
+        thread_ts=root_ts,
+        service="taskflow-api",
+        namespace="taskflow",
+        context=None,
+        opened_by="U0ALICE",
+        checklist=[ChecklistItem(key=f"item-{n}", text=f"Item {n}") for n in range(size)],
+    )
+    await bot.service.refresh_checklist(SlackSink(bot.client, CHANNEL), incident)
+    return root_ts
+
+
+async def test_twenty_concurrent_ticks_all_land(bot: Bot) -> None:
+    root_ts = await open_big_checklist(bot)
+    messages = checklist_messages(bot, root_ts)
+    assert len(messages) == 2
+    bodies = []
+    for message in messages:  # twenty people, each ticking one item of the checklist as first shown
+        for option in checkboxes(message)["options"]:
+            user = f"U0P{option['value'].split('-')[1]:0>2}"
+            bodies.append(actions_body(as_payload_message(message), tick_action(message, [option["value"]]), user=user))
+    assert len(bodies) == 20
+    responses = await asyncio.gather(*(bot.action(body) for body in bodies))
+    assert [r.status for r in responses] == [200] * 20
+    await bot.service.drain()
+    incident = bot.store.get_incident(CHANNEL, root_ts)
+    assert incident is not None
+    items = bot.store.checklist(incident.id)
+    assert all(i.done for i in items)
+    assert {i.by for i in items} == {f"U0P{n:0>2}" for n in range(20)}
+    # and the messages, re-rendered from the store, show every tick
+    for message in checklist_messages(bot, root_ts):
+        box = checkboxes(message)
+        assert len(box["initial_options"]) == len(box["options"]) == 10
+
+
+async def test_a_restart_keeps_old_checklists_working(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = settings_for(fake, tmp_path / "restart.db")
+    async with open_runtime(settings, demo=True) as runtime:
+        first = await start_bot(fake, settings, runtime)
+        try:
+            root = await debug_thread(first)
+        finally:
+            await stop_bot(first)
+        second = await start_bot(fake, settings, runtime)  # a new app and store on the same file
+        try:
+            message = checklist_messages(second, root["ts"])[0]
+            box = checkboxes(message)
+            seen = [o["value"] for o in box.get("initial_options") or []]
+            todo = next(o["value"] for o in box["options"] if o["value"] not in seen)
+            body = actions_body(as_payload_message(message), tick_action(message, [*seen, todo]), user="U0CAROL")
+            assert (await second.action(body)).status == 200
+            await second.service.drain()
+            rendered = checkboxes(checklist_messages(second, root["ts"])[0])
+            assert todo in {o["value"] for o in rendered["initial_options"]}
+            incident = second.store.get_incident(CHANNEL, root["ts"])
+            assert incident is not None
+            assert next(i for i in second.store.checklist(incident.id) if i.key == todo).by == "U0CAROL"
+        finally:
+            await stop_bot(second)
+
+
+# --- the diff of one checkbox interaction ---------------------------------------------------------------
+
+
+def _block(keys: list[str], shown: list[str]) -> list[dict[str, Any]]:
+    options = [{"text": {"type": "mrkdwn", "text": k}, "value": k} for k in keys]
+    element = {"type": "checkboxes", "action_id": "checklist_toggle", "options": options}
+    if shown:
+        element["initial_options"] = [o for o in options if o["value"] in shown]
+    return [{"type": "actions", "block_id": "checklist:0", "elements": [element]}]
+
+
+def _action(selected: list[str]) -> dict[str, Any]:
+    return {
+        "action_id": "checklist_toggle",
+        "block_id": "checklist:0",
+        "selected_options": [{"value": v} for v in selected],
+    }
+
+
+def _items(done: list[str]) -> list[ChecklistItem]:
+    return [ChecklistItem(key=k, text=k, done=k in done) for k in ("a", "b", "c")]
+
+
+@pytest.mark.parametrize(
+    ("shown", "selected", "stored_done", "changes"),
+    [
+        ([], ["a"], [], {"a": True}),
+        (["a"], [], ["a"], {"a": False}),
+        # someone else ticked b a moment ago; this person, shown nothing, ticks a: b stays ticked
+        ([], ["a"], ["b"], {"a": True}),
+        # already in the store (two people ticked the same item): nothing to change
+        ([], ["a"], ["a"], {}),
+        # two ticks before the message was re-rendered
+        ([], ["a", "c"], [], {"a": True, "c": True}),
+    ],
+)
+def test_checklist_changes(
+    shown: list[str], selected: list[str], stored_done: list[str], changes: dict[str, bool]
+) -> None:
+    assert checklist_changes(_action(selected), _block(["a", "b", "c"], shown), _items(stored_done)) == changes
+
+
+def test_checklist_changes_without_the_message_only_trusts_the_selection() -> None:
+    assert checklist_changes(_action(["a"]), None, _items(["b"])) == {"a": True}
+
+
+# --- configuration and serving ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slack", "setting"),
+    [
+        ({}, "SLACK_BOT_TOKEN"),
+        ({"bot_token": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+    ],
+)
+def test_missing_secrets_are_a_config_error_naming_them(slack: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_slack_settings(Settings(slack=slack))  # type: ignore[arg-type]
+    assert info.value.setting == setting
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    check_slack_settings(Settings(slack={"bot_token": "xoxb-1", "app_token": "xapp-1"}))  # type: ignore[arg-type]
+
+
+async def test_run_server_serves_on_a_real_port_and_stops_cleanly(fake: FakeSlack, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port: PORT must be a real one (1-65535)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = settings_for(fake, tmp_path / "serve.db", server={"host": "127.0.0.1", "port": port})
+    stop = asyncio.Event()
+    ports: list[int] = []
+    server = asyncio.create_task(run_server(settings, demo=True, stop=stop, started=ports.append))
+    while not ports and not server.done():
+        await asyncio.sleep(0)  # yields to the server task; it calls `started` once listening
+    assert ports, server.exception() if server.done() else "not started"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{ports[0]}/healthz") as response:
+            assert response.status == 200
+        body = command_body("/opsbot", "help")
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+        async with session.post(f"http://127.0.0.1:{ports[0]}/slack/events", data=body, headers=headers) as response:
+            assert response.status == 200
+            assert "/debug SERVICE" in (await response.json())["text"]
+    stop.set()
+    await server
