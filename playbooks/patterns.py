@@ -294,59 +294,88 @@ def _describe(exc: ValidationError) -> str:
 def _required_literals(regex: str) -> tuple[str, ...] | None:
     """Lowercase strings of which at least one occurs in every text the regex matches, or None.
 
-    Walks the parsed regex: a run of literal characters in sequence is required; a group or an
-    alternation contributes one literal per branch. Anything unusual gives None (always run).
+    Walks the parsed regex. Items that match exactly one of a few strings (literal characters,
+    small alternations of them, zero-width assertions) are multiplied out into runs: `https?://`
+    gives {"http://", "https://"}. A run is required; an alternation requires one of its branches'
+    requirements. The most selective requirement wins; anything unusual gives None (always run).
     """
     if _sre_parse is None or _sre_consts is None:
         return None
     try:
-        tree = _sre_parse.parse(regex, REGEX_FLAGS)
-        best = _seq_literals(list(tree))
+        best, _ = _seq_literals(list(_sre_parse.parse(regex, REGEX_FLAGS)))
     except Exception:  # any parser surprise only costs speed, never a wrong answer
         return None
     if best is None or min(len(s) for s in best) < _MIN_LITERAL:
         return None
-    return tuple(sorted(best))
+    # a string that contains another one of the set adds nothing: {"foo", "foobar"} is {"foo"}
+    return tuple(sorted(x for x in best if not any(y != x and y in x for y in best)))
 
 
-def _seq_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
-    """The most selective requirement of a sequence of parsed items."""
-    consts = _sre_consts
-    candidates: list[frozenset[str]] = []
-    run: list[str] = []
+_MAX_RUNS = 16  # cap on the strings a run multiplies out to
+Literals = frozenset[str]
+
+
+def _selectivity(candidate: Literals) -> tuple[int, int]:
+    # the requirement whose shortest string is longest rejects the most lines; then the fewest strings
+    return min(len(s) for s in candidate), -len(candidate)
+
+
+def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[Literals | None, Literals | None]:
+    """(the most selective requirement, the exact strings the whole sequence matches, if finite)."""
+    c = _sre_consts
+    candidates: list[Literals] = []
+    run: Literals = frozenset({""})
+    exact_all = True
 
     def flush() -> None:
-        if run:
-            candidates.append(frozenset({"".join(run)}))
-            run.clear()
+        nonlocal run
+        if all(run):  # a run that may be empty requires nothing
+            candidates.append(run)
+        run = frozenset({""})
 
     for op, av in items:
-        if op is consts.LITERAL:
+        exact: Literals | None = None
+        inner: Literals | None = None
+        if op is c.LITERAL:
             ch = chr(av)
-            if not ch.isascii():  # case folding outside ASCII differs from str.lower()
-                flush()
-                continue
-            run.append(ch.lower())
-            continue
-        flush()
-        if op is consts.SUBPATTERN:
-            sub = _seq_literals(list(av[-1]))
-            if sub is not None:
-                candidates.append(sub)
-        elif op is consts.BRANCH:
+            if ch.isascii():  # case folding outside ASCII differs from str.lower()
+                exact = frozenset({ch.lower()})
+        elif op in (c.AT, c.ASSERT, c.ASSERT_NOT):  # zero-width: consumes nothing
+            exact = frozenset({""})
+        elif op is c.SUBPATTERN:
+            inner, exact = _seq_literals(list(av[-1]))
+        elif op is c.ATOMIC_GROUP:
+            inner, exact = _seq_literals(list(av))
+        elif op is c.BRANCH:
             branches = [_seq_literals(list(b)) for b in av[1]]
-            if all(b is not None for b in branches):
-                candidates.append(frozenset().union(*branches))  # type: ignore[arg-type]
-        elif op in (consts.MAX_REPEAT, consts.MIN_REPEAT, consts.POSSESSIVE_REPEAT) and av[0] >= 1:
-            sub = _seq_literals(list(av[2]))
-            if sub is not None:
-                candidates.append(sub)
-        elif op is consts.ATOMIC_GROUP:
-            sub = _seq_literals(list(av))
-            if sub is not None:
-                candidates.append(sub)
+            if all(e is not None for _, e in branches):
+                exact = frozenset().union(*(e for _, e in branches if e is not None))
+            else:
+                needs = [b if b is not None else e for b, e in branches]
+                if all(n is not None and any(n) for n in needs):
+                    inner = frozenset().union(*(n for n in needs if n is not None))
+        elif op is c.IN and all(o is c.LITERAL and chr(v).isascii() for o, v in av):  # [ _]
+            exact = frozenset(chr(v).lower() for _, v in av)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            inner, once = _seq_literals(list(av[2]))
+            if av[0] == av[1] == 1:
+                exact = once
+            elif once is not None and all(once):
+                inner = once if inner is None else max(inner, once, key=_selectivity)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[1] == 1:  # x? is x or nothing
+            _, once = _seq_literals(list(av[2]))
+            if once is not None:
+                exact = once | {""}
+        if exact is not None and len(exact) <= _MAX_RUNS:
+            if len(run) * len(exact) > _MAX_RUNS:
+                flush()
+            run = frozenset(a + b for a in run for b in exact)
+            continue
+        exact_all = False
+        flush()
+        if inner is not None and any(inner) and all(inner):
+            candidates.append(inner)
+    whole = run if exact_all else None
     flush()
-    if not candidates:
-        return None
-    # the requirement whose shortest literal is longest rejects the most lines
-    return max(candidates, key=lambda c: (min(len(s) for s in c), -len(c)))
+    best = max(candidates, key=_selectivity) if candidates else None
+    return best, whole

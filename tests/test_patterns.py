@@ -68,6 +68,8 @@ VARIANTS = [
     ("ERROR app.db: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00 "
      "(Background on this error at: https://sqlalche.me/e/20/3o7r)", "sqlalchemy-pool-exhausted"),
     ("queuepool LIMIT of size 5 OVERFLOW 10 REACHED", "sqlalchemy-pool-exhausted"),
+    ("SAWarning: The garbage collector is trying to clean up non-checked-in connection <AdaptedConnection "
+     "<asyncpg.connection.Connection object at 0x7f>>, which will be terminated.", "sqlalchemy-pool-exhausted"),
     # model/schema mismatch: other models, quoting styles, escaped JSON
     ("AttributeError: 'Task' object has no attribute 'assignee_name'", "model-schema-mismatch"),
     ('{"msg": "AttributeError: \\"Project\\" object has no attribute \\"owner_email\\""}', "model-schema-mismatch"),
@@ -261,8 +263,11 @@ def test_classify_equals_first_matching_row(table: PatternTable, parts: list[str
         (r"\b(?:ImagePullBackOff|ErrImagePull)\b", ("errimagepull", "imagepullbackoff")),
         (r"x|\d+", None),  # one branch has no literal: always run
         (r"ab", None),  # too short to reject anything
-        (r"\bfoo(?:bar)?\b", ("foo",)),  # an optional part is not required
+        (r"\bfoo(?:bar)?\b", ("foo",)),  # "foobar" holds "foo": one check is enough
         (r"(?:error|fail)+ed", ("error", "fail")),
+        (r"(?:https?|grpc)://\S+ 404", ("grpc://", "http://", "https://")),
+        (r"\bexit(?:ed)?[ _]code\W{0,3}137", ("exit code", "exit_code", "exited code", "exited_code")),
+        (r"(?:ab)?c", None),  # the optional part may be absent: only "c" is required
     ],
 )
 def test_required_literals(regex: str, literals: tuple[str, ...] | None) -> None:
