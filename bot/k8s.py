@@ -393,6 +393,65 @@ def _configure(configuration: kubernetes.client.Configuration, concurrency: int)
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=2)
 
 
+class ReadOnlyApi:
+    """The few read-only endpoints opsbot calls, through the official `ApiClient` (kubeconfig, auth,
+    TLS, request building and `ApiException`s all stay the client's own).
+
+    Why not `CoreV1Api`/`AppsV1Api`: since kubernetes 35 the generated classes wrap ~1,000 methods in
+    pydantic `validate_call`, which costs about 0.9 s at every process start (most of an `opsbot debug`
+    run) and validation on every call, only for us to read the raw JSON anyway (`_preload_content=False`).
+    Method names and keyword arguments are those of the generated API, so either can be passed in.
+    """
+
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self.api_client = api_client
+
+    def _get(self, path: str, path_params: dict[str, str], _request_timeout: float | None = None,
+             _preload_content: bool = False, **query: Any) -> Any:
+        names = {"label_selector": "labelSelector", "field_selector": "fieldSelector", "tail_lines": "tailLines",
+                 "since_seconds": "sinceSeconds"}
+        params = [(names.get(k, k), v) for k, v in query.items() if v is not None]
+        method, url, headers, body, post = self.api_client.param_serialize(
+            method="GET", resource_path=path, path_params=path_params, query_params=params,
+            header_params={"Accept": "application/json, */*"}, auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, body=body, post_params=post,
+                                            _request_timeout=_request_timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
+
+    def get_code(self, **kw: Any) -> Any:
+        return self._get("/version/", {}, **kw)
+
+    def list_namespace(self, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces", {}, **kw)
+
+    def read_namespaced_deployment(self, name: str, namespace: str, **kw: Any) -> Any:
+        return self._get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+                         {"namespace": namespace, "name": name}, **kw)
+
+    def list_namespaced_deployment(self, namespace: str, **kw: Any) -> Any:
+        return self._get("/apis/apps/v1/namespaces/{namespace}/deployments", {"namespace": namespace}, **kw)
+
+    def list_deployment_for_all_namespaces(self, **kw: Any) -> Any:
+        return self._get("/apis/apps/v1/deployments", {}, **kw)
+
+    def list_namespaced_replica_set(self, namespace: str, **kw: Any) -> Any:
+        return self._get("/apis/apps/v1/namespaces/{namespace}/replicasets", {"namespace": namespace}, **kw)
+
+    def list_namespaced_pod(self, namespace: str, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces/{namespace}/pods", {"namespace": namespace}, **kw)
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces/{namespace}/pods/{name}/log", {"namespace": namespace, "name": name},
+                         **kw)
+
+    def list_namespaced_event(self, namespace: str, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces/{namespace}/events", {"namespace": namespace}, **kw)
+
+
 class KubernetesGateway:
     """Async, read-only access to the Kubernetes API, returning `bot.models` snapshots."""
 
@@ -415,9 +474,7 @@ class KubernetesGateway:
             api_client.rest_client.close()
             api_client.rest_client = RESTClientObject(configuration)
         self.url = str(configuration.host)
-        self.core = kubernetes.client.CoreV1Api(api_client)
-        self.apps = kubernetes.client.AppsV1Api(api_client)
-        self.version = kubernetes.client.VersionApi(api_client)
+        self.core = self.apps = self.version = ReadOnlyApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
         self._slots: asyncio.Semaphore | None = None
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.redact import redact_model
-
 from bot.config import DNS1123
 from bot.errors import NotFoundError, UsageError
 from bot.metrics import PLAYBOOK_SECONDS
@@ -27,6 +25,7 @@ from bot.models import (
     StepStatus,
     WorkflowRun,
 )
+from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import derive_findings
@@ -144,7 +143,17 @@ async def run_debug(
     else:
         report.checklist = rt.checklists.items("debug", {})
     PLAYBOOK_SECONDS.labels(playbook="debug").observe(report.duration_ms / 1000)
-    return redact_model(report)
+    return redact_report(report)
+
+
+def redact_report(report: Report) -> Report:
+    """Scrub every field people will see. The raw log tails (`report.logs`, never serialised) are left
+    as read: scrubbing 100k lines costs more than the whole playbook, and every renderer that shows a
+    log line redacts it on the way out."""
+    raw = report.logs
+    clean = redact_model(report.model_copy(update={"logs": []}))
+    clean.logs = raw
+    return clean
 
 
 def _step_ok(report: Report, name: str) -> bool:

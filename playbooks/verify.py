@@ -6,13 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.redact import redact_model
-
 from bot.errors import NotFoundError
 from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
 from playbooks import evidence as ev
-from playbooks.debug import Fetched, check_name
+from playbooks.debug import Fetched, check_name, redact_report
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import derive_findings, restart_summary
 
@@ -142,4 +140,4 @@ async def run_verify(
     }
     report.checklist = rt.checklists.items("verify", {k: v for k, v in evidence.items() if v})
     PLAYBOOK_SECONDS.labels(playbook="verify").observe(report.duration_ms / 1000)
-    return redact_model(report)
+    return redact_report(report)
