@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
-
-import yaml
-from playbooks.patterns import PatternTable
+from typing import TYPE_CHECKING
 
 from bot.config import ServiceConfig, Settings
 from bot.errors import ConfigError, OpsbotError
 from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
 from playbooks.checklists import ChecklistCatalogue
+from playbooks.patterns import PatternTable
 
-DEMO_CATALOGUE = Path(__file__).with_name("demo.yaml")
+if TYPE_CHECKING:
+    from bot.sandbox import Scenario
 
 
 class Runtime:
@@ -72,12 +71,12 @@ class Runtime:
             await self.github.close()
 
 
-def demo_settings(settings: Settings) -> Settings:
-    """The demo's service catalogue (taskflow), under whatever the user configured."""
-    data = yaml.safe_load(DEMO_CATALOGUE.read_text())
-    services = {name: ServiceConfig.model_validate(cfg) for name, cfg in data["services"].items()}
+def demo_settings(settings: Settings, scenario: Scenario) -> Settings:
+    """The scenario's service catalogue, under whatever the user configured themselves."""
+    services = {name: ServiceConfig.model_validate(hint.model_dump()) for name, hint in scenario.services.items()}
     services.update(settings.services)
-    kube = settings.kubernetes.model_copy(update={"namespace": data.get("namespace", "default")})
+    namespace = next((h.namespace for h in scenario.services.values()), settings.kubernetes.namespace)
+    kube = settings.kubernetes.model_copy(update={"namespace": namespace})
     return settings.model_copy(update={"services": services, "kubernetes": kube})
 
 
@@ -90,10 +89,11 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterat
         if demo:
             from bot.sandbox import Sandbox, load_scenario  # the sandbox is only loaded for demos
 
-            sandbox = Sandbox(load_scenario("taskflow"))
+            scenario = load_scenario("taskflow")
+            sandbox = Sandbox(scenario)
             await sandbox.start()
             stack.push_async_callback(sandbox.stop)
-            settings = demo_settings(settings)
+            settings = demo_settings(settings, scenario)
             kcfg = settings.kubernetes
             k8s = KubernetesGateway.for_url(
                 sandbox.url, timeout=kcfg.timeout, concurrency=kcfg.concurrency, sidecars=kcfg.sidecars)
