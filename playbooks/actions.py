@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.redact import redact
 from pydantic import BaseModel
 
 from bot.errors import OpsbotError, UsageError
 from bot.models import ActionKind, EventSnapshot, NextAction
+from bot.redact import redact
 from playbooks.debug import check_name
 
 if TYPE_CHECKING:
