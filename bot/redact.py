@@ -30,6 +30,8 @@ from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
 
+# Non-ASCII letters that case-insensitive regexes take for ASCII ones, which str.lower() leaves alone.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 _DONE = r"(?!\[REDACTED:)"  # never redact a redaction again
 # values that hide nothing: empty markers, masks, placeholders and references to env variables
 _KEEP_VALUES = re.compile(
@@ -86,7 +88,7 @@ def _keep_groups(kind: str) -> Callable[[re.Match[str]], str]:
 
 
 def _pair_kind(name: str) -> str:
-    low = name.lower()
+    low = name.translate(_FOLD).lower()
     for word, kind in (
         ("passw", "password"), ("pwd", "password"), ("secret", "secret"), ("private", "private_key"),
         ("token", "token"), ("key", "api_key"), ("cred", "credentials"), ("auth", "auth"),
@@ -132,12 +134,6 @@ RULES: list[Rule] = [
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
             re.DOTALL,
         ),
-        _whole("private_key"),
-    ),
-    (
-        # a key's body line on its own (logs arrive line by line, apart from their BEGIN line)
-        "private_key",
-        re.compile(r"(?m)^(?=[^\n]*[A-Z])(?=[^\n]*[a-z])(?=[^\n]*\d)[A-Za-z0-9+/]{60,76}={0,2}$"),
         _whole("private_key"),
     ),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), _whole("jwt")),
@@ -187,17 +183,24 @@ RULES: list[Rule] = [
     ("secret", _pair_regex(_HINT_NAME), _hinted_pair),
 ]
 
-# Cheap test first: a text with none of these can hold no secret any rule would find.
-_TRIGGERS = re.compile(
-    r"-----BEGIN|[A-Za-z0-9+/]{60}|eyJ|xox|xapp-|hooks\.slack|gh[pousr]_|github_pat_|AKIA|ASIA|://|bearer|"
-    r"pass|pwd|secret|token|key|cred|auth|cookie|session",
-    re.IGNORECASE,
+# A key's body line on its own: logs arrive line by line, apart from their BEGIN line.
+_KEY_BODY_LINE = re.compile(r"(?m)^(?=[^\n]*[A-Z])(?=[^\n]*[a-z])(?=[^\n]*\d)[A-Za-z0-9+/]{60,76}={0,2}$")
+
+# Cheap test first: a text holding none of these words (lowercased) holds no secret a rule would find.
+_TRIGGER_WORDS = (
+    "-----begin", "eyj", "xox", "xapp-", "hooks.slack", "gho_", "ghp_", "ghs_", "ghu_", "ghr_", "github_pat_",
+    "akia", "asia", "://", "bearer", "pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session",
 )
 
 
 def redact(text: str) -> str:
     """The text with every secret replaced by `[REDACTED:kind]`; everything else unchanged."""
-    if not text or not _TRIGGERS.search(text):
+    if not text:
+        return text
+    if len(text) >= 60:
+        text = _KEY_BODY_LINE.sub(_tag("private_key"), text)
+    folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+    if not any(word in folded for word in _TRIGGER_WORDS):
         return text
     for _kind, regex, repl in RULES:
         text = regex.sub(repl, text)
@@ -205,7 +208,9 @@ def redact(text: str) -> str:
 
 
 def redact_model(model: M) -> M:
-    """A copy of a pydantic model with every string redacted, however deeply nested."""
+    """A copy of a pydantic model with every string redacted, however deeply nested: fields, lists,
+    tuples (NamedTuples such as LogLine stay NamedTuples), dict values (keys are names and kept),
+    nested models. Enum members are kept as they are; the original model is not modified."""
     return cast(M, _scrub(model))
 
 

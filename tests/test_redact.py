@@ -50,6 +50,8 @@ CASES = [
      "DATABASE_URL=postgresql://taskflow:[REDACTED:password]@db:5432/taskflow"),
     ("redis://:hunter2@redis:6379/0", "redis://:[REDACTED:password]@redis:6379/0"),
     ("connecting password=hunter2 user=bob", "connecting password=[REDACTED:password] user=bob"),
+    # 'ſ' (long s) is an 's' to a case-insensitive regex: the cheap pre-check must agree
+    ("pa\u017f\u017fword=hunter2", "pa\u017f\u017fword=[REDACTED:password]"),
     ("DB_PASSWORD: s3cret", "DB_PASSWORD: [REDACTED:password]"),
     ("passwd: s3cret", "passwd: [REDACTED:password]"),
     ("secret=abc host=db", "secret=[REDACTED:secret] host=db"),
