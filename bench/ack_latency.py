@@ -97,7 +97,7 @@ def serve_app(port: int, ready: Any, stop: Any) -> None:
         with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as tmp:
             async with FakeSlack() as fake:
                 settings = Settings(
-                    slack={"bot_token": "xoxb-bench", "signing_secret": SECRET, "api_url": fake.url},  # type: ignore[arg-type]
+                    slack={"bot_token": fake.token, "signing_secret": SECRET, "api_url": fake.url},  # type: ignore[arg-type]
                     store={"path": str(Path(tmp) / "bench.db")},  # type: ignore[arg-type]
                 )
                 async with open_runtime(settings, demo=True) as runtime:
@@ -141,6 +141,8 @@ async def load(port: int, rounds: int, concurrency: int) -> None:
             async with session.get(f"http://127.0.0.1:{port}/bench/drain") as response:
                 threads = (await response.json())["threads"]
             print(f"round {r + 1:>2}: p50 {statistics.median(batch):6.1f} ms  max {max(batch):6.1f} ms")
+    if threads != len(latencies) + 1:  # + the warm-up request
+        raise SystemExit(f"expected {len(latencies) + 1} incident threads, the fake Slack has {threads}")
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(f"{len(latencies)} signed /debug requests, {concurrency} at once, {rounds} rounds; {threads} threads opened")
     print(f"ack latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms (Slack allows 3000 ms)")

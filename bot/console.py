@@ -203,7 +203,9 @@ class ConsoleSession:
         return True
 
     async def _command(self, command: str, text: str) -> None:
-        accepted = await self.service.accept(command, text, sink=self.sink, user=self.user, thread_ts=self.thread_ts)
+        # As in Slack, a slash command opens a new thread; /incident acts on the current one.
+        thread_ts = self.thread_ts if command == "/incident" else None
+        accepted = await self.service.accept(command, text, sink=self.sink, user=self.user, thread_ts=thread_ts)
         if accepted.reply is not None:
             await self.sink.notify(self.user, accepted.reply)
         if accepted.work is not None:

@@ -10,6 +10,7 @@ and every failure ends up in the log and as a clear message in the thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from bot.commands import (
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
 from bot.logs import current_correlation_id
 from bot.metrics import API_ERRORS, COMMANDS, error_kind
-from bot.models import ChecklistItem, NextAction, Report, StepResult, StepStatus
+from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus
 from bot.redact import redact
 from bot.store import BOT_USER, Incident, IncidentStore
 from playbooks.actions import run_action
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 # a burst of slash commands is acknowledged first, then the playbooks run.
 ACK_QUIET = 0.03
 ACK_PRIORITY_MAX = 1.0
+REPORTS_KEPT = 200  # last reports kept in memory, so a root re-rendered on close keeps its verdict
 
 
 class ThreadSink(Protocol):
@@ -305,6 +307,13 @@ class IncidentService:
         # SQLite writes fsync; off the event loop they cannot delay the acknowledgement of requests.
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    def _remember(self, incident_id: int, report: Report) -> None:
+        # Without the raw logs (the bulk of a report), and only the newest few: a cache, not a store.
+        self._reports.pop(incident_id, None)
+        self._reports[incident_id] = report.model_copy(update={"logs": []})
+        while len(self._reports) > REPORTS_KEPT:
+            del self._reports[next(iter(self._reports))]
+
     async def claim_event(self, event_id: str) -> bool:
         """True for the first delivery of a Slack event, False for its retries."""
         return bool(await self._db(self.store.claim_event, event_id))
@@ -352,7 +361,9 @@ class IncidentService:
             where = "into this thread" if thread_ts else "an incident thread"
             return Accepted(
                 cmd.name,
-                reply=blocks.usage_message(f"Running {cmd.playbook} on {cmd.service}: follow {where}."),
+                # Text only: the hot path of every acknowledgement, and the service name is a validated
+                # DNS-1123 label, so there is nothing to escape or redact.
+                reply=Message(text=f"Running {cmd.playbook} on {cmd.service}: follow {where}.", blocks=[]),
                 work=lambda: self.run_playbook(sink, cmd, user=user, thread_ts=thread_ts),
             )
         if cmd.action == "status":
@@ -439,12 +450,22 @@ class IncidentService:
                 log.exception("%s %s failed", cmd.playbook, cmd.service)
             await self._db(self.store.add_timeline, incident.id, "error", text, by=BOT_USER)
             await sink.post(blocks.usage_message(text), thread_ts=root_ts)
+            # The root and the progress message must not go on saying "investigating".
+            reason = str(exc) if isinstance(exc, OpsbotError) else f"internal error ({type(exc).__name__})"
+            started = report.steps[0]
+            started.status, started.error = StepStatus.FAILED, redact(reason)
+            report.errors.append(StepError(step=started.name, message=redact(reason)))
+            with contextlib.suppress(OpsbotError):
+                await sink.update(progress_ts, blocks.progress_message(report))
+                if thread_ts is None:
+                    current = await self._db(self.store.incident, incident.id)
+                    await sink.update(root_ts, blocks.root_message(current, report, requested_by=user))
             raise _Reported(exc) from exc
         await updater.flush()
         final = blocks.progress_message(report)
         if updater.sent != final:
             await sink.update(progress_ts, final)
-        self._reports[incident.id] = report
+        self._remember(incident.id, report)
 
         incident = await self._db(self.store.incident, incident.id)
         if thread_ts is None:

@@ -24,7 +24,7 @@ def _handler(service: IncidentService, name: str) -> Any:
         if accepted.reply is None:
             await ack()
         else:
-            await ack(response_type="ephemeral", text=accepted.reply.text, blocks=accepted.reply.blocks)
+            await ack(response_type="ephemeral", text=accepted.reply.text, blocks=accepted.reply.blocks or None)
         service.start(accepted, sink=sink, user=user)
 
     on_command.__name__ = f"on_{name.lstrip('/')}"

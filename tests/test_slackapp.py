@@ -303,6 +303,8 @@ async def test_unknown_service_gets_a_clear_error_in_the_thread(bot: Bot) -> Non
     texts = [m["text"] for m in thread_messages(bot, root["ts"])]
     assert any("no-such-service" in t and ":warning:" in t for t in texts), texts
     assert not any("Traceback" in t for t in texts)
+    root_now = json.dumps(thread_messages(bot, root["ts"])[0]["blocks"])
+    assert "Investigating" not in root_now and "Incomplete" in root_now
 
 
 @pytest.mark.parametrize(
