@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.yamlio import load_yaml
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -199,7 +200,7 @@ class YamlFileSource(PydanticBaseSettingsSource):
         if not path:
             return {}
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            data = load_yaml(Path(path).read_text())
         except OSError as exc:
             raise ConfigError("OPSBOT_CONFIG", f"cannot read {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:

@@ -36,6 +36,7 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.errors import ConfigError, NotFoundError, OpsbotError, UsageError
+from bot.yamlio import load_yaml
 
 __all__ = [
     "Sandbox",
@@ -345,7 +346,7 @@ def load_scenario(name_or_path: str = "taskflow", *, now: datetime | None = None
             raise NotFoundError(f"unknown scenario {name_or_path!r}; known scenarios: {known}")
         text, origin = resource.read_text(encoding="utf-8"), f"bot/scenarios/{name_or_path}.yaml"
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(origin, f"not valid YAML: {exc}".replace("\n", " ")) from None
     return _validate(data, now, origin)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from bot.errors import PatternFileError
 from bot.models import ChecklistItem
+from bot.yamlio import load_yaml
 
 AutoCheck = Literal["pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit"]
 DEFAULT_FILE = Path(__file__).with_name("checklists.yaml")
@@ -68,7 +69,7 @@ def _default() -> ChecklistCatalogue:
 
 def _read(path: Path) -> dict[str, list[ChecklistTemplate]]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as exc:
         raise PatternFileError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
+from bot.yamlio import load_yaml
 
 try:  # the regex parser is private; without it every regex simply runs on every line
     _sre_parse: Any = importlib.import_module("re._parser")
@@ -241,7 +242,7 @@ def read_pattern_file(path: Path | str) -> list[Pattern]:
     """The validated rows of one file: a mapping with a `patterns:` list (or a bare list of rows)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PatternFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
