@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from bot.config import ServiceConfig, Settings
-from bot.errors import ConfigError, OpsbotError
+from bot.errors import OpsbotError
 from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
 from playbooks.checklists import ChecklistCatalogue
@@ -38,16 +38,6 @@ class Runtime:
         self.checklists = checklists
         self.github = github
         self._kubernetes: dict[str | None, KubernetesGateway] = dict(kubernetes or {})
-
-    def context_for(self, cluster: str | None) -> str | None:
-        """`--cluster NAME` names a kubeconfig context in `kubernetes.clusters`."""
-        if cluster is None:
-            return None
-        clusters = self.settings.kubernetes.clusters
-        if cluster not in clusters:
-            known = ", ".join(sorted(clusters)) or "none configured (kubernetes.clusters)"
-            raise ConfigError("kubernetes.clusters", f"unknown cluster {cluster!r}; known: {known}")
-        return clusters[cluster]
 
     def kubernetes(self, context: str | None = None) -> KubernetesGateway:
         """The gateway for a kubeconfig context (None: the configured one), built once and cached."""

@@ -8,6 +8,7 @@ analysis (after all of them, with whatever succeeded) -> findings, then the chec
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -116,9 +117,10 @@ async def run_debug(
         running = ev.running_run(got.deployment, got.runs or [])
         for run in got.runs or []:
             run.deployed = run is running
-        report.findings = derive_findings(
-            rt.patterns, namespace=ns, service=service, pods=got.pods or [], logs=got.logs or [],
-            events=got.events or [], runs=got.runs or [], repo=catalogue.repo,
+        # classifying thousands of lines is CPU work: off the event loop, so Slack acks keep flowing
+        report.findings = await asyncio.to_thread(
+            derive_findings, rt.patterns, namespace=ns, service=service, pods=got.pods or [],
+            logs=got.logs or [], events=got.events or [], runs=got.runs or [], repo=catalogue.repo,
         )
         if not report.findings:
             return "no known error pattern matched"
