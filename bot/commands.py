@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.config import DNS1123, AccessSettings, Settings
+from bot.config import AccessSettings, Settings, check_name
 from bot.errors import UsageError
 
 # A Slack mention arrives as `<@U012ABC>` or `<@U012ABC|name>`.
@@ -80,10 +80,10 @@ def _usage(command: str, problem: str) -> UsageError:
 
 
 def _check_name(command: str, what: str, value: str) -> str:
-    if len(value) > 63 or not DNS1123.match(value):
-        problem = f"{value[:70]!r} is not a valid {what} name (lowercase letters, digits and '-')"
-        raise _usage(command, problem)
-    return value
+    try:
+        return check_name(value, what)
+    except UsageError as exc:
+        raise _usage(command, str(exc)) from None
 
 
 def _parse_target(command: str, words: list[str], clusters: Mapping[str, str]) -> DebugCommand:

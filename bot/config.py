@@ -22,10 +22,17 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UsageError
 from bot.yamlio import load_yaml
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_name(value: str, what: str) -> str:
+    """Names typed by people become API paths: only DNS-1123 labels get through."""
+    if not value or len(value) > 63 or not DNS1123.match(value):
+        raise UsageError(f"{value[:70]!r} is not a valid {what} name (lowercase letters, digits and '-')")
+    return value
 
 # flat env var -> path in the settings tree; these are the names in DESIGN.md and the Helm chart
 FLAT_ENV: dict[str, tuple[str, ...]] = {

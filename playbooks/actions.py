@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from bot.config import check_name
 from bot.errors import OpsbotError, UsageError
 from bot.models import ActionKind, EventSnapshot, NextAction
 from bot.redact import redact
-from playbooks.debug import check_name
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

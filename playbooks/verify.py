@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.errors import NotFoundError
-from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
 from playbooks import evidence as ev
-from playbooks.debug import Fetched, check_name, redact_report
-from playbooks.engine import Progress, Step, run_steps
+from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings, restart_summary
+from playbooks.investigation import Investigation
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -76,51 +73,43 @@ async def run_verify(
     rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None,
     on_progress: Progress | None = None,
 ) -> Report:
-    check_name(service, "service")
-    ns = check_name(rt.settings.namespace_for(service, namespace), "namespace")
-    catalogue = rt.settings.service(service)
-    k8s = rt.kubernetes(context)
-    report = Report(kind="verify", service=service, namespace=ns, context=context, started_at=datetime.now(UTC))
-    got = Fetched()
+    inv = Investigation(rt, "verify", service, namespace=namespace, context=context)
 
     async def deployment() -> str:
-        try:
-            got.deployment = report.deployment = await k8s.get_deployment(ns, catalogue.deployment or service)
-        except NotFoundError as exc:
-            got.not_found = exc
-            raise
-        d = got.deployment
+        d = await inv.fetch_deployment()
         return f"{d.updated_replicas}/{d.replicas} updated, {d.ready_replicas} ready, commit {(d.commit or '?')[:7]}"
 
     async def pods() -> str:
-        assert got.deployment is not None
-        got.pods = report.pods = await k8s.list_pods(got.deployment)
-        youngest = min((p.age_seconds for p in got.pods), default=None)
+        got = await inv.fetch_pods()
+        youngest = min((p.age_seconds for p in got), default=None)
         age = f", youngest {int(youngest // 60)} min old" if youngest is not None else ""
-        recent = sum(p.age_seconds < RECENT_SECONDS for p in got.pods)
-        return f"{ev.pods_evidence(got.pods)}{age} ({recent} started in the last hour)"
+        recent = sum(p.age_seconds < RECENT_SECONDS for p in got)
+        return f"{ev.pods_evidence(got)}{age} ({recent} started in the last hour)"
 
     async def logs() -> str:
-        assert got.pods is not None
-        got.logs = report.logs = await k8s.read_logs(got.pods, tail=VERIFY_TAIL)
-        return f"last {VERIFY_TAIL} lines of {sum(s.error is None for s in got.logs)} logs"
+        got = await inv.fetch_logs(tail=VERIFY_TAIL)
+        return f"last {VERIFY_TAIL} lines of {sum(s.error is None for s in got)} logs"
 
     async def runs() -> str:
-        if rt.github is None or not catalogue.repo:
-            raise NotFoundError(f"no GitHub repository for {service}: set services.{service}.repo")
-        got.runs = report.runs = await rt.github.list_runs(
-            catalogue.repo, workflow=catalogue.workflow, branch=catalogue.branch, limit=rt.settings.github.runs)
-        return f"{len(got.runs)} runs; latest: {got.runs[0].conclusion or got.runs[0].status}" if got.runs \
-            else "no runs"
+        got = await inv.fetch_runs()
+        return f"{len(got)} runs; latest: {got[0].conclusion or got[0].status}" if got else "no runs"
 
     async def analysis() -> str:
-        running = ev.running_run(got.deployment, got.runs or [])
-        for run in got.runs or []:
-            run.deployed = run is running
-        report.findings = verify_findings(namespace=ns, service=service, deployment=got.deployment,
-                                          pods=got.pods or [], runs=got.runs or []) + derive_findings(
-            rt.patterns, namespace=ns, service=service, pods=[], logs=got.logs or [], events=[])
-        return "verified: no problem found" if not report.findings else f"{len(report.findings)} problems"
+        inv.mark_running_build()
+        inv.report.findings = verify_findings(
+            namespace=inv.namespace, service=service, deployment=inv.deployment, pods=inv.pods or [],
+            runs=inv.runs or [],
+        ) + derive_findings(rt.patterns, namespace=inv.namespace, service=service, pods=[], logs=inv.logs or [],
+                            events=[])
+        n = len(inv.report.findings)
+        return f"{n} problem{'s' if n != 1 else ''}" if n else "verified: no problem found"
+
+    def evidence() -> dict[str, str | None]:
+        return {
+            "rollout": ev.rollout_evidence(inv.deployment),
+            "restarts": ev.restarts_evidence(inv.pods),
+            "commit": ev.commit_evidence(inv.deployment, inv.runs),
+        }
 
     t = rt.settings.kubernetes.timeout
     steps = [
@@ -130,14 +119,4 @@ async def run_verify(
         Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),
         Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "runs")),
     ]
-    await run_steps(report, steps, playbook="verify", on_progress=on_progress)
-    if got.not_found is not None:
-        raise got.not_found
-    evidence = {
-        "rollout": ev.rollout_evidence(got.deployment),
-        "restarts": ev.restarts_evidence(got.pods),
-        "commit": ev.commit_evidence(got.deployment, got.runs),
-    }
-    report.checklist = rt.checklists.items("verify", {k: v for k, v in evidence.items() if v})
-    PLAYBOOK_SECONDS.labels(playbook="verify").observe(report.duration_ms / 1000)
-    return redact_report(report)
+    return await inv.run(steps, on_progress, evidence)

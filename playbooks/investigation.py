@@ -1,0 +1,104 @@
+"""What every playbook run shares: checking the names, the report being filled, the fetches the
+steps call (each stores its snapshot on the investigation and in the report) and the finish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from bot.config import check_name
+from bot.errors import NotFoundError
+from bot.metrics import PLAYBOOK_SECONDS
+from bot.models import DeploymentSnapshot, EventSnapshot, LogSnapshot, PodSnapshot, Report, WorkflowRun
+from bot.redact import redact_model
+from playbooks import evidence as ev
+from playbooks.engine import Progress, Step, run_steps
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def redact_report(report: Report) -> Report:
+    """Scrub every field people will see. The raw log tails (`report.logs`, never serialised) are left
+    as read: scrubbing 100k lines costs more than the whole playbook, and every renderer that shows a
+    log line redacts it on the way out."""
+    raw = report.logs
+    clean = redact_model(report.model_copy(update={"logs": []}))
+    clean.logs = raw
+    return clean
+
+
+class Investigation:
+    """One playbook run for one service: its report and what its steps fetched (None: not fetched)."""
+
+    def __init__(self, rt: Runtime, kind: Literal["debug", "verify"], service: str, *,
+                 namespace: str | None, context: str | None) -> None:
+        self.rt = rt
+        self.kind = kind
+        self.service = check_name(service, "service")
+        self.namespace = check_name(rt.settings.namespace_for(service, namespace), "namespace")
+        self.catalogue = rt.settings.service(service)
+        self.k8s = rt.kubernetes(context)
+        self.report = Report(kind=kind, service=service, namespace=self.namespace, context=context,
+                             started_at=datetime.now(UTC))
+        self.deployment: DeploymentSnapshot | None = None
+        self.pods: list[PodSnapshot] | None = None
+        self.logs: list[LogSnapshot] | None = None
+        self.events: list[EventSnapshot] | None = None
+        self.runs: list[WorkflowRun] | None = None
+        self._not_found: NotFoundError | None = None
+
+    async def fetch_deployment(self) -> DeploymentSnapshot:
+        try:
+            self.deployment = await self.k8s.get_deployment(self.namespace, self.catalogue.deployment or self.service)
+        except NotFoundError as exc:  # no such service: the whole run ends with this, not a report
+            self._not_found = exc
+            raise
+        self.report.deployment = self.deployment
+        return self.deployment
+
+    async def fetch_pods(self) -> list[PodSnapshot]:
+        assert self.deployment is not None, "the pods step needs the deployment step"
+        self.pods = self.report.pods = await self.k8s.list_pods(self.deployment)
+        return self.pods
+
+    async def fetch_logs(self, *, tail: int, since_seconds: int | None = None) -> list[LogSnapshot]:
+        assert self.pods is not None, "the logs step needs the pods step"
+        self.logs = self.report.logs = await self.k8s.read_logs(self.pods, tail=tail, since_seconds=since_seconds)
+        return self.logs
+
+    async def fetch_events(self) -> list[EventSnapshot]:
+        assert self.deployment is not None, "the events step needs the deployment step"
+        d = self.deployment
+        names = {d.name, *d.replicasets, *(p.name for p in self.pods or [])}
+        self.events = self.report.events = await self.k8s.warning_events(self.namespace, names)
+        return self.events
+
+    async def fetch_runs(self) -> list[WorkflowRun]:
+        if self.rt.github is None:
+            raise NotFoundError("no GitHub access configured (GITHUB_TOKEN / github.api_url)")
+        cat = self.catalogue
+        if not cat.repo:
+            raise NotFoundError(f"no GitHub repository for {self.service}: set services.{self.service}.repo")
+        self.runs = self.report.runs = await self.rt.github.list_runs(
+            cat.repo, workflow=cat.workflow, branch=cat.branch, limit=self.rt.settings.github.runs)
+        return self.runs
+
+    def mark_running_build(self) -> None:
+        """Flag the run that built the commit that is running."""
+        running = ev.running_run(self.deployment, self.runs or [])
+        for run in self.runs or []:
+            run.deployed = run is running
+
+    async def run(self, steps: Sequence[Step], on_progress: Progress | None,
+                  evidence: Callable[[], dict[str, str | None]]) -> Report:
+        """Run the steps, fill the checklist from the evidence the bot gathered, return the redacted report."""
+        await run_steps(self.report, steps, playbook=self.kind, on_progress=on_progress)
+        if self._not_found is not None:
+            raise self._not_found
+        found = {k: v for k, v in evidence().items() if v is not None}
+        self.report.checklist = self.rt.checklists.items(self.kind, found)
+        PLAYBOOK_SECONDS.labels(playbook=self.kind).observe(self.report.duration_ms / 1000)
+        return redact_report(self.report)
+
