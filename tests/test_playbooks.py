@@ -1,0 +1,101 @@
+"""The debug and verify playbooks end to end, in-process, over real HTTP to the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import NotFoundError, UsageError
+from bot.models import ActionKind, NextAction, Report, StepStatus
+from bot.runtime import Runtime, open_runtime
+from playbooks.actions import run_action
+from playbooks.debug import run_debug
+from playbooks.verify import run_verify
+
+
+@pytest.fixture
+async def rt() -> AsyncIterator[Runtime]:
+    async with open_runtime(load_settings(), demo=True) as runtime:
+        yield runtime
+
+
+async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -> None:
+    seen: list[int] = []
+
+    async def progress(report: Report) -> None:
+        seen.append(report.steps_done)
+
+    report = await run_debug(rt, "taskflow-api", on_progress=progress)
+    assert [s.status for s in report.steps] == [StepStatus.OK] * 6
+    assert seen == sorted(seen) and seen[-1] == 6  # progress only moves forward
+    pool = report.findings[0]
+    assert pool.pattern == "sqlalchemy-pool-exhausted"
+    assert len(pool.pods) == 3 and pool.containers == ["api"]
+    assert "Depends(get_db)" in (pool.snippet or "")
+    containers = {c for f in report.findings for c in f.containers}
+    assert "daprd" in containers  # the sidecar's errors are read too
+    oom = next(f for f in report.findings if f.pattern == "oom-killed")
+    assert oom.pods == ["taskflow-api-7d9f8c6b5-x2kq9"] and oom.containers == ["api"]
+    assert any(r.deployed for r in report.runs)
+    ticked = {i.key for i in report.checklist if i.done}
+    assert {"pod-status", "app-logs", "sidecar-logs", "pattern"} <= ticked
+    assert "reproduce" not in ticked
+    assert "s3cr3t" not in report.model_dump_json()
+
+
+async def test_a_service_without_a_repo_still_gets_its_report(rt: Runtime) -> None:
+    rt.settings = rt.settings.model_copy(update={"services": {}})
+    report = await run_debug(rt, "taskflow-api", namespace="taskflow")
+    runs = next(s for s in report.steps if s.name == "runs")
+    assert runs.status is StepStatus.FAILED
+    assert "services.taskflow-api.repo" in (runs.error or "")
+    assert [e.step for e in report.errors] == ["runs"]
+    assert report.findings  # the other steps went on
+
+
+async def test_unknown_service_and_bad_names_are_errors_not_reports(rt: Runtime) -> None:
+    with pytest.raises(NotFoundError, match="namespaces: default, kube-system, taskflow"):
+        await run_debug(rt, "no-such-svc")
+    with pytest.raises(UsageError):
+        await run_debug(rt, "Bad_Name")
+    with pytest.raises(UsageError):
+        await run_debug(rt, "taskflow-api", namespace="../etc")
+
+
+async def test_verify_names_restarts_rollout_and_the_failed_build(rt: Runtime) -> None:
+    report = await run_verify(rt, "taskflow-api")
+    ids = [f.pattern for f in report.findings]
+    assert {"rollout-incomplete", "restarts", "ci-failed"} <= set(ids)
+    commit = next(i for i in report.checklist if i.key == "commit")
+    assert commit.done and commit.evidence and "cd73e1b" in commit.evidence
+
+
+async def test_verify_of_a_healthy_service_is_clean(rt: Runtime) -> None:
+    report = await run_verify(rt, "audit-service")
+    assert [f.pattern for f in report.findings if f.pattern in ("restarts", "rollout-incomplete")] == []
+    assert next(i for i in report.checklist if i.key == "restarts").done
+
+
+async def test_next_step_actions_read_the_right_container(rt: Runtime) -> None:
+    pod = "taskflow-api-7d9f8c6b5-x2kq9"
+    previous = await run_action(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow", pod=pod,
+                                               container="api"))
+    assert previous.ok and "QueuePool" in previous.text
+    sidecar = await run_action(rt, NextAction(kind=ActionKind.CONTAINER_LOGS, namespace="taskflow", pod=pod,
+                                              container="daprd"))
+    assert sidecar.ok and "HTTP API Called" in sidecar.text
+    events = await run_action(rt, NextAction(kind=ActionKind.POD_EVENTS, namespace="taskflow", pod=pod))
+    assert "BackOff" in events.text
+    missing = await run_action(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow",
+                                              pod="taskflow-api-7d9f8c6b5-m4tnp", container="api"))
+    assert not missing.ok and "previous terminated container" in missing.text
+
+
+async def test_ci_job_action_shows_the_failed_step(rt: Runtime) -> None:
+    report = await run_debug(rt, "taskflow-api")
+    failed = next(r for r in report.runs if r.conclusion == "failure")
+    result = await run_action(rt, NextAction(kind=ActionKind.CI_JOB, namespace="taskflow", repo="acme/taskflow",
+                                             run_id=failed.id))
+    assert result.ok and "Run pytest" in result.text
