@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 # a burst of slash commands is acknowledged first, then the playbooks run.
 ACK_QUIET = 0.03
 ACK_PRIORITY_MAX = 1.0
-REPORTS_KEPT = 200  # last reports kept in memory, so a root re-rendered on close keeps its verdict
 
 
 class ThreadSink(Protocol):
@@ -215,7 +214,6 @@ class IncidentService:
         self._rendered: dict[int, int] = {}  # the generation the last render started from
         # The last report of each incident, so a root re-rendered on close keeps its verdict (a
         # restart loses it; the root then shows what the store knows).
-        self._reports: dict[int, Report] = {}
         self._last_request = float("-inf")  # loop time of the last request received
 
     # --- background work -----------------------------------------------------------------------
@@ -306,13 +304,6 @@ class IncidentService:
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # SQLite writes fsync; off the event loop they cannot delay the acknowledgement of requests.
         return await asyncio.to_thread(fn, *args, **kwargs)
-
-    def _remember(self, incident_id: int, report: Report) -> None:
-        # Without the raw logs (the bulk of a report), and only the newest few: a cache, not a store.
-        self._reports.pop(incident_id, None)
-        self._reports[incident_id] = report.model_copy(update={"logs": []})
-        while len(self._reports) > REPORTS_KEPT:
-            del self._reports[next(iter(self._reports))]
 
     async def claim_event(self, event_id: str) -> bool:
         """True for the first delivery of a Slack event, False for its retries."""
@@ -465,7 +456,7 @@ class IncidentService:
         final = blocks.progress_message(report)
         if updater.sent != final:
             await sink.update(progress_ts, final)
-        self._remember(incident.id, report)
+        await self._db(self.store.save_report, incident.id, report)
 
         incident = await self._db(self.store.incident, incident.id)
         if thread_ts is None:
@@ -611,7 +602,7 @@ class IncidentService:
         await sink.post(note(text), thread_ts=incident.thread_ts)
         root = (await self._db(self.store.messages, incident.id)).get("root")
         if root is not None:
-            stub = self._reports.get(incident.id) or _report_stub(incident)
+            stub = await self._db(self.store.last_report, incident.id) or _report_stub(incident)
             await sink.update(root, blocks.root_message(incident, stub, requested_by=incident.opened_by))
         return incident
 

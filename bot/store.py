@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from sqlite_utils import Database
 
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
-from bot.models import ChecklistItem
+from bot.models import ChecklistItem, Report
 
 BOT_USER = "opsbot"  # `by` of items the bot completed; anything else is a person
 STATUSES = ("open", "closed")
@@ -131,7 +131,21 @@ def _v2(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+def _v3(db: Database) -> None:
+    # The last report of each incident, so a thread re-rendered after a restart keeps its verdict.
+    _run(
+        db,
+        """
+        CREATE TABLE reports (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -349,6 +363,20 @@ class IncidentStore:
                 " ON CONFLICT (incident_id, role) DO UPDATE SET ts = excluded.ts",
                 (incident_id, role, ts),
             )
+
+    def save_report(self, incident_id: int, report: Report) -> None:
+        """Keep the incident's latest report (without the raw logs, which are never serialised)."""
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.execute(
+                "INSERT INTO reports (incident_id, at, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (incident_id) DO UPDATE SET at = excluded.at, body = excluded.body",
+                (incident_id, _now().isoformat(), report.model_dump_json()),
+            )
+
+    def last_report(self, incident_id: int) -> Report | None:
+        rows = self._read("SELECT body FROM reports WHERE incident_id = ?", (incident_id,))
+        return Report.model_validate_json(rows[0]["body"]) if rows else None
 
     def messages(self, incident_id: int) -> dict[str, str]:
         rows = self._read("SELECT role, ts FROM messages WHERE incident_id = ? ORDER BY role", (incident_id,))

@@ -315,3 +315,23 @@ def test_healthy_is_false_while_another_writer_holds_the_file(db_path: Path) -> 
         blocker.execute("ROLLBACK")
         blocker.close()
     assert store.healthy()
+
+
+def test_the_last_report_survives_a_restart(db_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.models import Finding, LogLine, LogSnapshot, Report
+
+    first = IncidentStore(db_path)
+    incident = open_one(first)
+    assert first.last_report(incident.id) is None
+    report = Report(service="taskflow-api", namespace="taskflow", started_at=datetime.now(UTC),
+                    findings=[Finding(pattern="oom-killed", title="OOMKilled", count=2)],
+                    logs=[LogSnapshot(pod="p", container="api", lines=[LogLine(None, "raw")])])
+    first.save_report(incident.id, report)
+    first.save_report(incident.id, report.model_copy(update={"service": "taskflow-api", "duration_ms": 5.0}))
+    first.close()
+    again = IncidentStore(db_path).last_report(incident.id)
+    assert again is not None
+    assert again.findings[0].pattern == "oom-killed" and again.duration_ms == 5.0
+    assert again.logs == []  # raw log tails are never stored
