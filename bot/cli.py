@@ -119,6 +119,30 @@ def verify(
         raise typer.Exit(3)
 
 
+@app.command()
+def trace(
+    correlation_id: Annotated[str, typer.Argument(help="The request's correlation id (as logged by the services)")],
+    namespace: NamespaceOpt = None,
+    since: Annotated[str, typer.Option("--since", help="How far back to look: 30m, 1h, 2h30m")] = "1h",
+    context: ContextOpt = None,
+    demo: DemoOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow one request across services: every log line carrying its correlation id, in time order."""
+    from bot.runtime import open_runtime
+    from playbooks.trace import parse_since, run_trace
+
+    async def go() -> Report:
+        seconds = parse_since(since)
+        async with open_runtime(settings(), demo=demo) as rt:
+            return await run_trace(rt, correlation_id, namespace=namespace, since_seconds=seconds, context=context)
+
+    report = run(go)
+    print_report(report, as_json)
+    if not report.trace:
+        raise typer.Exit(3)
+
+
 @patterns_app.command("list")
 def patterns_list(as_json: JsonOpt = False) -> None:
     """List the bug patterns: id, severity, title and likely cause."""

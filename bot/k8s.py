@@ -585,6 +585,13 @@ class KubernetesGateway:
         replicasets = await self._owned_replicasets(data, snapshot)
         return snapshot.model_copy(update={"replicasets": replicasets})
 
+    async def list_deployments(self, namespace: str) -> list[DeploymentSnapshot]:
+        """Every Deployment of a namespace (ReplicaSets not resolved: a listing, not an investigation)."""
+        items = await self._items(
+            Call("list", "deployments", namespace), self.apps.list_namespaced_deployment, namespace=namespace
+        )
+        return sorted((deployment_snapshot(d) for d in items), key=lambda d: d.name)
+
     async def _owned_replicasets(self, data: Json, snapshot: DeploymentSnapshot) -> list[str]:
         if not snapshot.selector_expr:
             return []

@@ -201,6 +201,16 @@ class ChecklistItem(BaseModel):
     at: datetime | None = None
 
 
+class TraceHit(BaseModel):
+    """One log line that carries the correlation id being traced."""
+
+    ts: datetime | None = None
+    service: str
+    pod: str
+    container: str
+    text: str
+
+
 class Report(BaseModel):
     """The one result of a playbook run; every renderer takes this."""
 
@@ -216,6 +226,7 @@ class Report(BaseModel):
     events: list[EventSnapshot] = Field(default_factory=list)
     runs: list[WorkflowRun] = Field(default_factory=list)
     checklist: list[ChecklistItem] = Field(default_factory=list)
+    trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
     steps: list[StepResult] = Field(default_factory=list)
     errors: list[StepError] = Field(default_factory=list)
     logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised

@@ -134,6 +134,17 @@ def checklist_view(report: Report) -> Table:
     return table
 
 
+def trace_table(report: Report) -> Table:
+    table = Table(title=f"Request {report.service}", title_justify="left")
+    for col in ("time", "service", "pod/container", "line"):
+        table.add_column(col, no_wrap=col != "line")
+    for hit in report.trace:
+        ts = f"{hit.ts.astimezone(UTC):%H:%M:%S.%f}"[:-3] if hit.ts else "-"
+        style = "red" if any(word in hit.text for word in ("ERROR", "Error", "error=")) else ""
+        table.add_row(ts, hit.service, f"{hit.pod}/{hit.container}", Text(redact(hit.text), style=style))
+    return table
+
+
 def render_report(report: Report, console: Console) -> None:
     d = report.deployment
     head = f"[bold]opsbot · {report.kind} {report.service}[/]  namespace [cyan]{report.namespace}[/]"
@@ -146,6 +157,11 @@ def render_report(report: Report, console: Console) -> None:
     head += f" · {report.steps_done}/{len(report.steps)} steps in {report.duration_ms / 1000:.2f}s"
     console.print(Panel(Text.from_markup(head), border_style="blue"))
     console.print(steps_table(report))
+    if report.kind == "trace":
+        if report.trace:
+            console.print(trace_table(report))
+        else:
+            console.print(f"[yellow]No log line carries {escape(report.service)}.[/]")
     if report.pods:
         console.print(pods_table(report))
     if report.findings:

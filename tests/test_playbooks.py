@@ -99,3 +99,25 @@ async def test_ci_job_action_shows_the_failed_step(rt: Runtime) -> None:
     result = await run_action(rt, NextAction(kind=ActionKind.CI_JOB, namespace="taskflow", repo="acme/taskflow",
                                              run_id=failed.id))
     assert result.ok and "Run pytest" in result.text
+
+
+async def test_trace_follows_one_request_across_services_in_time_order(rt: Runtime) -> None:
+    from playbooks.trace import path_summary, run_trace
+
+    report = await run_trace(rt, "7f3a9c2e")
+    assert report.kind == "trace"
+    assert path_summary(report.trace) == "web-dashboard -> taskflow-api"
+    stamps = [h.ts for h in report.trace]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
+    assert report.trace[-1].service == "web-dashboard" and "502" in report.trace[-1].text
+    assert {h.container for h in report.trace} >= {"web", "daprd", "api"}
+    pool = next(f for f in report.findings if f.pattern == "sqlalchemy-pool-exhausted")
+    assert pool.pods == ["taskflow-api-7d9f8c6b5-q8zrw"]
+    assert all("7f3a9c2e" not in c.command for f in report.findings for c in f.next_commands)
+
+
+async def test_trace_of_an_unknown_id_is_an_empty_path_not_an_error(rt: Runtime) -> None:
+    from playbooks.trace import run_trace
+
+    report = await run_trace(rt, "0000dead", since_seconds=600)
+    assert report.trace == [] and report.errors == []

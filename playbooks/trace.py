@@ -1,0 +1,125 @@
+"""The trace playbook: follow one request across services by its correlation id (the seed's
+"Trace the Request Path" and "Include Correlation IDs"): every log line of every container in
+the namespace that carries the id, in time order, with the errors among them classified."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.config import check_name
+from bot.errors import NotFoundError, UsageError
+from bot.metrics import PLAYBOOK_SECONDS
+from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
+from playbooks.engine import Progress, Step, run_steps
+from playbooks.findings import SEVERITY_ORDER, derive_findings
+from playbooks.investigation import redact_report
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{3,127}$")
+MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
+TRACE_TAIL = 5000  # lines read per container within the time window
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_since(value: str) -> int:
+    """`90s`, `30m`, `1h`, `2h30m`, `1d` -> seconds, like kubectl's --since."""
+    match = _DURATION.match(value.strip())
+    if not value.strip() or match is None:
+        raise UsageError(f"--since {value!r} is not a duration such as 30m, 1h or 2h30m")
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds <= 0:
+        raise UsageError("--since must be longer than 0s")
+    return seconds
+
+
+def check_correlation_id(value: str) -> str:
+    if not CORRELATION_ID.match(value):
+        raise UsageError(f"{value[:70]!r} is not a correlation id (4-128 letters, digits, '.', '_', ':', '-')")
+    return value
+
+
+def trace_hits(correlation_id: str, logs: Sequence[LogSnapshot], owners: dict[str, str]) -> list[TraceHit]:
+    """Pure: the lines that carry the id, oldest first (lines without a timestamp last, in log order)."""
+    hits = [
+        TraceHit(ts=line.ts, service=owners.get(snap.pod, "?"), pod=snap.pod, container=snap.container, text=line.text)
+        for snap in logs for line in snap.lines if correlation_id in line.text
+    ]
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return sorted(hits, key=lambda h: h.ts or far_future)
+
+
+def path_summary(hits: Sequence[TraceHit]) -> str:
+    """`web-dashboard -> taskflow-api`: the services in the order the request reached them."""
+    order: list[str] = []
+    for hit in hits:
+        if hit.service not in order:
+            order.append(hit.service)
+    return " -> ".join(order)
+
+
+async def run_trace(
+    rt: Runtime, correlation_id: str, *, namespace: str | None = None, since_seconds: int = 3600,
+    context: str | None = None, on_progress: Progress | None = None,
+) -> Report:
+    cid = check_correlation_id(correlation_id)
+    ns = check_name(namespace or rt.settings.kubernetes.namespace, "namespace")
+    k8s = rt.kubernetes(context)
+    report = Report(kind="trace", service=cid, namespace=ns, context=context, started_at=datetime.now(UTC))
+    targets: list[DeploymentSnapshot] = []
+    read: list[LogSnapshot] = []
+    owners: dict[str, str] = {}
+
+    def search_order(deployments: list[DeploymentSnapshot]) -> list[DeploymentSnapshot]:
+        path = [s for cfg in rt.settings.services.values() for s in cfg.request_path]
+        rank = {name: i for i, name in reversed(list(enumerate(path)))}
+        return sorted(deployments, key=lambda d: (rank.get(d.name, len(rank)), d.name))[:MAX_DEPLOYMENTS]
+
+    async def deployments() -> str:
+        targets[:] = search_order(await k8s.list_deployments(ns))
+        if not targets:
+            raise NotFoundError(f'no deployments in namespace "{ns}"')
+        return f"{len(targets)} deployments in {ns}"
+
+    async def logs() -> str:
+        pods_of: list[list[PodSnapshot]] = await asyncio.gather(*(k8s.list_pods(d) for d in targets))
+        for d, pods in zip(targets, pods_of, strict=True):
+            owners.update({p.name: d.name for p in pods})
+        all_pods = [p for pods in pods_of for p in pods]
+        read[:] = [s for s in await k8s.read_logs(all_pods, tail=TRACE_TAIL, since_seconds=since_seconds)
+                   if s.error is None]
+        report.trace = trace_hits(cid, read, owners)
+        return f"{len(read)} logs of {len(all_pods)} pods read, {len(report.trace)} lines carry {cid}"
+
+    async def analysis() -> str:
+        by_service: dict[str, list[LogSnapshot]] = {}
+        for snap in read:
+            lines = [line for line in snap.lines if cid in line.text]
+            if lines:
+                by_service.setdefault(owners.get(snap.pod, "?"), []).append(snap.model_copy(update={"lines": lines}))
+        # per service, so each finding's next commands name the service whose log holds the error
+        findings = [f for service, logs in by_service.items()
+                    for f in derive_findings(rt.patterns, namespace=ns, service=service, pods=[], logs=logs, events=[])]
+        report.findings = sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
+        if not report.trace:
+            return f"no log line carries {cid} in the last {since_seconds // 60} min"
+        errors = f"; errors: {', '.join(f.pattern for f in report.findings[:3])}" if report.findings else ""
+        return f"path: {path_summary(report.trace)}{errors}"
+
+    t = rt.settings.kubernetes.timeout
+    steps = [
+        Step("deployments", "Deployments in the namespace", deployments, timeout=t + 1),
+        Step("logs", "Log lines with the correlation id", logs, needs=("deployments",), timeout=t * 4),
+        Step("analysis", "Request path and errors", analysis, needs=("logs",), timeout=30),
+    ]
+    await run_steps(report, steps, playbook="trace", on_progress=on_progress)
+    PLAYBOOK_SECONDS.labels(playbook="trace").observe(report.duration_ms / 1000)
+    return redact_report(report)
