@@ -423,7 +423,7 @@ class ReadOnlyApi:
         return response.response
 
     def get_code(self, **kw: Any) -> Any:
-        return self._get("/version/", {}, **kw)
+        return self._get("/version", {}, **kw)
 
     def list_namespace(self, **kw: Any) -> Any:
         return self._get("/api/v1/namespaces", {}, **kw)

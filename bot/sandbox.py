@@ -1876,6 +1876,7 @@ def _build_app(api: _Api) -> web.Application:
     gh = "/github/repos/{owner}/{repo}"
     routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
         ("/version", api.version),
+        ("/version/", api.version),  # the official client asks with the slash; real servers answer both
         ("/api", api.api),
         ("/api/v1", api.api_v1),
         ("/apis", api.apis),

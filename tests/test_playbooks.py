@@ -121,3 +121,21 @@ async def test_trace_of_an_unknown_id_is_an_empty_path_not_an_error(rt: Runtime)
 
     report = await run_trace(rt, "0000dead", since_seconds=600)
     assert report.trace == [] and report.errors == []
+
+
+async def test_readiness_asks_the_kubernetes_api(rt: Runtime) -> None:
+    import socket
+
+    from bot.k8s import KubernetesGateway
+
+    assert await rt.ready() == [("kubernetes", True, "API answers")]
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = Runtime(rt.settings, patterns=rt.patterns, checklists=rt.checklists, github=None,
+                   kubernetes={None: KubernetesGateway.for_url(f"http://127.0.0.1:{port}", timeout=2)})
+    try:
+        [(name, ok, detail)] = await down.ready()
+        assert name == "kubernetes" and not ok and "not answering" in detail
+    finally:
+        await down.close()
