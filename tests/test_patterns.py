@@ -18,6 +18,7 @@ from playbooks.patterns import (
     match_lines,
     read_pattern_file,
 )
+from tests.seeds import SEED_LINES as BRIEF_LINES
 
 DATA = Path(__file__).parent / "data" / "patterns"
 
@@ -28,17 +29,7 @@ def table() -> PatternTable:
 
 
 def test_brief_lines_match_exactly_the_five_errors(table: PatternTable) -> None:
-    lines = [
-        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, "
-        "timeout 30.00",
-        "AttributeError: 'Worker' object has no attribute 'full_name'",
-        "sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call await_only() here.",
-        "HTTP API Called: POST /v1.0/invoke/notification-service/method/api/remind 404 Not Found",
-        "event_type: None",
-        "INFO request done error_count=0",
-        "INFO GET /errors 200 12ms",
-    ]
-    got = [(n, p.id) for n, p, _ in match_lines(table, lines)]
+    got = [(n, p.id) for n, p, _ in match_lines(table, BRIEF_LINES)]
     assert got == [
         (1, "sqlalchemy-pool-exhausted"),
         (2, "model-schema-mismatch"),
