@@ -104,7 +104,13 @@ def derive_findings(
             group = groups[pattern.id] = _Group(pattern)
         group.add(text, **where)  # type: ignore[arg-type]
 
+    # An init container that ran to completion got past whatever it logged (wait-for-db's
+    # "Connection refused" until the database was up): its errors are not the incident.
+    finished_init = {(p.name, c.name) for p in pods for c in p.containers
+                     if c.kind is ContainerKind.INIT and c.state == "terminated" and c.reason == "Completed"}
     for snap in logs:
+        if (snap.pod, snap.container) in finished_init:
+            continue
         label = pod_label(snap.pod, snap.container, snap.previous)
         for line in snap.lines:
             pattern = table.classify(line.text, "log")

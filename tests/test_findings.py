@@ -127,3 +127,15 @@ def test_running_run_is_the_one_that_built_the_commit() -> None:
     dep = DeploymentSnapshot(name="d", namespace="n", commit="abc1234" + "0" * 33)
     assert ev.running_run(dep, runs) is runs[1]
     assert ev.commit_evidence(dep, runs) == "commit abc1234 from run #41 (workflow)"
+
+
+def test_errors_of_an_init_container_that_completed_are_not_findings() -> None:
+    init = ContainerStatus(name="wait-for-db", kind=ContainerKind.INIT, state="terminated", reason="Completed")
+    failed_init = ContainerStatus(name="migrate", kind=ContainerKind.INIT, state="waiting",
+                                  reason="CrashLoopBackOff", restarts=3)
+    p = PodSnapshot(name="api-1", namespace="n", containers=[init, failed_init])
+    refused = "nc: db (10.96.44.12:5432): Connection refused"
+    logs = [log("api-1", "wait-for-db", [refused]), log("api-1", "migrate", [refused])]
+    found = derive_findings(PatternTable.default(), namespace="n", service="s", pods=[p], logs=logs, events=[])
+    refused_findings = [f for f in found if refused in f.sample or any(refused in e for e in f.evidence)]
+    assert [f.containers for f in refused_findings] == [["migrate"]]
