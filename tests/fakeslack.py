@@ -13,6 +13,7 @@ with their ts and thread_ts, and answers like Slack, including its refusals: `in
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -20,9 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 VALID_TOKEN = "xoxb-fake-bot-token"
+APP_TOKEN = "xapp-fake-app-token"  # Socket Mode: only apps.connections.open takes it
 BOT_USER_ID = "U0OPSBOT"
 BOT_ID = "B0OPSBOT"
 TEAM_ID = "T0FAKE"
@@ -246,10 +248,16 @@ class FakeSlack:
         self,
         *,
         token: str = VALID_TOKEN,
+        app_token: str = APP_TOKEN,
         channels: Iterable[str] | None = None,
         users: dict[str, str] | None = None,
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_replies: dict[str, dict[str, Any]] = {}
+        self._socket_open = asyncio.Event()
+        self._replied: dict[str, asyncio.Event] = {}
         self.channels = set(channels) if channels is not None else None
         self.users = dict(users or {})
         self.calls: list[Call] = []
@@ -273,6 +281,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "apps.connections.open": self._connections_open,
         }
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -282,6 +291,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -291,6 +301,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -351,12 +363,12 @@ class FakeSlack:
                 args.update({k: v for k, v in form.items() if isinstance(v, str)})
         return args
 
-    def _auth(self, request: web.Request, args: dict[str, Any]) -> None:
+    def _auth(self, request: web.Request, args: dict[str, Any], expected: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else args.get("token")
         if not token:
             raise SlackError("not_authed")
-        if token != self.token:
+        if token != expected:
             raise SlackError("invalid_auth")
 
     def _next_ts(self) -> str:
@@ -382,13 +394,49 @@ class FakeSlack:
         try:
             if handler is None:
                 raise SlackError("unknown_method")
-            self._auth(request, args)
+            self._auth(request, args, self.app_token if method == "apps.connections.open" else self.token)
             body = await handler(args)
         except SlackError as exc:
             return web.json_response({"ok": False, "error": exc.error, **exc.extra})
         return web.json_response({"ok": True, **body})
 
     # --- methods ----------------------------------------------------------------------------------
+
+    async def _connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.root.replace("http://", "ws://") + "/socket"}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then record every envelope the app acknowledges."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0OPSBOT"}})
+        self._socket_open.set()
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                reply = json.loads(message.data)
+                envelope = str(reply.get("envelope_id", ""))
+                self.socket_replies[envelope] = reply
+                self._replied.setdefault(envelope, asyncio.Event()).set()
+        return ws
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0,
+                            timeout: float = 10.0) -> str:
+        """Deliver one Socket Mode envelope (slash_commands, interactive, events_api); its id."""
+        await asyncio.wait_for(self._socket_open.wait(), timeout)
+        envelope = f"env-{next(self._ids)}"
+        self._replied.setdefault(envelope, asyncio.Event())
+        await self.sockets[-1].send_json({
+            "envelope_id": envelope, "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
+        })
+        return envelope
+
+    async def socket_reply(self, envelope: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """The app's acknowledgement of an envelope (Slack wants it within 3 s)."""
+        await asyncio.wait_for(self._replied.setdefault(envelope, asyncio.Event()).wait(), timeout)
+        return self.socket_replies[envelope]
 
     async def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"args": args}

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import pytest
@@ -589,3 +589,59 @@ async def test_run_server_serves_on_a_real_port_and_stops_cleanly(fake: FakeSlac
             assert "/debug SERVICE" in (await response.json())["text"]
     stop.set()
     await server
+
+
+async def run_socket_mode(fake: FakeSlack, tmp_path: Path) -> tuple[asyncio.Task[None], asyncio.Event, int]:
+    """`opsbot serve` with SLACK_APP_TOKEN set, against the fake's Socket Mode endpoint."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(
+        slack={"bot_token": fake.token, "app_token": fake.app_token, "api_url": fake.url},  # type: ignore[arg-type]
+        store={"path": str(tmp_path / "socket.db")},  # type: ignore[arg-type]
+        server={"host": "127.0.0.1", "port": port},  # type: ignore[arg-type]
+    )
+    stop = asyncio.Event()
+    ports: list[int] = []
+    server = asyncio.create_task(run_server(settings, demo=True, stop=stop, started=ports.append))
+    while not ports and not server.done():
+        await asyncio.sleep(0)
+    assert ports, server.exception() if server.done() else "not started"
+    return server, stop, ports[0]
+
+
+async def test_socket_mode_acks_a_slash_command_and_fills_the_thread(fake: FakeSlack, tmp_path: Path) -> None:
+    server, stop, port = await run_socket_mode(fake, tmp_path)
+    try:
+        payload = dict(parse_qsl(command_body("/debug", "taskflow-api")))
+        envelope = await fake.send_envelope("slash_commands", payload)
+        reply = await fake.socket_reply(envelope)
+        assert reply["envelope_id"] == envelope
+        async with aiohttp.ClientSession() as session:  # HTTP serves health only: no unsigned way in
+            async with session.post(f"http://127.0.0.1:{port}/slack/events", data="x") as response:
+                assert response.status == 404
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+    finally:
+        stop.set()
+        await server  # shutdown lets the running playbook finish its thread
+    roots = [m for m in fake.channel_messages(CHANNEL) if m.thread_ts is None]
+    assert len(roots) == 1
+    thread = fake.thread(CHANNEL, roots[0].ts)
+    assert any("QueuePool" in json.dumps(m.blocks) for m in thread)
+    assert fake.calls_to("apps.connections.open")[0].headers["Authorization"] == f"Bearer {fake.app_token}"
+
+
+async def test_socket_mode_retried_event_opens_one_thread(fake: FakeSlack, tmp_path: Path) -> None:
+    server, stop, _ = await run_socket_mode(fake, tmp_path)
+    try:
+        body = json.loads(event_body("<@U0BOT> debug taskflow-api", event_id="Ev0SOCKET1"))
+        first = await fake.send_envelope("events_api", body)
+        again = await fake.send_envelope("events_api", body, retry_attempt=1)
+        await fake.socket_reply(first)
+        await fake.socket_reply(again)
+    finally:
+        stop.set()
+        await server
+    roots = [m for m in fake.channel_messages(CHANNEL) if m.thread_ts is None]
+    assert len(roots) == 1
