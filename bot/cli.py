@@ -64,14 +64,17 @@ def settings() -> Settings:
 
 
 def print_report(report: Report, as_json: bool) -> None:
+    """Print the report; exit 1 when a step failed (the report says which and why)."""
     if as_json:
         typer.echo(report.model_dump_json(indent=None))
-        return
-    from bot.terminal import render_report
+    else:
+        from bot.terminal import render_report
 
-    # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
-    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-    render_report(report, Console(highlight=False, width=width))
+        # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
+        width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+        render_report(report, Console(highlight=False, width=width))
+    if report.errors:
+        raise typer.Exit(1)
 
 
 async def _playbook(kind: str, service: str, namespace: str | None, context: str | None, demo: bool) -> Report:

@@ -168,7 +168,7 @@ def render_report(report: Report, console: Console) -> None:
         console.print(Text.from_markup(f"\n[bold]Findings[/] ({len(report.findings)})"))
         for i, f in enumerate(report.findings, 1):
             console.print(finding_panel(f, i))
-    elif any(s.name == "analysis" for s in report.steps):
+    elif any(s.name == "analysis" and s.status is StepStatus.OK for s in report.steps):
         console.print("[green]No known error pattern matched.[/]")
     if report.events:
         console.print(events_table(report))

@@ -21,6 +21,11 @@ from bot.models import Report, StepError, StepResult, StepStatus
 log = logging.getLogger(__name__)
 
 Progress = Callable[[Report], Awaitable[None]]
+
+
+class StepSkipped(Exception):
+    """Raised by a step that does not apply here (nothing configured for it): skipped, not failed."""
+
 StepFn = Callable[[], Awaitable[str]]  # does the work, returns a one-line summary
 
 
@@ -90,6 +95,9 @@ async def _run_step(run: _Run, step: Step) -> None:
         try:
             result.summary = await asyncio.wait_for(step.run(), timeout=step.timeout)
             result.status = StepStatus.OK
+        except StepSkipped as exc:
+            result.status = StepStatus.SKIPPED
+            result.summary = f"skipped: {exc}"
         except (TimeoutError, UpstreamTimeoutError) as exc:
             result.status = StepStatus.TIMEOUT
             result.error = str(exc) or f"took longer than {step.timeout:g}s"

@@ -13,7 +13,7 @@ from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import DeploymentSnapshot, EventSnapshot, LogSnapshot, PodSnapshot, Report, WorkflowRun
 from bot.redact import redact_model
 from playbooks import evidence as ev
-from playbooks.engine import Progress, Step, run_steps
+from playbooks.engine import Progress, Step, StepSkipped, run_steps
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -77,10 +77,10 @@ class Investigation:
 
     async def fetch_runs(self) -> list[WorkflowRun]:
         if self.rt.github is None:
-            raise NotFoundError("no GitHub access configured (GITHUB_TOKEN / github.api_url)")
+            raise StepSkipped("no GitHub access configured (GITHUB_TOKEN / github.api_url)")
         cat = self.catalogue
         if not cat.repo:
-            raise NotFoundError(f"no GitHub repository for {self.service}: set services.{self.service}.repo")
+            raise StepSkipped(f"no GitHub repository for {self.service}: set services.{self.service}.repo")
         self.runs = self.report.runs = await self.rt.github.list_runs(
             cat.repo, workflow=cat.workflow, branch=cat.branch, limit=self.rt.settings.github.runs)
         return self.runs

@@ -128,3 +128,18 @@ def test_demo_prints_the_pool_finding_its_fix_and_the_ticked_checklist() -> None
     assert "OOMKilled" in out
     assert "[x] Check pod status" in out
     assert "Warning events" in out
+
+
+def test_a_cluster_that_does_not_answer_is_a_report_of_what_failed_and_exit_1(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    result = opsbot("debug", "taskflow-api", "--json", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    [error] = report["errors"]
+    assert error["step"] == "deployment" and "not answering" in error["message"]
+    assert not any(item["done"] for item in report["checklist"])

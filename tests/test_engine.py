@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.errors import ForbiddenError
 from bot.models import Report, StepStatus
-from playbooks.engine import Step, run_steps
+from playbooks.engine import Step, StepSkipped, run_steps
 
 
 def new_report() -> Report:
@@ -119,3 +119,18 @@ async def test_unknown_dependency_is_a_programming_error() -> None:
         assert "nope" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+async def test_a_step_that_does_not_apply_is_skipped_not_failed() -> None:
+    async def not_configured() -> str:
+        raise StepSkipped("no GitHub repository for svc: set services.svc.repo")
+
+    async def after() -> str:
+        return "ran"
+
+    report = await run_steps(new_report(), [Step("runs", "Runs", not_configured),
+                                            Step("next", "Next", after, needs=("runs",))], playbook="test")
+    assert report.steps[0].status is StepStatus.SKIPPED
+    assert report.steps[0].summary == "skipped: no GitHub repository for svc: set services.svc.repo"
+    assert report.steps[1].status is StepStatus.SKIPPED  # needed a step that did not succeed
+    assert report.errors == []

@@ -106,7 +106,9 @@ async def test_read_logs_reads_every_container_and_previous_of_restarted(gateway
         ("fghij", "api", True),
         ("fghij", "daprd", False),
     }
-    assert got["abcde", "api", True].lines[0].text == "Killed: out of memory"
+    previous = got["abcde", "api", True]
+    assert previous.lines, previous.error
+    assert previous.lines[0].text == "Killed: out of memory"
     assert got["fghij", "migrate", False].error and "ContainerCreating" in got["fghij", "migrate", False].error
 
 
