@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean sandbox
+.PHONY: demo test bench clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
