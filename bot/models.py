@@ -137,6 +137,19 @@ class NextAction(BaseModel):
     repo: str | None = None
     run_id: int | None = None
 
+    @property
+    def title(self) -> str:
+        """What pressing it shows, as a button label and as the heading of its result."""
+        match self.kind:
+            case ActionKind.PREVIOUS_LOGS:
+                return f"Previous log of {self.pod}/{self.container}"
+            case ActionKind.CONTAINER_LOGS:
+                return f"Log of {self.pod}/{self.container}"
+            case ActionKind.POD_EVENTS:
+                return f"Events of {self.pod}"
+            case ActionKind.CI_JOB:
+                return f"Failed jobs of run {self.run_id} ({self.repo})"
+
 
 class NextCommand(BaseModel):
     """What to run next: the command as a person would type it, and, when read-only, the action the bot can run."""

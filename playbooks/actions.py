@@ -36,25 +36,13 @@ async def run_action(rt: Runtime, action: NextAction, *, context: str | None = N
     try:
         result = await _run(rt, action, context)
     except OpsbotError as exc:
-        result = ActionResult(title=_title(action), text=str(exc), ok=False)
+        result = ActionResult(title=action.title, text=str(exc), ok=False)
     return ActionResult(title=redact(result.title), text=redact(result.text), ok=result.ok)
-
-
-def _title(action: NextAction) -> str:
-    match action.kind:
-        case ActionKind.PREVIOUS_LOGS:
-            return f"Previous log of {action.pod}/{action.container}"
-        case ActionKind.CONTAINER_LOGS:
-            return f"Log of {action.pod}/{action.container}"
-        case ActionKind.POD_EVENTS:
-            return f"Events of {action.pod}"
-        case ActionKind.CI_JOB:
-            return f"Failed jobs of run {action.run_id} ({action.repo})"
 
 
 async def _run(rt: Runtime, action: NextAction, context: str | None) -> ActionResult:
     ns = check_name(action.namespace, "namespace")
-    title = _title(action)
+    title = action.title
     if action.kind in (ActionKind.PREVIOUS_LOGS, ActionKind.CONTAINER_LOGS, ActionKind.POD_EVENTS):
         if not action.pod:
             raise UsageError("this action needs a pod")

@@ -186,12 +186,10 @@ def _restart_finding(pods: list[PodSnapshot], namespace: str) -> Finding:
         cause="The container exits and Kubernetes restarts it; the crash is in the previous log.",
         fix="Read the previous container's log for the last lines before the exit.",
         evidence=[restart_summary(p) for p in pods[:MAX_EVIDENCE]],
-        next_commands=[NextCommand(
-            label=f"Previous log of {first.name}/{restarting.name}",
-            command=f"kubectl logs {first.name} -c {restarting.name} -n {namespace} --previous",
-            action=NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace=namespace, pod=first.name,
-                              container=restarting.name),
-        )],
+        next_commands=[c for c in [next_command(
+            f"kubectl logs {first.name} -c {restarting.name} -n {namespace} --previous",
+            namespace=namespace, pod=first.name, container=restarting.name, restarted=True,
+        )] if c is not None],
     )
 
 
@@ -216,17 +214,16 @@ def next_command(command: str, *, namespace: str, pod: str | None, container: st
         if "--previous" in words or "-p" in words:
             if restarted:
                 action = NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace=namespace, pod=pod, container=logged)
-                label = f"Previous log of {pod}/{logged}"
         else:
             action = NextAction(kind=ActionKind.CONTAINER_LOGS, namespace=namespace, pod=pod, container=logged)
-            label = f"Log of {pod}/{logged}"
     elif (words[:3] == ["kubectl", "describe", "pod"] or words[:3] == ["kubectl", "get", "events"]) and pod \
             and pod in words:
         action = NextAction(kind=ActionKind.POD_EVENTS, namespace=namespace, pod=pod)
-        label = f"Events of {pod}"
     elif words[:3] == ["gh", "run", "view"] and failed_run is not None and repo:
         action = NextAction(kind=ActionKind.CI_JOB, namespace=namespace, repo=repo, run_id=failed_run.id)
         label = f"Failed CI run #{failed_run.run_number or failed_run.id}"
+    if action is not None and action.kind is not ActionKind.CI_JOB:
+        label = action.title
     return NextCommand(label=label[:75], command=command, action=action)
 
 
