@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
 from bot.config import Settings, load_settings
 from bot.errors import OpsbotError, UsageError
@@ -46,8 +45,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run(factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; our own errors become one line on stderr."""
+    # The result leaves through a box, not as the main task's result: on the way out asyncio.run
+    # builds an error message holding the repr of that task (CPython's signal.getsignal meets its
+    # SIGINT handler), and the repr of a task holding a report is the repr of every log line in it.
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await factory())
+
     try:
-        return asyncio.run(factory())  # type: ignore[arg-type]
+        asyncio.run(main())
+        return box[0]
     except UsageError as exc:
         fail(str(exc), 2)
     except OpsbotError as exc:
@@ -68,6 +76,8 @@ def print_report(report: Report, as_json: bool) -> None:
     if as_json:
         typer.echo(report.model_dump_json(indent=None))
     else:
+        from rich.console import Console
+
         from bot.terminal import render_report
 
         # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
@@ -154,6 +164,7 @@ def patterns_list(as_json: JsonOpt = False) -> None:
         for p in table.patterns:
             typer.echo(json.dumps({"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause}))
         return
+    from rich.console import Console
     from rich.table import Table
 
     view = Table("id", "severity", "title", "likely cause")
@@ -240,9 +251,7 @@ def console(demo: DemoOpt = False) -> None:
         fail(str(exc), 2)
 
 
-def main() -> None:
-    app()
-
-
 if __name__ == "__main__":
+    from bot.__main__ import main
+
     main()

@@ -127,14 +127,15 @@ class Pattern(BaseModel):
 
 
 class _Probe:
-    """One match regex of one row, with the literals of which at least one must be in the line."""
+    """One match regex of one row, with the literal sets of which the line must hold one string each."""
 
-    __slots__ = ("literals", "regex", "row")
+    __slots__ = ("full", "regex", "requirements", "row")
 
-    def __init__(self, row: int, regex: re.Pattern[str], literals: tuple[str, ...] | None) -> None:
+    def __init__(self, row: int, regex: re.Pattern[str], requirements: tuple[tuple[str, ...], ...] | None) -> None:
         self.row = row
         self.regex = regex
-        self.literals = literals  # lowercase; None: no usable literal, always run the regex
+        self.requirements = requirements  # lowercase; None: no usable literal, always run the regex
+        self.full = (1 << len(requirements)) - 1 if requirements else 0  # the bits of a line meeting all
 
 
 class PatternTable:
@@ -146,7 +147,8 @@ class PatternTable:
         self.patterns: list[Pattern] = sorted(rows, key=lambda p: -p.priority)
         self._by_id = {p.id: p for p in self.patterns}
         self._probes: dict[str, list[_Probe]] = {}
-        self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: literal -> probe indexes
+        # source -> Aho-Corasick automaton: literal -> ((probe index, requirement bit), ...)
+        self._words: dict[str, Any] = {}
         self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
         for source in SOURCES:
             probes = [
@@ -156,16 +158,17 @@ class PatternTable:
                 for regex in p._match_re
             ]
             self._probes[source] = probes
-            self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.literals is None)
-            owners: dict[str, list[int]] = {}
+            self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.requirements is None)
+            owners: dict[str, list[tuple[int, int]]] = {}
             for n, pr in enumerate(probes):
-                for lit in pr.literals or ():
-                    owners.setdefault(lit, []).append(n)
+                for k, requirement in enumerate(pr.requirements or ()):
+                    for lit in requirement:
+                        owners.setdefault(lit, []).append((n, 1 << k))
             automaton = None
             if owners:
                 automaton = ahocorasick.Automaton()
-                for lit, indexes in owners.items():
-                    automaton.add_word(lit, tuple(indexes))
+                for lit, pairs in owners.items():
+                    automaton.add_word(lit, tuple(pairs))
                 automaton.make_automaton()
             self._words[source] = automaton
 
@@ -208,8 +211,11 @@ class PatternTable:
         candidates: set[int] = set(self._always[source])
         if automaton is not None:
             folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
-            for _, indexes in automaton.iter(folded):
-                candidates.update(indexes)
+            met: dict[int, int] = {}
+            for _, pairs in automaton.iter(folded):
+                for n, bit in pairs:
+                    met[n] = met.get(n, 0) | bit
+            candidates.update(n for n, bits in met.items() if bits == probes[n].full)
         if not candidates:
             return None
         vetoed: set[int] = set()
@@ -292,27 +298,35 @@ def _describe(exc: ValidationError) -> str:
 
 # --- literal prefilter -------------------------------------------------------------------------
 
-def _required_literals(regex: str) -> tuple[str, ...] | None:
-    """Lowercase strings of which at least one occurs in every text the regex matches, or None.
+def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
+    """Sets of lowercase strings such that every text the regex matches holds one string of each
+    set; None when there is no such set worth checking.
 
     Walks the parsed regex. Items that match exactly one of a few strings (literal characters,
-    small alternations of them, zero-width assertions) are multiplied out into runs: `https?://`
-    gives {"http://", "https://"}. A run is required; an alternation requires one of its branches'
-    requirements. The most selective requirement wins; anything unusual gives None (always run).
+    small alternations and character ranges of them, zero-width assertions) are multiplied out
+    into runs: `https?://` gives {"http://", "https://"}. A run is required; an alternation
+    requires one of its branches' requirements; a sequence requires all of its own. Of those, the
+    _MAX_REQUIREMENTS most selective are kept, most selective first: `GET .+ 5[0-9][0-9]` needs
+    one of the methods *and* one of "500".."599", which rejects an ordinary access log line that
+    either set alone would let through. Anything unusual gives None (always run).
     """
     if _sre_parse is None or _sre_consts is None:
         return None
     try:
-        best, _ = _seq_literals(list(_sre_parse.parse(regex, REGEX_FLAGS)))
+        candidates, _ = _seq_literals(list(_sre_parse.parse(regex, REGEX_FLAGS)))
     except Exception:  # any parser surprise only costs speed, never a wrong answer
         return None
-    if best is None or min(len(s) for s in best) < _MIN_LITERAL:
-        return None
-    # a string that contains another one of the set adds nothing: {"foo", "foobar"} is {"foo"}
-    return tuple(sorted(x for x in best if not any(y != x and y in x for y in best)))
+    usable = sorted((c for c in candidates if min(len(s) for s in c) >= _MIN_LITERAL), key=_selectivity, reverse=True)
+    kept: list[tuple[str, ...]] = []
+    for best in usable[:_MAX_REQUIREMENTS]:
+        # a string that contains another one of the set adds nothing: {"foo", "foobar"} is {"foo"}
+        kept.append(tuple(sorted(x for x in best if not any(y != x and y in x for y in best))))
+    return tuple(kept) or None
 
 
-_MAX_RUNS = 16  # cap on the strings a run multiplies out to
+_MAX_RUNS = 128  # cap on the strings a run multiplies out to ("5[0-9][0-9]" is 100)
+_MAX_REQUIREMENTS = 2  # requirements checked per regex; each one more costs a little on every hit
+_MAX_RANGE = 16  # a character range of at most this many characters is a set of literals
 Literals = frozenset[str]
 
 
@@ -321,8 +335,27 @@ def _selectivity(candidate: Literals) -> tuple[int, int]:
     return min(len(s) for s in candidate), -len(candidate)
 
 
-def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[Literals | None, Literals | None]:
-    """(the most selective requirement, the exact strings the whole sequence matches, if finite)."""
+def _best(candidates: list[Literals]) -> Literals | None:
+    return max(candidates, key=_selectivity) if candidates else None
+
+
+def _class_literals(items: list[tuple[Any, Any]]) -> Literals | None:
+    """The characters of a class such as `[ _]` or `[0-9]`, if it is a few ASCII ones, lowercased."""
+    c = _sre_consts
+    chars: set[str] = set()
+    for op, av in items:
+        if op is c.LITERAL and chr(av).isascii():
+            chars.add(chr(av).lower())
+        elif op is c.RANGE and av[1] < 128 and av[1] - av[0] < _MAX_RANGE:
+            chars.update(chr(v).lower() for v in range(av[0], av[1] + 1))
+        else:
+            return None
+    return frozenset(chars)
+
+
+def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literals | None]:
+    """(every requirement of the sequence, all of them required; the exact strings the whole
+    sequence matches, if finite)."""
     c = _sre_consts
     candidates: list[Literals] = []
     run: Literals = frozenset({""})
@@ -344,21 +377,24 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[Literals | None, Litera
         elif op in (c.AT, c.ASSERT, c.ASSERT_NOT):  # zero-width: consumes nothing
             exact = frozenset({""})
         elif op is c.SUBPATTERN:
-            inner, exact = _seq_literals(list(av[-1]))
+            needs, exact = _seq_literals(list(av[-1]))
+            inner = _best(needs)
         elif op is c.ATOMIC_GROUP:
-            inner, exact = _seq_literals(list(av))
+            needs, exact = _seq_literals(list(av))
+            inner = _best(needs)
         elif op is c.BRANCH:
             branches = [_seq_literals(list(b)) for b in av[1]]
             if all(e is not None for _, e in branches):
                 exact = frozenset().union(*(e for _, e in branches if e is not None))
             else:
-                needs = [b if b is not None else e for b, e in branches]
-                if all(n is not None and any(n) for n in needs):
-                    inner = frozenset().union(*(n for n in needs if n is not None))
-        elif op is c.IN and all(o is c.LITERAL and chr(v).isascii() for o, v in av):  # [ _]
-            exact = frozenset(chr(v).lower() for _, v in av)
+                best = [_best(b) if b else e for b, e in branches]
+                if all(n is not None and any(n) for n in best):
+                    inner = frozenset().union(*(n for n in best if n is not None))
+        elif op is c.IN:  # [ _], [0-9]
+            exact = _class_literals(list(av))
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
-            inner, once = _seq_literals(list(av[2]))
+            needs, once = _seq_literals(list(av[2]))
+            inner = _best(needs)
             if av[0] == av[1] == 1:
                 exact = once
             elif once is not None and all(once):
@@ -378,5 +414,4 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[Literals | None, Litera
             candidates.append(inner)
     whole = run if exact_all else None
     flush()
-    best = max(candidates, key=_selectivity) if candidates else None
-    return best, whole
+    return candidates, whole

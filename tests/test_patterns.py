@@ -250,18 +250,23 @@ def test_classify_equals_first_matching_row(table: PatternTable, parts: list[str
 @pytest.mark.parametrize(
     ("regex", "literals"),
     [
-        (r"QueuePool limit (?:of size \d+ )?reached", ("queuepool limit ",)),
-        (r"\b(?:ImagePullBackOff|ErrImagePull)\b", ("errimagepull", "imagepullbackoff")),
+        (r"QueuePool limit (?:of size \d+ )?reached", (("queuepool limit ",), ("reached",))),
+        (r"\b(?:ImagePullBackOff|ErrImagePull)\b", (("errimagepull", "imagepullbackoff"),)),
         (r"x|\d+", None),  # one branch has no literal: always run
         (r"ab", None),  # too short to reject anything
-        (r"\bfoo(?:bar)?\b", ("foo",)),  # "foobar" holds "foo": one check is enough
-        (r"(?:error|fail)+ed", ("error", "fail")),
-        (r"(?:https?|grpc)://\S+ 404", ("grpc://", "http://", "https://")),
-        (r"\bexit(?:ed)?[ _]code\W{0,3}137", ("exit code", "exit_code", "exited code", "exited_code")),
+        (r"\bfoo(?:bar)?\b", (("foo",),)),  # "foobar" holds "foo": one check is enough
+        (r"(?:error|fail)+ed", (("error", "fail"),)),
+        (r"(?:https?|grpc)://\S+ 404", (("grpc://", "http://", "https://"), (" 404",))),
+        (r"\bexit(?:ed)?[ _]code\W{0,3}137", (("exit code", "exit_code", "exited code", "exited_code"), ("137",))),
         (r"(?:ab)?c", None),  # the optional part may be absent: only "c" is required
+        # both sets are required; a line needs one string of each (the most selective set first)
+        (r"\b(?:GET|HEAD)\s+\S+\s+50[0-4]\b", (("get", "head"), ("500", "501", "502", "503", "504"))),
+        (r"error .* timeout .* retry", ((" timeout ",), ("error ",))),  # the two most selective are kept
+        (r"[^a]bcd", (("bcd",),)),  # a negated class is no literal
+        (r"x[a-z]yz", None),  # a range of 26 letters is too wide to multiply out; "yz" is too short
     ],
 )
-def test_required_literals(regex: str, literals: tuple[str, ...] | None) -> None:
+def test_required_literals(regex: str, literals: tuple[tuple[str, ...], ...] | None) -> None:
     assert _required_literals(regex) == literals
 
 
