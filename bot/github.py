@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -89,8 +90,9 @@ class GitHubGateway:
         api_url: str = "https://api.github.com",
         token: str | None = None,
         timeout: float = 10.0,
+        own_client: bool | None = None,
     ) -> None:
-        self._own_client = client is None
+        self._own_client = client is None if own_client is None else own_client
         self.client = client or httpx.AsyncClient(timeout=timeout)
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
@@ -98,6 +100,12 @@ class GitHubGateway:
         self.headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         if self._token:
             self.headers["Authorization"] = f"Bearer {self._token}"
+
+    @staticmethod
+    def start_client(timeout: float) -> asyncio.Future[httpx.AsyncClient]:
+        """An httpx client, being made in a worker thread from now on: loading the CA bundle into its
+        TLS context takes ~30 ms without holding the GIL, so it overlaps what this thread does next."""
+        return asyncio.get_running_loop().run_in_executor(None, partial(httpx.AsyncClient, timeout=timeout))
 
     @classmethod
     def from_settings(cls, settings: GitHubSettings) -> GitHubGateway:

@@ -93,6 +93,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _timestamp(match: re.Match[str]) -> datetime:
+    try:  # Python 3.11 reads RFC 3339 with "Z" and nanoseconds itself (keeping microseconds)
+        return datetime.fromisoformat(match.group(0))
+    except ValueError:  # an unusual fraction length: spelled out below
+        pass
     base, fraction, zone = match.groups()
     # datetime keeps microseconds; the kubelet writes nanoseconds
     micros = (fraction or "0")[:6].ljust(6, "0")
@@ -704,7 +708,9 @@ class KubernetesGateway:
                 raise
             return LogSnapshot(pod=pod, container=container, previous=previous, error=_status_message(cause))
         text = body.decode("utf-8", "replace")
-        return LogSnapshot(pod=pod, container=container, previous=previous, lines=parse_log(text))
+        # the lines are built and typed right here: validating thousands of them again would only
+        # rebuild every LogLine
+        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
 
     async def read_logs(
         self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None

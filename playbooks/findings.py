@@ -112,8 +112,8 @@ def derive_findings(
         if (snap.pod, snap.container) in finished_init:
             continue
         label = pod_label(snap.pod, snap.container, snap.previous)
-        for line in snap.lines:
-            pattern = table.classify(line.text, "log")
+        for line, pattern in zip(snap.lines, table.classify_many([line.text for line in snap.lines], "log"),
+                                 strict=True):
             if pattern is not None:
                 hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
                     label=label, previous=snap.previous)

@@ -5,9 +5,11 @@ fix, and the next command to run. Users extend or override the packaged table wi
 YAML files; a bad row is an error naming the file, the row and the field.
 
 Classification is on the hot path (a debug run classifies every log line of every container), so
-each regex carries literal strings of which one must occur in a line for it to possibly match
-(derived from the regex itself). One Aho-Corasick pass over the line finds which of them occur,
-so only the regexes that can match run, and harmless lines cost one pass.
+each regex carries the literal strings a line must hold for it to possibly match, derived from the
+regex itself: one string of a primary set, and one of a second set when the regex has one
+(`GET ... 503` needs a status code and a method). One Aho-Corasick pass over a whole log finds the
+lines holding a primary literal; only there is the second set checked and the regex run, so a
+harmless line costs its share of that one pass.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import importlib
 import re
 import string
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,15 +131,19 @@ class Pattern(BaseModel):
 
 
 class _Probe:
-    """One match regex of one row, with the literal sets of which the line must hold one string each."""
+    """One match regex of one row, with the literals a line must hold for the regex to possibly match:
+    one string of the primary set (found by the table's Aho-Corasick pass), and one of each further
+    set (`also`, checked only on the lines the primary let through)."""
 
-    __slots__ = ("full", "regex", "requirements", "row")
+    __slots__ = ("also", "primary", "regex", "row")
 
     def __init__(self, row: int, regex: re.Pattern[str], requirements: tuple[tuple[str, ...], ...] | None) -> None:
         self.row = row
         self.regex = regex
-        self.requirements = requirements  # lowercase; None: no usable literal, always run the regex
-        self.full = (1 << len(requirements)) - 1 if requirements else 0  # the bits of a line meeting all
+        # lowercase; None: no usable literal, always run the regex
+        self.primary = requirements[0] if requirements else None
+        self.also = tuple(re.compile("|".join(map(re.escape, sorted(r, key=len, reverse=True))))
+                          for r in (requirements or ())[1:])
 
 
 class PatternTable:
@@ -147,8 +155,7 @@ class PatternTable:
         self.patterns: list[Pattern] = sorted(rows, key=lambda p: -p.priority)
         self._by_id = {p.id: p for p in self.patterns}
         self._probes: dict[str, list[_Probe]] = {}
-        # source -> Aho-Corasick automaton: literal -> ((probe index, requirement bit), ...)
-        self._words: dict[str, Any] = {}
+        self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: primary literal -> probe indexes
         self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
         for source in SOURCES:
             probes = [
@@ -158,17 +165,16 @@ class PatternTable:
                 for regex in p._match_re
             ]
             self._probes[source] = probes
-            self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.requirements is None)
-            owners: dict[str, list[tuple[int, int]]] = {}
+            self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.primary is None)
+            owners: dict[str, list[int]] = {}
             for n, pr in enumerate(probes):
-                for k, requirement in enumerate(pr.requirements or ()):
-                    for lit in requirement:
-                        owners.setdefault(lit, []).append((n, 1 << k))
+                for lit in pr.primary or ():
+                    owners.setdefault(lit, []).append(n)
             automaton = None
             if owners:
                 automaton = ahocorasick.Automaton()
-                for lit, pairs in owners.items():
-                    automaton.add_word(lit, tuple(pairs))
+                for lit, indexes in owners.items():
+                    automaton.add_word(lit, tuple(indexes))
                 automaton.make_automaton()
             self._words[source] = automaton
 
@@ -203,25 +209,54 @@ class PatternTable:
             raise NotFoundError(f"no pattern {pattern_id!r}; known patterns: {known}") from None
 
     def classify(self, text: str, source: str = "log") -> Pattern | None:
-        try:
-            probes = self._probes[source]
-        except KeyError:
-            raise UsageError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}") from None
+        probes = self._source(source)
         automaton = self._words[source]
         candidates: set[int] = set(self._always[source])
+        folded = _fold(text)
         if automaton is not None:
-            folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
-            met: dict[int, int] = {}
-            for _, pairs in automaton.iter(folded):
-                for n, bit in pairs:
-                    met[n] = met.get(n, 0) | bit
-            candidates.update(n for n, bits in met.items() if bits == probes[n].full)
-        if not candidates:
-            return None
+            for _, indexes in automaton.iter(folded):
+                candidates.update(indexes)
+        return self._first_match(probes, candidates, text, folded)
+
+    def classify_many(self, texts: Sequence[str], source: str = "log") -> list[Pattern | None]:
+        """classify() of each text, with one prefilter pass over all of them (the way to classify the
+        thousands of lines of a log: the Aho-Corasick scan is started once, not once a line)."""
+        probes = self._source(source)
+        automaton = self._words[source]
+        joined = "\n".join(texts)
+        if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
+            return [self.classify(text, source) for text in texts]
+        folded_lines = _fold(joined).split("\n")  # folding keeps newlines where they were
+        ends = list(accumulate(len(line) + 1 for line in folded_lines))  # one past each line's newline
+        hits: dict[int, set[int]] = {}
+        for end, indexes in automaton.iter("\n".join(folded_lines)):
+            line = bisect_right(ends, end)
+            found = hits.get(line)
+            if found is None:
+                hits[line] = set(indexes)
+            else:
+                found.update(indexes)
+        always = self._always[source]
+        out: list[Pattern | None] = [None] * len(texts)
+        for line, candidates in hits.items():
+            out[line] = self._first_match(probes, candidates.union(always), texts[line], folded_lines[line])
+        if always:
+            for line in set(range(len(texts))).difference(hits):
+                out[line] = self._first_match(probes, set(always), texts[line], folded_lines[line])
+        return out
+
+    def _source(self, source: str) -> list[_Probe]:
+        try:
+            return self._probes[source]
+        except KeyError:
+            raise UsageError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}") from None
+
+    def _first_match(self, probes: list[_Probe], candidates: set[int], text: str, folded: str) -> Pattern | None:
         vetoed: set[int] = set()
         for n in sorted(candidates):
             probe = probes[n]
-            if probe.row in vetoed or probe.regex.search(text) is None:
+            if probe.row in vetoed or not all(r.search(folded) for r in probe.also) \
+                    or probe.regex.search(text) is None:
                 continue
             pattern = self.patterns[probe.row]
             if not pattern.excluded(text):
@@ -230,11 +265,14 @@ class PatternTable:
         return None
 
 
+def _fold(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
+
+
 def match_lines(table: PatternTable, lines: Iterable[str]) -> Iterator[tuple[int, Pattern, str]]:
     """(1-based line number, pattern, line text without its newline) for each line that matches a row."""
-    for number, line in enumerate(lines, start=1):
-        text = line.rstrip("\r\n")
-        pattern = table.classify(text, "log")
+    texts = [line.rstrip("\r\n") for line in lines]
+    for number, (text, pattern) in enumerate(zip(texts, table.classify_many(texts, "log"), strict=True), start=1):
         if pattern is not None:
             yield number, pattern, text
 
@@ -307,8 +345,8 @@ def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
     into runs: `https?://` gives {"http://", "https://"}. A run is required; an alternation
     requires one of its branches' requirements; a sequence requires all of its own. Of those, the
     _MAX_REQUIREMENTS most selective are kept, most selective first: `GET .+ 5[0-9][0-9]` needs
-    one of the methods *and* one of "500".."599", which rejects an ordinary access log line that
-    either set alone would let through. Anything unusual gives None (always run).
+    one of "500".."599" *and* one of the methods, which rejects the ordinary access log line that
+    the methods alone would let through. Anything unusual gives None (always run).
     """
     if _sre_parse is None or _sre_consts is None:
         return None
@@ -325,14 +363,16 @@ def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
 
 
 _MAX_RUNS = 128  # cap on the strings a run multiplies out to ("5[0-9][0-9]" is 100)
-_MAX_REQUIREMENTS = 2  # requirements checked per regex; each one more costs a little on every hit
+_MAX_REQUIREMENTS = 2  # literal sets checked per regex: the primary one and at most one more
 _MAX_RANGE = 16  # a character range of at most this many characters is a set of literals
 Literals = frozenset[str]
 
 
-def _selectivity(candidate: Literals) -> tuple[int, int]:
-    # the requirement whose shortest string is longest rejects the most lines; then the fewest strings
-    return min(len(s) for s in candidate), -len(candidate)
+def _selectivity(candidate: Literals) -> tuple[int, bool, int]:
+    # the requirement whose shortest string is longest rejects the most lines; then one that is not
+    # made of letters only ("get" is everyday vocabulary in a log, "503" or "exit code" much less);
+    # then the fewest strings
+    return min(len(s) for s in candidate), not any(s.isalpha() for s in candidate), -len(candidate)
 
 
 def _best(candidates: list[Literals]) -> Literals | None:
