@@ -10,6 +10,9 @@ half of that used to be the interpreter's own bookkeeping rather than our work:
   output is flushed and every resource is closed (the commands close their own), the process
   ends with os._exit and the kernel reclaims the memory at once.
 
+The commands that reach GitHub also start loading the TLS trust store in a thread before the
+imports (bot.tls), so that it costs no time of its own.
+
 The long-running commands (serve, console, sandbox) run with the collector on and exit normally.
 """
 
@@ -20,6 +23,7 @@ import os
 import sys
 
 LONG_RUNNING = frozenset({"serve", "console", "sandbox"})
+USES_GITHUB = frozenset({"demo", "debug", "verify", "trace", "serve", "console"})
 
 
 def _exit_status(code: object) -> int:
@@ -34,7 +38,12 @@ def _exit_status(code: object) -> int:
 
 
 def main() -> None:
-    long_running = bool(LONG_RUNNING.intersection(sys.argv[1:2]))
+    command = sys.argv[1:2]
+    if USES_GITHUB.intersection(command):
+        from bot import tls
+
+        tls.prepare()
+    long_running = bool(LONG_RUNNING.intersection(command))
     gc.disable()
     from bot.cli import app
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from bot import tls
 from bot.config import GitHubSettings
 from bot.errors import (
     ForbiddenError,
@@ -90,22 +90,15 @@ class GitHubGateway:
         api_url: str = "https://api.github.com",
         token: str | None = None,
         timeout: float = 10.0,
-        own_client: bool | None = None,
     ) -> None:
-        self._own_client = client is None if own_client is None else own_client
-        self.client = client or httpx.AsyncClient(timeout=timeout)
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(timeout=timeout, verify=tls.context())
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
         self._token = token or None
         self.headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         if self._token:
             self.headers["Authorization"] = f"Bearer {self._token}"
-
-    @staticmethod
-    def start_client(timeout: float) -> asyncio.Future[httpx.AsyncClient]:
-        """An httpx client, being made in a worker thread from now on: loading the CA bundle into its
-        TLS context takes ~30 ms without holding the GIL, so it overlaps what this thread does next."""
-        return asyncio.get_running_loop().run_in_executor(None, partial(httpx.AsyncClient, timeout=timeout))
 
     @classmethod
     def from_settings(cls, settings: GitHubSettings) -> GitHubGateway:

@@ -6,7 +6,6 @@ it, so the demo, the console and `serve --demo` run the same code as production.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -73,22 +72,10 @@ def demo_settings(settings: Settings, scenario: Scenario) -> Settings:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterator[Runtime]:
+    patterns = PatternTable.load(*settings.patterns_files)
+    checklists = ChecklistCatalogue.load(*settings.checklists_files) if settings.checklists_files \
+        else ChecklistCatalogue.default()
     async with AsyncExitStack() as stack:
-        # the GitHub client's TLS set-up runs in a thread while this one loads the tables
-        client_task = GitHubGateway.start_client(settings.github.timeout)
-
-        async def close_client() -> None:
-            if not client_task.cancelled() and client_task.exception() is None:
-                await client_task.result().aclose()
-
-        stack.push_async_callback(close_client)
-        try:
-            patterns = PatternTable.load(*settings.patterns_files)
-            checklists = ChecklistCatalogue.load(*settings.checklists_files) if settings.checklists_files \
-                else ChecklistCatalogue.default()
-        finally:
-            await asyncio.wait([client_task])
-        client = client_task.result()
         if demo:
             from bot.sandbox import Sandbox, load_scenario  # the sandbox is only loaded for demos
 
@@ -100,14 +87,12 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterat
             kcfg = settings.kubernetes
             k8s = KubernetesGateway.for_url(
                 sandbox.url, timeout=kcfg.timeout, concurrency=kcfg.concurrency, sidecars=kcfg.sidecars)
-            github: GitHubGateway | None = GitHubGateway(
-                client, api_url=sandbox.github_url, timeout=settings.github.timeout, own_client=False)
+            github: GitHubGateway | None = GitHubGateway(api_url=sandbox.github_url, timeout=settings.github.timeout)
             rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github,
                          kubernetes={None: k8s})
         else:
             token = settings.github.token.get_secret_value() if settings.github.token else None
-            github = GitHubGateway(client, api_url=settings.github.api_url, token=token,
-                                   timeout=settings.github.timeout, own_client=False)
+            github = GitHubGateway(api_url=settings.github.api_url, token=token, timeout=settings.github.timeout)
             rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github)
         stack.push_async_callback(rt.close)
         yield rt

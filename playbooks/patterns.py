@@ -336,6 +336,7 @@ def _describe(exc: ValidationError) -> str:
 
 # --- literal prefilter -------------------------------------------------------------------------
 
+@cache  # a regex serves several sources, and a user's file repeats the packaged rows it overrides
 def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
     """Sets of lowercase strings such that every text the regex matches holds one string of each
     set; None when there is no such set worth checking.
