@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# the benchmark times opsbot as shipped: `pip install .`, runtime dependencies only
+BENCHVENV := .venv-bench
 
 .PHONY: demo test bench clean sandbox
 
@@ -27,11 +29,14 @@ test: $(DEVSTAMP)
 	$(BIN)/pytest
 
 bench: $(DEVSTAMP)
-	$(BIN)/python bench/debug_vs_kubectl.py
+	test -x $(BENCHVENV)/bin/python || $(PYTHON) -m venv $(BENCHVENV)
+	$(BENCHVENV)/bin/pip install --quiet .
+	$(BENCHVENV)/bin/pip install --quiet --no-deps --force-reinstall .
+	$(BIN)/python bench/debug_vs_kubectl.py --opsbot $(BENCHVENV)/bin/opsbot
 	$(BIN)/python bench/ack_latency.py
 
 sandbox: $(STAMP)
 	$(BIN)/opsbot sandbox
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCHVENV) .mypy_cache .pytest_cache .ruff_cache
