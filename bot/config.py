@@ -50,6 +50,7 @@ FLAT_ENV: dict[str, tuple[str, ...]] = {
     "OPSBOT_LOG_TAIL": ("kubernetes", "log_tail"),
     "OPSBOT_TIMEOUT": ("kubernetes", "timeout"),
     "OPSBOT_CONCURRENCY": ("kubernetes", "concurrency"),
+    "OPSBOT_DAPR_METADATA": ("kubernetes", "dapr_metadata"),
 }
 SETTING_NAMES = {path: env for env, path in FLAT_ENV.items()}
 
@@ -70,6 +71,11 @@ class KubernetesSettings(BaseModel):
     sidecars: list[str] = Field(
         default_factory=lambda: ["daprd", "istio-proxy", "linkerd-proxy", "envoy", "cloud-sql-proxy"],
         description="Container names treated as sidecars",
+    )
+    dapr_metadata: bool = Field(
+        False,
+        description="Read each Dapr sidecar's metadata (loaded components, registered subscriptions) through "
+        "the API server's pods/proxy; needs `get` on pods/proxy (chart: rbac.daprSubscriptionCheck)",
     )
 
 

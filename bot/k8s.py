@@ -45,6 +45,9 @@ from bot.errors import (
 from bot.models import (
     ContainerKind,
     ContainerStatus,
+    DaprComponent,
+    DaprSidecar,
+    DaprSubscription,
     DeploymentSnapshot,
     EventSnapshot,
     LogLine,
@@ -58,11 +61,15 @@ DEFAULT_SIDECARS: tuple[str, ...] = ("daprd", "istio-proxy", "linkerd-proxy", "e
 COMMIT_ANNOTATION = "opsbot.io/commit"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 VERSION_LABEL = "app.kubernetes.io/version"
+DAPR_ENABLED = "dapr.io/enabled"  # the annotations Dapr's sidecar injector reads
+DAPR_HTTP_PORT = "dapr.io/http-port"
+DAPR_DEFAULT_PORT = 3500
 RBAC_HINT = "see helm/opsbot RBAC"
 CLUSTER_SCOPED = frozenset({"namespaces", "nodes", "version"})
 
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 # RFC3339 / RFC3339Nano, as the kubelet prefixes log lines with `timestamps=true`
+_PROXY_PATH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})")
 
 Json = dict[str, Any]
@@ -201,7 +208,41 @@ def pod_snapshot(pod: Any, *, now: datetime, sidecars: Collection[str] = DEFAULT
         labels=meta.get("labels") or {},
         owner=owner.get("name") if owner else None,
         containers=containers,
+        dapr_http_port=_dapr_port(meta.get("annotations") or {}, containers),
     )
+
+
+def _dapr_port(annotations: Mapping[str, str], containers: Sequence[ContainerStatus]) -> int | None:
+    """The port of the pod's Dapr HTTP API: from the injector's annotations, or 3500 beside a daprd."""
+    injected = str(annotations.get(DAPR_ENABLED, "")).lower() == "true"
+    if not injected and not any(c.name == "daprd" for c in containers):
+        return None
+    try:
+        port = int(annotations.get(DAPR_HTTP_PORT, DAPR_DEFAULT_PORT))
+    except (TypeError, ValueError):
+        return DAPR_DEFAULT_PORT
+    return port if 0 < port < 65536 else DAPR_DEFAULT_PORT
+
+
+def dapr_sidecar(data: Json, *, pod: str) -> DaprSidecar:
+    """A Dapr sidecar's `GET /v1.0/metadata` answer (Dapr 1.10+ field names)."""
+    components = [
+        DaprComponent(name=str(c.get("name") or "?"), type=str(c.get("type") or ""),
+                      version=str(c.get("version") or ""))
+        for c in data.get("components") or [] if isinstance(c, dict)
+    ]
+    subscriptions = []
+    for sub in data.get("subscriptions") or []:
+        if not isinstance(sub, dict):
+            continue
+        rules = sub.get("rules") or []
+        routes = [str(r.get("path")) for r in rules if isinstance(r, dict) and r.get("path")]
+        subscriptions.append(DaprSubscription(
+            pubsub=str(sub.get("pubsubname") or "?"), topic=str(sub.get("topic") or "?"), routes=routes,
+            dead_letter_topic=sub.get("deadLetterTopic") or None, kind=sub.get("type") or None,
+        ))
+    return DaprSidecar(pod=pod, app_id=data.get("id") or None, runtime_version=data.get("runtimeVersion") or None,
+                       components=components, subscriptions=subscriptions)
 
 
 def deployment_commit(data: Json) -> str | None:
@@ -428,6 +469,14 @@ class ReadOnlyApi:
 
     def get_code(self, **kw: Any) -> Any:
         return self._get("/version", {}, **kw)
+
+    def connect_get_namespaced_pod_proxy_with_path(self, name: str, namespace: str, path: str, **kw: Any) -> Any:
+        # the path goes into the URL as is (the generated client would escape its slashes); only
+        # fixed, known paths are ever passed
+        if not _PROXY_PATH.fullmatch(path):
+            raise ValueError(f"not a proxy path opsbot reads: {path!r}")
+        return self._get(f"/api/v1/namespaces/{{namespace}}/pods/{{name}}/proxy/{path}",
+                         {"namespace": namespace, "name": name}, **kw)
 
     def list_namespace(self, **kw: Any) -> Any:
         return self._get("/api/v1/namespaces", {}, **kw)
@@ -711,6 +760,27 @@ class KubernetesGateway:
         # the lines are built and typed right here: validating thousands of them again would only
         # rebuild every LogLine
         return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
+
+    async def dapr_metadata(self, namespace: str, pod: str, port: int = DAPR_DEFAULT_PORT) -> DaprSidecar:
+        """The pod's Dapr sidecar metadata (`GET /v1.0/metadata`), through the API server's pod proxy.
+
+        403: the role lacks `get` on pods/proxy. A 502/503 from the proxy means the sidecar did not
+        answer on that port; it is reported as such, not as the API server being down.
+        """
+        target = f"{pod}:{port}"
+        call = Call("get", "pods/proxy", namespace, target)
+        try:
+            data = await self._json(call, self.core.connect_get_namespaced_pod_proxy_with_path,
+                                    name=target, namespace=namespace, path="v1.0/metadata")
+        except UnavailableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ApiException) and cause.status in (502, 503):
+                raise UnavailableError(
+                    f"the Dapr sidecar of {pod} did not answer on port {port} through the API server proxy "
+                    f"({_status_message(cause)})"
+                ) from exc
+            raise
+        return dapr_sidecar(data, pod=pod)
 
     async def read_logs(
         self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None

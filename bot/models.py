@@ -49,6 +49,7 @@ class PodSnapshot(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     owner: str | None = None  # the ReplicaSet that owns the pod
     containers: list[ContainerStatus] = Field(default_factory=list)
+    dapr_http_port: int | None = None  # the Dapr sidecar's HTTP API port, when the pod has one
 
     def container(self, name: str) -> ContainerStatus | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -214,6 +215,31 @@ class ChecklistItem(BaseModel):
     at: datetime | None = None
 
 
+class DaprComponent(BaseModel):
+    name: str
+    type: str = ""  # pubsub.redis, state.postgresql...
+    version: str = ""
+
+
+class DaprSubscription(BaseModel):
+    pubsub: str
+    topic: str
+    routes: list[str] = Field(default_factory=list)  # the app paths events are delivered to
+    dead_letter_topic: str | None = None
+    kind: str | None = None  # DECLARATIVE (a Subscription resource) or PROGRAMMATIC (the app's /dapr/subscribe)
+
+
+class DaprSidecar(BaseModel):
+    """What a Dapr sidecar says it runs with (`GET /v1.0/metadata`): the answer to "is the component
+    loaded?" and "what is this app subscribed to?"."""
+
+    pod: str
+    app_id: str | None = None
+    runtime_version: str | None = None
+    components: list[DaprComponent] = Field(default_factory=list)
+    subscriptions: list[DaprSubscription] = Field(default_factory=list)
+
+
 class TraceHit(BaseModel):
     """One log line that carries the correlation id being traced."""
 
@@ -238,6 +264,7 @@ class Report(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     events: list[EventSnapshot] = Field(default_factory=list)
     runs: list[WorkflowRun] = Field(default_factory=list)
+    dapr: list[DaprSidecar] = Field(default_factory=list)  # one sidecar per ReplicaSet, when enabled
     checklist: list[ChecklistItem] = Field(default_factory=list)
     trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
     steps: list[StepResult] = Field(default_factory=list)

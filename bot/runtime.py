@@ -66,7 +66,8 @@ def demo_settings(settings: Settings, scenario: Scenario) -> Settings:
     services = {name: ServiceConfig.model_validate(hint.model_dump()) for name, hint in scenario.services.items()}
     services.update(settings.services)
     namespace = next((h.namespace for h in scenario.services.values()), settings.kubernetes.namespace)
-    kube = settings.kubernetes.model_copy(update={"namespace": namespace})
+    # the sandbox's sidecars answer pods/proxy, so the demo shows the Dapr step too
+    kube = settings.kubernetes.model_copy(update={"namespace": namespace, "dapr_metadata": True})
     return settings.model_copy(update={"services": services, "kubernetes": kube})
 
 

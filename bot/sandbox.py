@@ -211,6 +211,21 @@ class PodSpec(BaseModel):
     containers: dict[str, ContainerState] = Field(default_factory=dict)
 
 
+class DaprComponentSpec(BaseModel):
+    name: str
+    type: str = Field(description="pubsub.redis, state.postgresql...")
+    version: str = "v1"
+    scopes: list[str] = Field(default_factory=list, description="App ids that load it; empty: every app")
+
+
+class DaprSubscriptionSpec(BaseModel):
+    pubsub: str
+    topic: str
+    route: str
+    dead_letter_topic: str | None = None
+    kind: Literal["DECLARATIVE", "PROGRAMMATIC"] = "PROGRAMMATIC"
+
+
 class DeploymentSpec(BaseModel):
     name: str
     namespace: str
@@ -227,6 +242,9 @@ class DeploymentSpec(BaseModel):
     containers: list[ContainerSpec] = Field(min_length=1)
     pods: list[PodSpec] = Field(default_factory=list)
     nodes: list[str] = Field(default_factory=lambda: ["node-a", "node-b", "node-c"])
+    dapr_subscriptions: list[DaprSubscriptionSpec] = Field(
+        default_factory=list, description="What the Dapr sidecar of these pods reports as subscribed"
+    )
 
 
 class EventSpec(BaseModel):
@@ -312,6 +330,9 @@ class Scenario(BaseModel):
     events: list[EventSpec] = Field(default_factory=list)
     repos: list[RepoSpec] = Field(default_factory=list)
     services: dict[str, ServiceHint] = Field(default_factory=dict)
+    dapr_components: list[DaprComponentSpec] = Field(
+        default_factory=list, description="The Dapr components of the cluster, as the sidecars load them"
+    )
 
 
 def _validate(data: Any, now: datetime, origin: str) -> Scenario:
@@ -669,6 +690,35 @@ class _Container:
             )
 
 
+def _dapr_metadata(
+    scenario: Scenario, dep: DeploymentSpec, containers: dict[str, _Container]
+) -> tuple[int, dict[str, Any]]:
+    """The port and `GET /v1.0/metadata` answer of a pod's Dapr sidecar (Dapr 1.14's shape)."""
+    notes = dep.pod_annotations
+    app_id = notes.get("dapr.io/app-id", dep.name)
+    daprd = containers.get("daprd")
+    version = (daprd.spec.image.rsplit(":", 1)[-1] if daprd and ":" in daprd.spec.image else "1.14.4")
+    metadata = {
+        "id": app_id,
+        "runtimeVersion": version,
+        "enabledFeatures": [],
+        "actors": [],
+        "components": [
+            {"name": c.name, "type": c.type, "version": c.version, "capabilities": []}
+            for c in scenario.dapr_components if not c.scopes or app_id in c.scopes
+        ],
+        "httpEndpoints": [],
+        "subscriptions": [
+            {"pubsubname": s.pubsub, "topic": s.topic, "deadLetterTopic": s.dead_letter_topic or "", "metadata": {},
+             "rules": [{"match": "", "path": s.route}], "type": s.kind}
+            for s in dep.dapr_subscriptions
+        ],
+        "appConnectionProperties": {"port": int(notes.get("dapr.io/app-port", "0") or 0), "protocol": "http",
+                                    "channelAddress": "127.0.0.1"},
+    }
+    return int(notes.get("dapr.io/http-port", "3500")), metadata
+
+
 class _World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -680,6 +730,7 @@ class _World:
         self.pods: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.containers: dict[tuple[str, str], dict[str, _Container]] = {}  # (ns, pod) -> name -> container
+        self.dapr: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # (ns, pod) -> (port, metadata)
         cluster_created = now - timedelta(days=120)
         for ns in dict.fromkeys([*scenario.namespaces, *(d.namespace for d in scenario.deployments)]):
             self.namespaces[ns] = {
@@ -894,6 +945,8 @@ class _World:
                 now=now,
             )
         self.containers[(ns, spec.name)] = built
+        if str(dep.pod_annotations.get("dapr.io/enabled", "")).lower() == "true":
+            self.dapr[(ns, spec.name)] = _dapr_metadata(self.scenario, dep, built)
         statuses = [_container_status(c, spec.name) for c in built.values() if not c.init]
         init_statuses = [_container_status(c, spec.name) for c in built.values() if c.init]
         all_ready = all(s["ready"] for s in statuses)
@@ -1709,6 +1762,26 @@ class _Api:
         body = log.text(tail=tail, since=since, timestamps=timestamps, limit_bytes=_int_param(request, "limitBytes"))
         return web.Response(text=body, content_type="text/plain")
 
+    async def pod_proxy(self, request: web.Request) -> web.Response:
+        """GET pods/NAME[:PORT]/proxy/PATH: only the Dapr sidecars answer (their metadata and health)."""
+        ns, target, path = request.match_info["namespace"], request.match_info["name"], request.match_info["path"]
+        name, _, port_text = target.partition(":")
+        containers = self.world.containers.get((ns, name))
+        if containers is None:
+            return _not_found("pods", name)
+        dapr = self.world.dapr.get((ns, name))
+        daprd = containers.get("daprd")
+        port = int(port_text) if port_text.isdigit() else None
+        if dapr is None or port != dapr[0] or daprd is None or daprd.state.state != "running":
+            where = f"{name}:{port_text}" if port_text else name
+            return _status(503, "ServiceUnavailable",
+                           f"error trying to reach service: dial tcp {where}: connect: connection refused", {})
+        if path == "v1.0/metadata":
+            return web.json_response(dapr[1])
+        if path == "v1.0/healthz":
+            return web.Response(status=204)
+        return web.Response(status=404, text="404 page not found", content_type="text/plain")
+
     async def unknown(self, request: web.Request) -> web.Response:
         return _status(404, "NotFound", "the server could not find the requested resource", {})
 
@@ -1883,6 +1956,7 @@ def _build_app(api: _Api) -> web.Application:
         ("/apis/apps", api.apis_apps),
         ("/apis/apps/v1", api.apis_apps_v1),
         ("/api/v1/namespaces/{namespace}/pods/{name}/log", api.pod_log),
+        ("/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path:.*}", api.pod_proxy),
         ("/api/v1/namespaces/{name}", api.namespace),
         ("/api/v1/namespaces/{namespace}/{resource}", api.collection),
         ("/api/v1/namespaces/{namespace}/{resource}/{name}", api.item),

@@ -125,6 +125,20 @@ def runs_table(report: Report) -> Table:
     return table
 
 
+def dapr_table(report: Report) -> Table:
+    """What each Dapr sidecar runs with: its components, and the topics it delivers to the app."""
+    table = Table(title="Dapr sidecars", title_justify="left")
+    for col in ("app id", "pod", "components", "subscriptions"):
+        table.add_column(col)
+    for s in report.dapr:
+        components = "\n".join(f"{_t(c.name)} [dim]{_t(c.type)}[/]" for c in s.components) or "[yellow]none[/]"
+        subscriptions = "\n".join(
+            f"{_t(sub.pubsub)}/{_t(sub.topic)} → {_t(', '.join(sub.routes) or '?')}" for sub in s.subscriptions
+        ) or "[dim]none[/]"
+        table.add_row(_t(s.app_id or "?"), _t(s.pod), components, subscriptions)
+    return table
+
+
 def checklist_view(report: Report) -> Table:
     table = Table(title="Checklist", title_justify="left", show_header=False, box=None)
     for i, item in enumerate(report.checklist, 1):
@@ -174,6 +188,8 @@ def render_report(report: Report, console: Console) -> None:
         console.print(events_table(report))
     if report.runs:
         console.print(runs_table(report))
+    if report.dapr:
+        console.print(dapr_table(report))
     if report.errors:
         console.print(Text.from_markup("[bold red]Steps that failed[/]"))
         for err in report.errors:

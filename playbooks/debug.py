@@ -2,6 +2,7 @@
 
 deployment -> pods -> logs (every container, plus the previous log of restarted ones)
                    -> warning events (Deployment, ReplicaSets, pods)
+                   -> Dapr sidecar metadata: loaded components, subscriptions (when enabled)
 GitHub runs (in parallel from the start)
 analysis (after all of them, with whatever succeeded) -> findings, then the checklist.
 """
@@ -57,12 +58,16 @@ async def run_debug(
         failed = sum(r.conclusion == "failure" for r in got)
         return f"{len(got)} runs of {inv.catalogue.repo} on {inv.catalogue.branch}, {failed} failed"
 
+    async def dapr() -> str:
+        return ev.dapr_evidence(await inv.fetch_dapr()) or ""
+
     async def analysis() -> str:
         inv.mark_running_build()
         # classifying thousands of lines is CPU work: off the event loop, so Slack acks keep flowing
         findings = inv.report.findings = await asyncio.to_thread(
             derive_findings, rt.patterns, namespace=inv.namespace, service=service, pods=inv.pods or [],
             logs=inv.logs or [], events=inv.events or [], runs=inv.runs or [], repo=inv.catalogue.repo,
+            dapr=inv.dapr or [],
         )
         if not findings:
             return "no known error pattern matched"
@@ -73,7 +78,8 @@ async def run_debug(
         return {
             "pods": ev.pods_evidence(inv.pods),
             "app-logs": ev.logs_evidence(inv.logs, pods, findings, sidecars=False),
-            "sidecar-logs": ev.logs_evidence(inv.logs, pods, findings, sidecars=True),
+            "sidecar-logs": ev.join(ev.logs_evidence(inv.logs, pods, findings, sidecars=True),
+                                    ev.dapr_evidence(inv.dapr)),
             "events": ev.events_evidence(inv.events),
             "pattern": ev.pattern_evidence(findings),
         }
@@ -85,7 +91,8 @@ async def run_debug(
         Step("logs", "Container logs", logs, needs=("pods",), timeout=t * 3),
         Step("events", "Warning events", events, needs=("deployment",), after=("pods",), timeout=t + 1),
         Step("runs", "GitHub Actions runs", runs, timeout=rt.settings.github.timeout + 1),
-        Step("analysis", "Known bug patterns", analysis, needs=("pods",), after=("logs", "events", "runs"),
+        Step("dapr", "Dapr components and subscriptions", dapr, needs=("pods",), timeout=t + 1),
+        Step("analysis", "Known bug patterns", analysis, needs=("pods",), after=("logs", "events", "runs", "dapr"),
              timeout=30),
     ]
     return await inv.run(steps, on_progress, evidence)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bot.models import (
     ContainerKind,
+    DaprSidecar,
     DeploymentSnapshot,
     EventSnapshot,
     Finding,
@@ -123,3 +124,24 @@ def running_run(deployment: DeploymentSnapshot | None, runs: Sequence[WorkflowRu
     short = deployment.commit[:7]
     return next((r for r in runs if r.head_sha and (r.head_sha.startswith(short)
                                                      or deployment.commit.startswith(r.head_sha[:7]))), None)
+
+
+def dapr_evidence(sidecars: Sequence[DaprSidecar] | None) -> str | None:
+    """`daprd of taskflow-api: 2 components (taskflow-pubsub, taskflow-store), subscribed to
+    taskflow-pubsub/reminders -> /reminders`: what the sidecar runs with, as it says itself."""
+    if not sidecars:
+        return None
+    parts = []
+    for s in sidecars:
+        names = ", ".join(c.name for c in s.components)
+        loaded = f"{_plural(len(s.components), 'component')}" + (f" ({names})" if names else "")
+        subs = ", ".join(f"{sub.pubsub}/{sub.topic} -> {', '.join(sub.routes) or '?'}" for sub in s.subscriptions)
+        subscribed = f"subscribed to {subs}" if subs else "no subscriptions"
+        parts.append(f"daprd of {s.app_id or s.pod}: {loaded}, {subscribed}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def join(*parts: str | None) -> str | None:
+    """The evidence strings that are there, one after the other."""
+    present = [p for p in parts if p]
+    return "; ".join(present) if present else None

@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.models import (
     ActionKind,
     ContainerKind,
+    DaprSidecar,
     EventSnapshot,
     Finding,
     LogSnapshot,
@@ -92,8 +93,10 @@ def derive_findings(
     events: Iterable[EventSnapshot],
     runs: Sequence[WorkflowRun] = (),
     repo: str | None = None,
+    dapr: Sequence[DaprSidecar] = (),
 ) -> list[Finding]:
-    """Group every classified log line, warning event and container state by pattern."""
+    """Group every classified log line, warning event, container state and Dapr component the app
+    uses but its sidecar did not load, by pattern."""
     groups: dict[str, _Group] = {}
 
     def hit(pattern: Pattern | None, text: str, **where: object) -> None:
@@ -125,6 +128,11 @@ def derive_findings(
         hit(table.classify(text, "event"), text, pod=subject, container=None,
             ts=event.first_seen or event.last_seen, label=f"event on {event.object_kind}/{event.object_name}")
 
+    logs = list(logs)
+    for text, sidecar in dapr_component_gaps(logs, dapr):
+        hit(table.classify(text, "status"), text, pod=sidecar.pod, container="daprd", ts=None,
+            label=f"Dapr metadata of {sidecar.pod}")
+
     unexplained: list[PodSnapshot] = []
     for pod in pods:
         explained = False
@@ -146,6 +154,35 @@ def derive_findings(
         findings.append(_restart_finding(unexplained, namespace))
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
     return findings
+
+
+# The Dapr building-block APIs that name a component, as daprd logs the calls it serves
+_DAPR_CALL = re.compile(
+    r"\bHTTP API Called: [A-Z]+ /v1\.0(?:-alpha1|-beta1)?/(state|publish|bindings|secrets)/([\w.-]+)"
+)
+_DAPR_KIND = {"state": "state store", "publish": "pubsub", "bindings": "binding", "secrets": "secret store"}
+
+
+def dapr_component_gaps(logs: Iterable[LogSnapshot], sidecars: Sequence[DaprSidecar]) -> list[tuple[str, DaprSidecar]]:
+    """Components the app calls (from its daprd's API log) that its sidecar's metadata does not list:
+    one text per component, worded as Dapr itself words it ("state store X is not configured")."""
+    if not sidecars:
+        return []
+    loaded = {c.name for s in sidecars for c in s.components}
+    used: dict[tuple[str, str], int] = {}
+    for snap in logs:
+        if snap.container != "daprd":
+            continue
+        for line in snap.lines:
+            if "API Called" not in line.text:
+                continue
+            match = _DAPR_CALL.search(line.text)
+            if match and match.group(2) not in loaded:
+                key = (match.group(1), match.group(2))
+                used[key] = used.get(key, 0) + 1
+    listed = ", ".join(sorted(loaded)) or "none"
+    return [(f"{_DAPR_KIND[api]} {name} is not configured in the Dapr sidecar: {count} calls to it, "
+             f"components loaded: {listed}", sidecars[0]) for (api, name), count in sorted(used.items())]
 
 
 def _finding(g: _Group, *, namespace: str, service: str, pods: Sequence[PodSnapshot],

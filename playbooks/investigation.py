@@ -3,14 +3,23 @@ steps call (each stores its snapshot on the investigation and in the report) and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.config import check_name
-from bot.errors import NotFoundError
+from bot.errors import ForbiddenError, NotFoundError
 from bot.metrics import PLAYBOOK_SECONDS
-from bot.models import DeploymentSnapshot, EventSnapshot, LogSnapshot, PodSnapshot, Report, WorkflowRun
+from bot.models import (
+    DaprSidecar,
+    DeploymentSnapshot,
+    EventSnapshot,
+    LogSnapshot,
+    PodSnapshot,
+    Report,
+    WorkflowRun,
+)
 from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, StepSkipped, run_steps
@@ -47,6 +56,7 @@ class Investigation:
         self.logs: list[LogSnapshot] | None = None
         self.events: list[EventSnapshot] | None = None
         self.runs: list[WorkflowRun] | None = None
+        self.dapr: list[DaprSidecar] | None = None
         self._not_found: NotFoundError | None = None
 
     async def fetch_deployment(self) -> DeploymentSnapshot:
@@ -85,6 +95,33 @@ class Investigation:
             cat.repo, workflow=cat.workflow, branch=cat.branch, limit=self.rt.settings.github.runs)
         return self.runs
 
+    async def fetch_dapr(self) -> list[DaprSidecar]:
+        """The Dapr sidecar metadata of one pod per ReplicaSet (replicas share their components and
+        subscriptions), a ready one where there is one."""
+        if not self.rt.settings.kubernetes.dapr_metadata:
+            raise StepSkipped("off: set OPSBOT_DAPR_METADATA=true and allow get on pods/proxy "
+                              "(chart: rbac.daprSubscriptionCheck=true)")
+        assert self.pods is not None, "the dapr step needs the pods step"
+        chosen: dict[str | None, PodSnapshot] = {}
+        for pod in sorted(self.pods, key=lambda p: not _sidecar_ready(p)):
+            if pod.dapr_http_port is not None:
+                chosen.setdefault(pod.owner, pod)
+        if not chosen:
+            raise StepSkipped(f"no Dapr sidecar in the pods of {self.service}")
+        answers = await asyncio.gather(
+            *(self.k8s.dapr_metadata(self.namespace, p.name, p.dapr_http_port or 3500) for p in chosen.values()),
+            return_exceptions=True,
+        )
+        got = [a for a in answers if isinstance(a, DaprSidecar)]
+        failed = [a for a in answers if isinstance(a, BaseException)]
+        for exc in failed:
+            if isinstance(exc, ForbiddenError):
+                raise ForbiddenError(f"{exc}; with the Helm chart: rbac.daprSubscriptionCheck=true") from exc
+        if not got:
+            raise failed[0]
+        self.dapr = self.report.dapr = got
+        return got
+
     def mark_running_build(self) -> None:
         """Flag the run that built the commit that is running."""
         running = ev.running_run(self.deployment, self.runs or [])
@@ -102,3 +139,6 @@ class Investigation:
         PLAYBOOK_SECONDS.labels(playbook=self.kind).observe(self.report.duration_ms / 1000)
         return redact_report(self.report)
 
+
+def _sidecar_ready(pod: PodSnapshot) -> bool:
+    return pod.ready or any(c.name == "daprd" and c.ready for c in pod.containers)

@@ -8,6 +8,8 @@ from bot.models import (
     ActionKind,
     ContainerKind,
     ContainerStatus,
+    DaprComponent,
+    DaprSidecar,
     EventSnapshot,
     LogLine,
     LogSnapshot,
@@ -16,7 +18,7 @@ from bot.models import (
 )
 from playbooks import evidence as ev
 from playbooks.checklists import ChecklistCatalogue
-from playbooks.findings import derive_findings
+from playbooks.findings import dapr_component_gaps, derive_findings
 from playbooks.patterns import PatternTable
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
@@ -139,3 +141,34 @@ def test_errors_of_an_init_container_that_completed_are_not_findings() -> None:
     found = derive_findings(PatternTable.default(), namespace="n", service="s", pods=[p], logs=logs, events=[])
     refused_findings = [f for f in found if refused in f.sample or any(refused in e for e in f.evidence)]
     assert [f.containers for f in refused_findings] == [["migrate"]]
+
+
+STATE_CALL = 'level=info msg="HTTP API Called: GET /v1.0/state/taskflow-store/task-7" app_id=taskflow-api'
+PUBLISH_CALL = 'level=info msg="HTTP API Called: POST /v1.0/publish/taskflow-pubsub/task-events" app_id=taskflow-api'
+SIDECAR = DaprSidecar(pod="api-1", app_id="taskflow-api", components=[DaprComponent(name="taskflow-pubsub")])
+
+
+def test_a_dapr_component_used_but_not_loaded_is_a_finding_with_its_evidence() -> None:
+    logs = [log("api-1", "daprd", [STATE_CALL, PUBLISH_CALL, STATE_CALL]),
+            log("api-1", "api", ["GET /v1.0/state/other-store/x"])]  # the app's own lines are not daprd's API log
+    gaps = dapr_component_gaps(logs, [SIDECAR])
+    assert [text for text, _ in gaps] == [
+        "state store taskflow-store is not configured in the Dapr sidecar: 2 calls to it, "
+        "components loaded: taskflow-pubsub"]
+    found = derive_findings(PatternTable.default(), namespace="taskflow", service="taskflow-api", pods=PODS,
+                            logs=logs, events=[], dapr=[SIDECAR])
+    missing = next(f for f in found if f.pattern == "dapr-component-missing")
+    assert missing.pods == ["api-1"] and missing.containers == ["daprd"]
+    assert any(e.startswith("Dapr metadata of api-1: state store taskflow-store") for e in missing.evidence)
+
+
+def test_no_dapr_metadata_no_component_finding() -> None:
+    logs = [log("api-1", "daprd", [STATE_CALL])]
+    assert dapr_component_gaps(logs, []) == []  # without the sidecar's answer nothing is known to be missing
+    loaded = SIDECAR.model_copy(update={"components": [DaprComponent(name="taskflow-store")]})
+    assert dapr_component_gaps(logs, [loaded]) == []
+
+
+def test_dapr_evidence_names_components_and_subscriptions() -> None:
+    assert ev.dapr_evidence([SIDECAR]) == "daprd of taskflow-api: 1 component (taskflow-pubsub), no subscriptions"
+    assert ev.dapr_evidence([]) is None

@@ -206,6 +206,9 @@ def test_pods_proxy_only_with_the_dapr_check(variant: str) -> None:
     for rule in rules(variant):
         if "pods/proxy" in rule["resources"]:
             assert rule["verbs"] == ["get"]
+    # the grant and the playbook step that needs it come together
+    dapr_env = env_of(variant).get("OPSBOT_DAPR_METADATA")
+    assert (dapr_env is not None and dapr_env["value"] == "true") == bool(rbac.get("daprSubscriptionCheck"))
 
 
 def test_namespaced_rbac_has_a_role_and_binding_per_namespace() -> None:

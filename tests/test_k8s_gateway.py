@@ -177,6 +177,40 @@ async def test_forbidden_log_names_the_subresource(gateway: KubernetesGateway, c
         await gateway.read_log(NS, "taskflow-api-7d9f8-abcde", "api", tail=10)
 
 
+DAPR_METADATA = {
+    "id": "taskflow-api", "runtimeVersion": "1.14.4",
+    "components": [{"name": "taskflow-pubsub", "type": "pubsub.redis", "version": "v1", "capabilities": []}],
+    "subscriptions": [{"pubsubname": "taskflow-pubsub", "topic": "task-events", "deadLetterTopic": "dead",
+                       "rules": [{"match": "", "path": "/events"}], "type": "DECLARATIVE"}],
+}
+
+
+async def test_dapr_metadata_through_the_pod_proxy(gateway: KubernetesGateway, cluster: Cluster) -> None:
+    cluster[f"get {PODS_URL}/taskflow-api-7d9f8-abcde:3500/proxy/v1.0/metadata"] << DAPR_METADATA
+    sidecar = await gateway.dapr_metadata(NS, "taskflow-api-7d9f8-abcde")
+    assert sidecar.app_id == "taskflow-api" and sidecar.runtime_version == "1.14.4"
+    assert [(c.name, c.type) for c in sidecar.components] == [("taskflow-pubsub", "pubsub.redis")]
+    sub = sidecar.subscriptions[0]
+    assert (sub.pubsub, sub.topic, sub.routes, sub.dead_letter_topic, sub.kind) == (
+        "taskflow-pubsub", "task-events", ["/events"], "dead", "DECLARATIVE")
+
+
+async def test_dapr_metadata_refused_names_pods_proxy(gateway: KubernetesGateway, cluster: Cluster) -> None:
+    url = f"get {PODS_URL}/taskflow-api-7d9f8-abcde:3500/proxy/v1.0/metadata"
+    cluster[url] << 403 << status_body(403, "Forbidden", "no")
+    with pytest.raises(ForbiddenError, match=r'grant the verb "get" on "pods/proxy"'):
+        await gateway.dapr_metadata(NS, "taskflow-api-7d9f8-abcde")
+
+
+async def test_dapr_sidecar_not_answering_is_not_the_api_being_down(
+    gateway: KubernetesGateway, cluster: Cluster
+) -> None:
+    url = f"get {PODS_URL}/taskflow-api-7d9f8-abcde:3501/proxy/v1.0/metadata"
+    cluster[url] << 503 << status_body(503, "ServiceUnavailable", "error trying to reach service: connection refused")
+    with pytest.raises(UnavailableError, match=r"Dapr sidecar of taskflow-api-7d9f8-abcde did not answer on port 3501"):
+        await gateway.dapr_metadata(NS, "taskflow-api-7d9f8-abcde", 3501)
+
+
 async def test_hung_call_times_out(cluster: Cluster) -> None:
     cluster[f"get {PODS_URL}"] << (lambda: asyncio.sleep(2))
     gw = KubernetesGateway.for_url(str(cluster.url), timeout=0.2)

@@ -28,8 +28,8 @@ async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -
         seen.append(report.steps_done)
 
     report = await run_debug(rt, "taskflow-api", on_progress=progress)
-    assert [s.status for s in report.steps] == [StepStatus.OK] * 6
-    assert seen == sorted(seen) and seen[-1] == 6  # progress only moves forward
+    assert [s.status for s in report.steps] == [StepStatus.OK] * 7
+    assert seen == sorted(seen) and seen[-1] == 7  # progress only moves forward
     pool = report.findings[0]
     assert pool.pattern == "sqlalchemy-pool-exhausted"
     assert len(pool.pods) == 3 and pool.containers == ["api"]
@@ -43,6 +43,29 @@ async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -
     assert {"pod-status", "app-logs", "sidecar-logs", "pattern"} <= ticked
     assert "reproduce" not in ticked
     assert "s3cr3t" not in report.model_dump_json()
+
+
+async def test_dapr_step_reads_each_sidecars_components_and_subscriptions(rt: Runtime) -> None:
+    report = await run_debug(rt, "notification-service")
+    dapr = next(s for s in report.steps if s.name == "dapr")
+    assert dapr.status is StepStatus.OK
+    assert [s.app_id for s in report.dapr] == ["notification-service"]  # one ReplicaSet: one sidecar asked
+    sidecar = report.dapr[0]
+    assert [c.name for c in sidecar.components] == ["taskflow-pubsub"]  # taskflow-store is scoped to taskflow-api
+    assert {(s.topic, tuple(s.routes)) for s in sidecar.subscriptions} == {
+        ("reminders", ("/reminders",)), ("task-events", ("/events",))}
+    sidecar_item = next(i for i in report.checklist if i.key == "sidecar-logs")
+    assert "subscribed to taskflow-pubsub/reminders -> /reminders" in (sidecar_item.evidence or "")
+    assert '"subscriptions"' in report.model_dump_json()
+
+
+async def test_dapr_step_is_skipped_unless_enabled(rt: Runtime) -> None:
+    kube = rt.settings.kubernetes.model_copy(update={"dapr_metadata": False})
+    rt.settings = rt.settings.model_copy(update={"kubernetes": kube})
+    report = await run_debug(rt, "notification-service")
+    dapr = next(s for s in report.steps if s.name == "dapr")
+    assert dapr.status is StepStatus.SKIPPED and "OPSBOT_DAPR_METADATA" in dapr.summary
+    assert report.dapr == [] and report.errors == []
 
 
 async def test_a_service_without_a_repo_still_gets_its_report(rt: Runtime) -> None:

@@ -510,3 +510,18 @@ def test_serve_forever_on_a_busy_port_is_one_line(sandbox: Sandbox, capsys: pyte
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"opsbot: cannot listen on 127.0.0.1:{sandbox.port}") and err.count("\n") == 1
+
+
+@needs_kubectl
+def test_kubectl_reads_a_dapr_sidecars_metadata_through_the_pod_proxy(sandbox: Sandbox, tmp_path: Path) -> None:
+    raw = kubectl(sandbox, tmp_path, "get", "--raw", f"/api/v1/namespaces/{NS}/pods/{HEALTHY}:3500/proxy/v1.0/metadata")
+    metadata = json.loads(raw)
+    assert metadata["id"] == "taskflow-api"
+    assert {c["name"] for c in metadata["components"]} == {"taskflow-pubsub", "taskflow-store"}
+    assert metadata["subscriptions"] == []
+    # another port: nothing listens there, as the API server's proxy would say
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "none"), "HOME": str(tmp_path)}
+    refused = subprocess.run(["kubectl", "--server", sandbox.url, "get", "--raw",
+                              f"/api/v1/namespaces/{NS}/pods/{HEALTHY}:9999/proxy/v1.0/metadata"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode != 0 and "connection refused" in refused.stderr
