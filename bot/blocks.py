@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,20 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.config import format_since
 from bot.errors import UsageError
-from bot.models import ChecklistItem, Finding, LogSnapshot, NextAction, Report, Severity, StepResult, StepStatus
+from bot.models import (
+    ChecklistItem,
+    Finding,
+    LogSnapshot,
+    NextAction,
+    Report,
+    Severity,
+    StepResult,
+    StepStatus,
+    TraceHit,
+)
+from playbooks.trace import path_summary
 
 if TYPE_CHECKING:
     from bot.store import Incident
@@ -66,6 +78,7 @@ class BlockId(StrEnum):
     NEXT_STEPS = "next_steps"  # "next_steps:<n>", the buttons of finding n
     CHECKLIST = "checklist"  # "checklist:<chunk>": chunk n holds items [10n, 10n+10)
     ACTION_RESULT = "action_result"
+    TRACE = "trace"  # the head of a trace listing; its lines follow in "trace:<n>"
     USAGE = "usage"
 
 
@@ -189,14 +202,19 @@ def _plural(n: int, word: str) -> str:
 
 
 def verdict(report: Report) -> str:
-    """One line: "3 pods · 1 restarting · 2 findings"."""
-    parts = [_plural(len(report.pods), "pod")]
-    not_ready = sum(not p.ready for p in report.pods)
-    restarting = sum(p.restarts > 0 for p in report.pods)
-    if not_ready:
-        parts.append(f"{not_ready} not ready")
-    if restarting:
-        parts.append(f"{restarting} restarting")
+    """One line: "3 pods · 1 restarting · 2 findings" (a trace: "6 lines · web -> api · 2 findings")."""
+    if report.kind == "trace":
+        parts = [_plural(len(report.trace), "line")]
+        if report.trace:
+            parts.append(clip(path_summary(report.trace), 300))
+    else:
+        parts = [_plural(len(report.pods), "pod")]
+        not_ready = sum(not p.ready for p in report.pods)
+        restarting = sum(p.restarts > 0 for p in report.pods)
+        if not_ready:
+            parts.append(f"{not_ready} not ready")
+        if restarting:
+            parts.append(f"{restarting} restarting")
     parts.append(_plural(len(report.findings), "finding"))
     failed = sum(s.status in (StepStatus.FAILED, StepStatus.TIMEOUT) for s in report.steps)
     if failed:
@@ -210,6 +228,8 @@ def _status(incident: Incident | None, report: Report) -> str:
         return f"{line}: {clean(incident.summary, 500)}" if incident.summary else line
     if _running(report):
         return ":hourglass_flowing_sand: *Investigating*"
+    if report.kind == "trace" and not report.trace and not report.errors:
+        return ":mag: *No log line carries this id*"
     worst = _worst(report)
     if worst is None:
         return ":large_green_circle: *No known problem found*" if not report.errors else ":warning: *Incomplete*"
@@ -225,7 +245,7 @@ def root_message(incident: Incident | None, report: Report, *, requested_by: str
     line = verdict(report)
     blocks = [
         HeaderBlock(text=PlainTextObject(text=plain(title, MAX_HEADER)), block_id=BlockId.ROOT).to_dict(),
-        _section(f"{_status(incident, report)}\n{line}\n{where}", BlockId.STATUS),
+        _section(f"{_status(incident, report)}\n{clean(line)}\n{where}", BlockId.STATUS),
     ]
     notes = []
     if incident is not None:
@@ -407,7 +427,17 @@ def _logs_file(report: Report) -> FileSnippet | None:
 
 
 def findings_messages(report: Report) -> list[Message]:
-    """Findings, most severe first, packed into as few messages as Slack's limits allow."""
+    """Findings, most severe first, packed into as few messages as Slack's limits allow.
+
+    A trace without a single line has none to show: its trace message already says so (no message)."""
+    if not report.findings and report.kind == "trace":
+        if not report.trace:
+            return []
+        text = (
+            f":large_green_circle: No known error pattern in the {_plural(len(report.trace), 'line')}"
+            f" carrying `{clean(report.service, 130)}`."
+        )
+        return [Message(text=text, blocks=[_section(text, BlockId.FINDINGS)])]
     if not report.findings:
         text = f":large_green_circle: No known error pattern in the logs of {_plural(len(report.pods), 'pod')}."
         if report.errors:
@@ -441,6 +471,133 @@ def findings_messages(report: Report) -> list[Message]:
     if logs is not None:
         messages[0].files.append(logs)
     return messages
+
+
+# --- trace ----------------------------------------------------------------------------------------
+
+TRACE_LINE = 400  # characters of one line shown in Slack; the attached file holds every line whole
+_NO_TIME = "--:--:--.---"
+_LONGER = (6 * 3600, 86400, 7 * 86400)  # windows to suggest when nothing carried the id
+
+
+def _hit_time(hit: TraceHit) -> str:
+    return f"{hit.ts.astimezone(UTC):%H:%M:%S.%f}"[:-3] if hit.ts else _NO_TIME
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _hit_line(hit: TraceHit, width: int) -> tuple[str, bool]:
+    """One hit for a code block (time, service, pod/container, text): redacted, escaped, clipped;
+    and whether it was clipped."""
+    raw = _one_line(f"{_hit_time(hit)}  {hit.service:<{width}}  {hit.pod}/{hit.container}  {hit.text}")
+    shown = escape(_redact(raw.replace("```", "`\u200b``")))
+    return clip(shown, TRACE_LINE), len(shown) > TRACE_LINE
+
+
+def _trace_file(report: Report) -> FileSnippet:
+    """Every hit, whole, one a line: what does not fit in a message goes up as this file."""
+    lines = [
+        _one_line(f"{hit.ts.isoformat() if hit.ts else '-'} {hit.service} {hit.pod}/{hit.container} {hit.text}")
+        for hit in report.trace
+    ]
+    return FileSnippet(
+        filename=f"trace-{_slug(report.service)}.txt",
+        content=_redact("\n".join(lines) + "\n"),
+        title=plain(f"Trace {report.service} · {_plural(len(report.trace), 'line')} · {report.namespace}", 200),
+    )
+
+
+def _take(hits: Iterable[TraceHit], width: int, budget: int) -> tuple[list[str], bool]:
+    """Lines of `hits`, in the order given, while they fit in `budget` characters; and whether any was clipped."""
+    lines: list[str] = []
+    clipped = False
+    for hit in hits:
+        line, cut = _hit_line(hit, width)
+        if len(line) + 1 > budget:
+            break
+        lines.append(line)
+        clipped |= cut
+        budget -= len(line) + 1
+    return lines, clipped
+
+
+def _code_sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines (already escaped) packed into code-block sections of at most MAX_SECTION characters."""
+    sections: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and size + 1 + len(line) > MAX_SECTION - 6:
+            sections.append(_section("```" + "\n".join(chunk) + "```", f"{BlockId.TRACE}:{len(sections)}"))
+            chunk, size = [], 0
+        size += len(line) + (1 if chunk else 0)
+        chunk.append(line)
+    if chunk:
+        sections.append(_section("```" + "\n".join(chunk) + "```", f"{BlockId.TRACE}:{len(sections)}"))
+    return sections
+
+
+def trace_message(report: Report, *, since_seconds: int | None = None) -> Message:
+    """A trace report: the request (id, namespace, window, lines, the services on its path in order),
+    then its lines in time order as a compact listing. What does not fit in one message (Slack's
+    50 blocks and ~12k characters) is shown head and tail, and every line goes up as a file."""
+    cid = clean(report.service, 130)
+    where = f"namespace `{clean(report.namespace, 100)}`"
+    if report.context:
+        where += f" · cluster `{clean(report.context, 100)}`"
+    window = f" · last {format_since(since_seconds)}" if since_seconds else ""
+    failed = [s for s in report.steps if s.status in (StepStatus.FAILED, StepStatus.TIMEOUT)]
+    warning = (
+        f"\n:warning: {_plural(len(failed), 'step')} failed (see progress): lines may be missing." if failed else ""
+    )
+    hits = report.trace
+    if not hits:
+        longer = next((w for w in _LONGER if w > (since_seconds or 0)), (since_seconds or 0) * 2)
+        during = f" in the last {format_since(since_seconds)}" if since_seconds else ""
+        text = f":mag: No log line in {where} carried `{cid}`{during}."
+        body = (
+            f"{text}\nTry a longer window (`/trace {cid} --since {format_since(longer)}`) or the namespace"
+            f" of the services the request went through (`/trace {cid} -n NAMESPACE`); the id must appear"
+            f" in the log lines as it is.{warning}"
+        )
+        return Message(text=clip(text, MAX_FALLBACK), blocks=[_section(body, BlockId.TRACE)])
+
+    services = {hit.service for hit in hits}
+    path = path_summary(hits)
+    head = (
+        f"*Request* `{cid}` · {where}{window} · {_plural(len(hits), 'line')} from {_plural(len(services), 'service')}"
+        f"\n*Path* {clean(path, 1000)}{warning}"
+    )
+    blocks = [_section(head, BlockId.TRACE)]
+    width = min(max(len(s) for s in services), 30)
+    # Room for the listing: the head, a closing note, and the ``` of each (at most 50) sections.
+    budget = TEXT_BUDGET - text_length(blocks) - 300
+    lines, clipped = _take(hits, width, budget)
+    omitted = len(hits) - len(lines)
+    if omitted:
+        # The start shows where the request came in, the end where it failed: keep both.
+        lines, clipped = _take(hits, width, budget * 2 // 3)
+        rest = budget - sum(len(line) + 1 for line in lines) - 100  # 100: the marker line
+        tail, tail_clipped = _take(reversed(hits[len(lines) :]), width, rest)
+        tail.reverse()
+        omitted = len(hits) - len(lines) - len(tail)
+        lines = [*lines, f"⋮ {omitted:,} more lines: all {len(hits):,} are in the attached file ⋮", *tail]
+        clipped |= tail_clipped
+    # Lines of at least ~20 characters in ~11k: a handful of 3,000-character sections, far from 50 blocks.
+    blocks += _code_sections(lines)
+    files: list[FileSnippet] = []
+    if omitted or clipped:
+        files.append(_trace_file(report))
+        note = (
+            f"Showing {len(hits) - omitted:,} of {len(hits):,} lines, first and last; every line is in the file below."
+            if omitted
+            else "Long lines are cut here; the file below holds them whole."
+        )
+        blocks.append(_context(note))
+    text = clean(f"Trace {report.service} in {report.namespace}: {_plural(len(hits), 'line')}, {path}", MAX_FALLBACK)
+    return Message(text=text, blocks=blocks, files=files)
 
 
 # --- checklist ------------------------------------------------------------------------------------

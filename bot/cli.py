@@ -142,8 +142,9 @@ def trace(
     as_json: JsonOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
+    from bot.config import parse_since
     from bot.runtime import open_runtime
-    from playbooks.trace import parse_since, run_trace
+    from playbooks.trace import run_trace
 
     async def go() -> Report:
         seconds = parse_since(since)

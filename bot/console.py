@@ -38,6 +38,8 @@ CONSOLE_HELP = """\
 Slash commands, as in Slack:
   /debug SERVICE [-n NAMESPACE] [--cluster NAME]   open an incident thread and debug SERVICE
   /verify SERVICE [-n NAMESPACE] [--cluster NAME]  verify its latest deployment
+  /trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]
+                                                   follow one request across services by its id
   /incident status | list | close [#ID] [summary]
   /opsbot help
 In the current thread:

@@ -28,12 +28,15 @@ from bot.commands import (
     DebugCommand,
     HelpCommand,
     IncidentCommand,
+    PlaybookCommand,
+    TraceCommand,
     check_access,
     help_text,
     parse_command,
     parse_mention,
     resolve_target,
 )
+from bot.config import format_since
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
 from bot.logs import current_correlation_id
 from bot.metrics import API_ERRORS, COMMANDS, error_kind
@@ -42,6 +45,7 @@ from bot.redact import redact
 from bot.store import BOT_USER, Incident, IncidentStore
 from playbooks.actions import run_action
 from playbooks.debug import run_debug
+from playbooks.trace import run_trace
 from playbooks.verify import run_verify
 
 if TYPE_CHECKING:
@@ -330,7 +334,7 @@ class IncidentService:
                 else parse_command(source, text, clusters=clusters)
             )
             name = cmd.name
-            namespace = resolve_target(settings, cmd)[0] if isinstance(cmd, DebugCommand) else None
+            namespace = resolve_target(settings, cmd)[0] if isinstance(cmd, DebugCommand | TraceCommand) else None
             refusal = check_access(settings.access, channel=sink.channel, user=user, namespace=namespace)
             if refusal is not None:
                 return self._answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
@@ -357,6 +361,20 @@ class IncidentService:
                 reply=Message(text=f"Running {cmd.playbook} on {cmd.service}: follow {where}.", blocks=[]),
                 work=lambda: self.run_playbook(sink, cmd, user=user, thread_ts=thread_ts),
             )
+        if isinstance(cmd, TraceCommand):
+            where = "into this thread" if thread_ts else "an incident thread"
+            namespace = resolve_target(self.runtime.settings, cmd)[0]
+            return Accepted(
+                cmd.name,
+                # The id is checked (letters, digits, '.', '_', ':', '-': nothing to escape); in backticks,
+                # so that Slack shows it as typed. The namespace may come from the config: escaped.
+                reply=Message(
+                    text=f"Tracing `{cmd.correlation_id}` in {blocks.clean(namespace, 100)} over the last"
+                    f" {format_since(cmd.since_seconds)}: follow {where}.",
+                    blocks=[],
+                ),
+                work=lambda: self.run_playbook(sink, cmd, user=user, thread_ts=thread_ts),
+            )
         if cmd.action == "status":
             return self._answered(
                 Accepted(cmd.name, reply=await self.status_message(sink.channel, thread_ts=thread_ts))
@@ -378,17 +396,20 @@ class IncidentService:
         if accepted.work is not None:
             self.spawn(accepted.work(), sink=sink, user=user, command=accepted.command, thread_ts=thread_ts)
 
-    # --- debug / verify ------------------------------------------------------------------------
+    # --- debug / verify / trace ------------------------------------------------------------------
 
     async def run_playbook(
-        self, sink: ThreadSink, cmd: DebugCommand, *, user: str, thread_ts: str | None = None
+        self, sink: ThreadSink, cmd: PlaybookCommand, *, user: str, thread_ts: str | None = None
     ) -> Incident:
-        """Open (or, inside a thread, reuse) the incident and fill its thread as the playbook runs."""
+        """Open (or, inside a thread, reuse) the incident and fill its thread as the playbook runs.
+
+        A trace's subject is its correlation id: it names the incident and the report as a service would."""
         settings = self.runtime.settings
         namespace, context = resolve_target(settings, cmd)
+        subject = cmd.correlation_id if isinstance(cmd, TraceCommand) else cmd.service
         report = Report(
             kind=cmd.playbook,
-            service=cmd.service,
+            service=subject,
             namespace=namespace,
             context=context,
             started_at=datetime.now(UTC),
@@ -407,7 +428,7 @@ class IncidentService:
                 self.store.open_incident,
                 channel=sink.channel,
                 thread_ts=root_ts,
-                service=cmd.service,
+                service=subject,
                 namespace=namespace,
                 context=context,
                 opened_by=user,
@@ -416,7 +437,7 @@ class IncidentService:
             if thread_ts is None:
                 await self._db(self.store.set_message, incident.id, "root", root_ts)
         assert incident is not None
-        await self._db(self.store.add_timeline, incident.id, cmd.playbook, f"/{cmd.playbook} {cmd.service}", by=user)
+        await self._db(self.store.add_timeline, incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
 
         progress_ts = await sink.post(blocks.progress_message(report), thread_ts=root_ts)
         await self._db(self.store.set_message, incident.id, f"progress:{cmd.playbook}", progress_ts)
@@ -429,16 +450,23 @@ class IncidentService:
         async def on_progress(current: Report) -> None:
             updater.submit(blocks.progress_message(current))
 
-        run = run_verify if cmd.playbook == "verify" else run_debug
         try:
-            report = await run(
-                self.runtime, cmd.service, namespace=cmd.namespace, context=context, on_progress=on_progress
-            )
+            if isinstance(cmd, TraceCommand):
+                # the namespace that was authorized, not a default the playbook would pick again
+                report = await run_trace(
+                    self.runtime, cmd.correlation_id, namespace=namespace, since_seconds=cmd.since_seconds,
+                    context=context, on_progress=on_progress,
+                )
+            else:
+                run = run_verify if cmd.playbook == "verify" else run_debug
+                report = await run(
+                    self.runtime, cmd.service, namespace=cmd.namespace, context=context, on_progress=on_progress
+                )
         except Exception as exc:
             await updater.flush()
             text = self._error_text(exc)
             if not isinstance(exc, OpsbotError):
-                log.exception("%s %s failed", cmd.playbook, cmd.service)
+                log.exception("%s %s failed", cmd.playbook, subject)
             await self._db(self.store.add_timeline, incident.id, "error", text, by=BOT_USER)
             await sink.post(blocks.usage_message(text), thread_ts=root_ts)
             # The root and the progress message must not go on saying "investigating".
@@ -461,15 +489,20 @@ class IncidentService:
         incident = await self._db(self.store.incident, incident.id)
         if thread_ts is None:
             await sink.update(root_ts, blocks.root_message(incident, report, requested_by=user))
+        if isinstance(cmd, TraceCommand):
+            # the request's path before the findings; a long one goes up as a file with the message
+            ts = await sink.post(blocks.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            await self._db(self.store.set_message, incident.id, "trace", ts)
         for i, message in enumerate(blocks.findings_messages(report)):
             ts = await sink.post(message, thread_ts=root_ts)
             await self._db(self.store.set_message, incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self._db(self.store.set_checklist, incident.id, report.checklist)
+        lines = f"{len(report.trace)} line(s) carry {subject}, " if isinstance(cmd, TraceCommand) else ""
         await self._db(
             self.store.add_timeline,
             incident.id,
             "findings",
-            f"{cmd.playbook}: {len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
+            f"{cmd.playbook}: {lines}{len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
             by=BOT_USER,
         )
         await self.refresh_checklist(sink, incident)

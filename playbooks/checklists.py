@@ -14,7 +14,9 @@ from bot.errors import PatternFileError
 from bot.models import ChecklistItem
 from bot.yamlio import load_yaml
 
-AutoCheck = Literal["pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit"]
+AutoCheck = Literal[
+    "pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit", "trace"
+]
 DEFAULT_FILE = Path(__file__).with_name("checklists.yaml")
 
 

@@ -5,13 +5,12 @@ the namespace that carries the id, in time order, with the errors among them cla
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.config import check_name
-from bot.errors import NotFoundError, UsageError
+from bot.config import check_correlation_id, check_name
+from bot.errors import NotFoundError
 from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
 from playbooks.engine import Progress, Step, run_steps
@@ -21,30 +20,8 @@ from playbooks.investigation import redact_report
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{3,127}$")
 MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
 TRACE_TAIL = 5000  # lines read per container within the time window
-
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_since(value: str) -> int:
-    """`90s`, `30m`, `1h`, `2h30m`, `1d` -> seconds, like kubectl's --since."""
-    match = _DURATION.match(value.strip())
-    if not value.strip() or match is None:
-        raise UsageError(f"--since {value!r} is not a duration such as 30m, 1h or 2h30m")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    seconds = ((d * 24 + h) * 60 + m) * 60 + s
-    if seconds <= 0:
-        raise UsageError("--since must be longer than 0s")
-    return seconds
-
-
-def check_correlation_id(value: str) -> str:
-    if not CORRELATION_ID.match(value):
-        raise UsageError(f"{value[:70]!r} is not a correlation id (4-128 letters, digits, '.', '_', ':', '-')")
-    return value
 
 
 def trace_hits(correlation_id: str, logs: Sequence[LogSnapshot], owners: dict[str, str]) -> list[TraceHit]:
@@ -121,5 +98,8 @@ async def run_trace(
         Step("analysis", "Request path and errors", analysis, needs=("logs",), timeout=30),
     ]
     await run_steps(report, steps, playbook="trace", on_progress=on_progress)
+    # ticks "Trace request path" in the checklist of the incident thread the trace ran in
+    proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
+    report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})
     PLAYBOOK_SECONDS.labels(playbook="trace").observe(report.duration_ms / 1000)
     return redact_report(report)

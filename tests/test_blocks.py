@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +26,7 @@ from bot.models import (
     Severity,
     StepResult,
     StepStatus,
+    TraceHit,
 )
 from bot.store import Incident
 from playbooks.actions import ActionResult
@@ -291,6 +292,126 @@ def test_usage_message_is_escaped_text() -> None:
     assert section_texts(message) == ["usage: /debug &lt;service&gt; [-n NAMESPACE]"]
 
 
+# --- trace -------------------------------------------------------------------------------------------
+
+
+def hit(seconds: float, service: str, text: str, *, container: str = "app") -> TraceHit:
+    return TraceHit(ts=T0 + timedelta(seconds=seconds), service=service, pod=f"{service}-7d9-abcde",
+                    container=container, text=text)
+
+
+def request_hits() -> list[TraceHit]:
+    return [
+        hit(0.123, "web-dashboard", "INFO [7f3a9c2e] GET /tasks -> taskflow-api", container="web"),
+        hit(1, "taskflow-api", "INFO [7f3a9c2e] GET /tasks page=1", container="api"),
+        hit(30, "taskflow-api", "ERROR [7f3a9c2e] QueuePool limit of size 5 overflow 10 reached", container="api"),
+        hit(31, "web-dashboard", "ERROR [7f3a9c2e] GET /tasks 502 upstream=taskflow-api", container="web"),
+    ]
+
+
+def trace_report(hits: list[TraceHit], **changes: Any) -> Report:
+    done = [StepResult(name=n, title=n, status=StepStatus.OK) for n in ("deployments", "logs", "analysis")]
+    base = Report(kind="trace", service="7f3a9c2e", namespace="taskflow", started_at=T0, trace=hits, steps=done)
+    return base.model_copy(update=changes)
+
+
+def test_trace_heads_with_the_request_then_lists_its_lines_in_time_order() -> None:
+    message = blocks.trace_message(trace_report(request_hits()), since_seconds=3600)
+    head, listing = section_texts(message)
+    assert head.splitlines() == [
+        "*Request* `7f3a9c2e` · namespace `taskflow` · last 1h · 4 lines from 2 services",
+        "*Path* web-dashboard -&gt; taskflow-api",
+    ]
+    assert listing.startswith("```") and listing.endswith("```")
+    lines = listing.strip("`").splitlines()
+    assert lines == [
+        "14:02:00.123  web-dashboard  web-dashboard-7d9-abcde/web  INFO [7f3a9c2e] GET /tasks -&gt; taskflow-api",
+        "14:02:01.000  taskflow-api   taskflow-api-7d9-abcde/api  INFO [7f3a9c2e] GET /tasks page=1",
+        "14:02:30.000  taskflow-api   taskflow-api-7d9-abcde/api  ERROR [7f3a9c2e] QueuePool limit of size 5"
+        " overflow 10 reached",
+        "14:02:31.000  web-dashboard  web-dashboard-7d9-abcde/web  ERROR [7f3a9c2e] GET /tasks 502"
+        " upstream=taskflow-api",
+    ]
+    assert message.files == []  # it all fits
+    assert "7f3a9c2e" in message.text and "web-dashboard -&gt; taskflow-api" in message.text
+    assert_within_slack_limits(message)
+
+
+def test_trace_without_a_line_says_so_and_what_to_try() -> None:
+    message = blocks.trace_message(trace_report([]), since_seconds=600)
+    [text] = section_texts(message)
+    assert text.startswith(":mag: No log line in namespace `taskflow` carried `7f3a9c2e` in the last 10m.")
+    assert "`/trace 7f3a9c2e --since 6h`" in text and "`/trace 7f3a9c2e -n NAMESPACE`" in text
+    assert "may be missing" not in text
+    assert message.files == []
+    # the trace message says it all: no "no known error pattern" beside it
+    assert blocks.findings_messages(trace_report([])) == []
+    root = section_texts(blocks.root_message(None, trace_report([]), requested_by="U1"))[0]
+    assert "No log line carries this id" in root and "0 lines" in root
+
+
+def test_a_failed_step_warns_that_lines_may_be_missing() -> None:
+    failed = [StepResult(name="logs", title="Logs", status=StepStatus.FAILED, error="forbidden")]
+    for hits in ([], request_hits()):
+        message = blocks.trace_message(trace_report(hits, steps=failed), since_seconds=3600)
+        assert "1 step failed (see progress): lines may be missing" in section_texts(message)[0]
+
+
+def test_thousands_of_lines_stay_within_slack_limits_and_go_up_whole_as_a_file() -> None:
+    hits = [hit(i / 100, f"service-{i % 7}", f"INFO [7f3a9c2e] line {i} " + "x" * 80) for i in range(5000)]
+    message = blocks.trace_message(trace_report(hits), since_seconds=86400)
+    assert_within_slack_limits(message)
+    assert "5000 lines from 7 services" in section_texts(message)[0]
+    listing = "\n".join(section_texts(message)[1:])
+    # the start (where the request came in) and the end (where it failed) are both shown
+    assert "line 0 " in listing and "line 4999 " in listing and "line 2500 " not in listing
+    assert "more lines: all 5,000 are in the attached file" in listing
+    [snippet] = message.files
+    assert snippet.filename == "trace-7f3a9c2e.txt"
+    content = snippet.content.splitlines()
+    assert len(content) == 5000 and "line 2500 " in content[2500]
+    assert content[0].startswith("2026-03-01T14:02:00+00:00 service-0 service-0-7d9-abcde/app INFO")
+    assert "of 5,000 lines" in all_text(message)
+
+
+def test_a_long_line_is_cut_in_the_message_and_whole_in_the_file() -> None:
+    long = hit(0, "taskflow-api", "ERROR [7f3a9c2e] " + "y" * 5000 + " END")
+    message = blocks.trace_message(trace_report([long]), since_seconds=3600)
+    assert_within_slack_limits(message)
+    assert "END" not in section_texts(message)[1]
+    [snippet] = message.files
+    assert snippet.content.rstrip().endswith("END")
+    assert "Long lines are cut" in all_text(message)
+
+
+def test_trace_lines_are_redacted_and_escaped() -> None:
+    hits = [
+        hit(0, "taskflow-api", f"INFO [7f3a9c2e] auth token={SLACK_TOKEN} <!channel> & ``` done"),
+        hit(1, "taskflow-api", f"INFO [7f3a9c2e] {GITHUB_TOKEN}\nsecond <@U0ADMIN>"),
+    ]
+    long = [*hits, *[hit(2 + i, "taskflow-api", f"[7f3a9c2e] {GITHUB_TOKEN} {i}") for i in range(400)]]
+    for message in (blocks.trace_message(trace_report(hits)), blocks.trace_message(trace_report(long))):
+        dumped = all_text(message) + "".join(f.content for f in message.files)
+        assert SLACK_TOKEN not in dumped and GITHUB_TOKEN not in dumped and "REDACTED" in dumped
+        shown = json.dumps([message.text, message.blocks])  # a file is plain text, not mrkdwn
+        for raw in ("<!channel>", "<@U0ADMIN>"):
+            assert raw not in shown
+    listing = section_texts(blocks.trace_message(trace_report(hits)))[1]
+    assert "&lt;!channel&gt; &amp;" in listing
+    assert listing.count("```") == 2  # a ``` in a line cannot end the code block early
+    assert len(listing.strip("`").splitlines()) == 2  # one line a hit, even with a newline in it
+
+
+def test_root_and_findings_of_a_trace_speak_of_lines_and_the_path() -> None:
+    report = trace_report(request_hits(), findings=[pool_finding()])
+    status = section_texts(blocks.root_message(None, report, requested_by="U1"))[0]
+    assert "4 lines · web-dashboard -&gt; taskflow-api · 1 finding" in status
+    assert ":red_circle:" in status
+    assert "opsbot · trace 7f3a9c2e" in blocks.root_message(None, report, requested_by="U1").text
+    [calm] = blocks.findings_messages(trace_report(request_hits()))
+    assert "No known error pattern in the 4 lines carrying `7f3a9c2e`" in calm.text
+
+
 # --- escaping and redaction ---------------------------------------------------------------------
 
 
@@ -409,3 +530,35 @@ def test_any_report_renders_within_slack_limits(report: Report, requested_by: st
         for m in blocks.checklist_messages(report.checklist) for b in m.blocks if b["type"] == "actions"
     )
     assert options == len(report.checklist)
+
+
+trace_hits = st.lists(
+    st.builds(TraceHit, ts=st.none() | st.just(T0), service=tricky, pod=tricky, container=tricky, text=long_text),
+    max_size=60,
+)
+trace_reports = st.builds(
+    Report,
+    kind=st.just("trace"),
+    service=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{3,127}", fullmatch=True),
+    namespace=tricky,
+    context=st.none() | tricky,
+    started_at=st.just(T0),
+    findings=st.lists(findings, max_size=4),
+    steps=st.lists(steps, max_size=5),
+    trace=trace_hits,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(report=trace_reports, since=st.none() | st.integers(1, 10**7))
+def test_any_trace_renders_within_slack_limits(report: Report, since: int | None) -> None:
+    messages = [
+        blocks.root_message(None, report, requested_by="U1"),
+        blocks.trace_message(report, since_seconds=since),
+        *blocks.findings_messages(report),
+    ]
+    for message in messages:
+        assert_within_slack_limits(message)
+        for block in message.blocks:
+            if block["type"] == "section":
+                assert "<" not in block["text"]["text"].replace("<@U1>", "")

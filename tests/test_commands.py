@@ -14,6 +14,7 @@ from bot.commands import (
     DebugCommand,
     HelpCommand,
     IncidentCommand,
+    TraceCommand,
     check_access,
     help_text,
     parse_command,
@@ -54,6 +55,17 @@ CLUSTERS = {"prod": "prod-eu-1", "staging": "kind-staging"}
         ("/opsbot", "help", HelpCommand()),
         ("/opsbot", "", HelpCommand()),
         ("/opsbot", "debug web-dashboard", DebugCommand("web-dashboard")),
+        ("/trace", "7f3a9c2e", TraceCommand("7f3a9c2e")),
+        ("/trace", "  7f3a9c2e ", TraceCommand("7f3a9c2e", since_seconds=3600)),
+        ("/trace", "7f3a9c2e -n taskflow", TraceCommand("7f3a9c2e", namespace="taskflow")),
+        ("/trace", "--since 30m 7f3a9c2e", TraceCommand("7f3a9c2e", since_seconds=1800)),
+        ("/trace", "7f3a9c2e --since=2h30m", TraceCommand("7f3a9c2e", since_seconds=9000)),
+        (
+            "/trace",
+            "req-42.a:b_C -n tasks --since 1d --cluster=prod",
+            TraceCommand("req-42.a:b_C", namespace="tasks", since_seconds=86400, cluster="prod"),
+        ),
+        ("/opsbot", "trace 7f3a9c2e --since 90s", TraceCommand("7f3a9c2e", since_seconds=90)),
     ],
 )
 def test_parses_valid_commands(command: str, text: str, expected: object) -> None:
@@ -79,6 +91,23 @@ def test_parses_valid_commands(command: str, text: str, expected: object) -> Non
         ("/incident", "reopen", "unknown subcommand 'reopen'"),
         ("/incident", "status now", "status takes no arguments"),
         ("/opsbot", "dance", "unknown subcommand 'dance'"),
+        ("/trace", "", "which correlation id?"),
+        ("/trace", "--since 1h", "which correlation id?"),
+        ("/trace", "abc", "'abc' is not a correlation id"),
+        ("/trace", "$(reboot)", "is not a correlation id"),
+        ("/trace", "x" * 129, "is not a correlation id"),
+        ("/trace", "7f3a9c2e 8e4b0d1f", "one correlation id at a time"),
+        ("/trace", "7f3a9c2e --since", "--since needs a value"),
+        ("/trace", "7f3a9c2e --since soon", "--since 'soon' is not a duration"),
+        ("/trace", "7f3a9c2e --since 0s", "--since must be longer than 0s"),
+        ("/trace", "7f3a9c2e --since " + "9" * 200, "is not a duration"),
+        ("/trace", "7f3a9c2e --since 1h --since 2h", "--since given twice"),
+        ("/trace", "7f3a9c2e -n Prod", "not a valid namespace name"),
+        ("/trace", "7f3a9c2e -n a -n b", "-n given twice"),
+        ("/trace", "7f3a9c2e --cluster mars", "unknown cluster 'mars' (known: prod, staging)"),
+        ("/trace", "7f3a9c2e --follow", "unknown flag '--follow'"),
+        # --since belongs to /trace only
+        ("/debug", "taskflow-api --since 1h", "unknown flag '--since'"),
     ],
 )
 def test_bad_input_is_a_one_line_usage_error(command: str, text: str, problem: str) -> None:
@@ -109,10 +138,22 @@ def test_unknown_cluster_when_none_configured() -> None:
         ("<@U0BOT>", HelpCommand()),
         ("<@U0BOT> help", HelpCommand()),
         ("<@U0BOT> incident close done", IncidentCommand("close", summary="done")),
+        ("<@U0BOT> trace 7f3a9c2e --since 2h", TraceCommand("7f3a9c2e", since_seconds=7200)),
     ],
 )
 def test_parses_mentions(text: str, expected: object) -> None:
     assert parse_mention(text, clusters=CLUSTERS) == expected
+
+
+def test_bad_trace_mention_is_the_same_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"not a correlation id.*Usage: /trace CORRELATION_ID"):
+        parse_mention("<@U0BOT> trace ab")
+
+
+def test_long_since_is_clipped_in_the_answer() -> None:
+    with pytest.raises(UsageError) as info:
+        parse_command("/trace", "7f3a9c2e --since " + "x" * 5000)
+    assert len(str(info.value)) < 250
 
 
 def test_mention_with_unknown_word() -> None:
@@ -149,7 +190,7 @@ def test_parser_never_raises_anything_but_usage_errors(text: str) -> None:
         (AccessSettings(channels=["C1"]), "C2", "U1", None, "does not run commands in this channel"),
         (AccessSettings(users=["U1"]), "C1", "U2", None, "you are not allowed"),
         (AccessSettings(namespaces={"C1": ["tasks"]}), "C1", "U1", "tasks", None),
-        (AccessSettings(namespaces={"C1": ["tasks"]}), "C1", "U1", "payments", "may not debug namespace"),
+        (AccessSettings(namespaces={"C1": ["tasks"]}), "C1", "U1", "payments", "may not look into namespace"),
         (AccessSettings(namespaces={"C1": ["tasks"]}), "C2", "U1", "payments", None),
     ],
 )
@@ -172,3 +213,16 @@ def test_resolve_target_uses_catalogue_and_clusters() -> None:
     other = DebugCommand("taskflow-api", namespace="x", cluster="prod")
     assert resolve_target(settings, other) == ("x", "prod-eu-1")
     assert resolve_target(settings, DebugCommand("other")) == ("default", "local")
+
+
+def test_resolve_target_of_a_trace_is_its_namespace_or_the_default() -> None:
+    settings = Settings(
+        services={"taskflow-api": {"namespace": "tasks"}},  # type: ignore[dict-item]
+        kubernetes={"clusters": CLUSTERS, "context": "local", "namespace": "shop"},  # type: ignore[arg-type]
+    )
+    # no service to look up: the catalogue plays no part
+    assert resolve_target(settings, TraceCommand("7f3a9c2e")) == ("shop", "local")
+    assert resolve_target(settings, TraceCommand("7f3a9c2e", namespace="tasks", cluster="prod")) == (
+        "tasks",
+        "prod-eu-1",
+    )

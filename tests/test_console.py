@@ -88,6 +88,8 @@ def test_quit_ends_the_session(session: str) -> None:
         ("/debug taskflow-api --force", "unknown flag '--force'"),
         ("/incident close", "no open incident in this channel"),
         ("/deploy x", "unknown command '/deploy'"),
+        ("/trace abc", "'abc' is not a correlation id"),
+        ("/trace 7f3a9c2e --since soon", "--since 'soon' is not a duration"),
     ],
 )
 def test_bad_input_gets_one_line(line: str, answer: str, tmp_path: Path) -> None:
@@ -99,8 +101,18 @@ def test_bad_input_gets_one_line(line: str, answer: str, tmp_path: Path) -> None
 
 def test_help_lists_the_console_commands(tmp_path: Path) -> None:
     output = after(run(["help"], tmp_path), "help")
-    for word in ("/debug", "/verify", "/incident", "tick N", "untick N", "press N", "quit"):
+    for word in ("/debug", "/verify", "/trace", "/incident", "tick N", "untick N", "press N", "quit"):
         assert word in output
+
+
+def test_trace_prints_the_request_path(tmp_path: Path) -> None:
+    output = after(run(["/trace 7f3a9c2e --since 2h"], tmp_path), "/trace 7f3a9c2e --since 2h")
+    assert "Tracing `7f3a9c2e` in taskflow over the last 2h" in output
+    assert "opsbot · trace 7f3a9c2e" in output
+    assert "Path web-dashboard -> taskflow-api" in output
+    listed = [line for line in output.splitlines() if re.search(r"\d\d:\d\d:\d\d\.\d{3}  ", line)]
+    assert "web-dashboard" in listed[0] and "502" in listed[-1]
+    assert any("taskflow-api" in line and "QueuePool" in line for line in listed)
 
 
 def test_mrkdwn_to_text() -> None:

@@ -137,6 +137,8 @@ async def test_trace_follows_one_request_across_services_in_time_order(rt: Runti
     pool = next(f for f in report.findings if f.pattern == "sqlalchemy-pool-exhausted")
     assert pool.pods == ["taskflow-api-7d9f8c6b5-q8zrw"]
     assert all("7f3a9c2e" not in c.command for f in report.findings for c in f.next_commands)
+    (item,) = report.checklist  # the one item a trace completes, ticked with the path as evidence
+    assert item.key == "trace" and item.done and item.evidence == "7f3a9c2e: web-dashboard -> taskflow-api, 6 lines"
 
 
 async def test_trace_of_an_unknown_id_is_an_empty_path_not_an_error(rt: Runtime) -> None:
@@ -144,6 +146,7 @@ async def test_trace_of_an_unknown_id_is_an_empty_path_not_an_error(rt: Runtime)
 
     report = await run_trace(rt, "0000dead", since_seconds=600)
     assert report.trace == [] and report.errors == []
+    assert [(i.key, i.done) for i in report.checklist] == [("trace", False)]  # nothing found, nothing ticked
 
 
 async def test_readiness_asks_the_kubernetes_api(rt: Runtime) -> None:

@@ -13,23 +13,35 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import ActionId, usage_message
+from bot import blocks
+from bot.blocks import ActionId, BlockId, usage_message
+from bot.commands import USAGE
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.incidents import IncidentService, SlackSink, checklist_changes
-from bot.models import ChecklistItem
+from bot.models import ChecklistItem, Report, TraceHit
 from bot.runtime import Runtime, open_runtime
-from bot.slackapp import build_app, build_web_app, check_slack_settings, make_client, readiness, run_server
+from bot.slackapp import (
+    SLACK_PATH,
+    build_app,
+    build_web_app,
+    check_slack_settings,
+    make_client,
+    readiness,
+    run_server,
+)
 from bot.store import IncidentStore
 from tests.fakeslack import FakeSlack
 
@@ -317,6 +329,11 @@ async def test_unknown_service_gets_a_clear_error_in_the_thread(bot: Bot) -> Non
         ("/incident", "reopen", "unknown subcommand"),
         ("/incident", "close", "no open incident in this channel"),
         ("/opsbot", "help", "/debug SERVICE"),
+        ("/opsbot", "help", "/trace CORRELATION_ID"),
+        ("/trace", "", "which correlation id?"),
+        ("/trace", "no", "'no' is not a correlation id"),
+        ("/trace", "7f3a9c2e --since soon", "--since 'soon' is not a duration"),
+        ("/trace", "7f3a9c2e -n Bad_NS", "not a valid namespace name"),
     ],
 )
 async def test_usage_errors_are_ephemeral(bot: Bot, command: str, text: str, expected: str) -> None:
@@ -337,9 +354,31 @@ async def test_access_is_checked_before_running(fake: FakeSlack, tmp_path: Path)
             response = await bot.command("/debug", "taskflow-api")
             ack = await response.json()
             assert ack["response_type"] == "ephemeral"
-            assert "may not debug namespace taskflow" in ack["text"]
+            assert "may not look into namespace taskflow" in ack["text"]
             await bot.service.drain()
             assert fake.calls_to("chat.postMessage") == []
+        finally:
+            await stop_bot(bot)
+
+
+async def test_trace_access_is_checked_for_the_namespace_traced(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = settings_for(fake, tmp_path / "a.db", access={"namespaces": {CHANNEL: ["payments"]}})
+    async with open_runtime(settings, demo=True) as runtime:
+        bot = await start_bot(fake, settings, runtime)
+        try:
+            # the default namespace (the demo's taskflow) and an explicit one are both checked
+            for text in ("7f3a9c2e", "7f3a9c2e -n taskflow"):
+                ack = await (await bot.command("/trace", text)).json()
+                assert ack["response_type"] == "ephemeral"
+                assert "may not look into namespace taskflow" in ack["text"]
+            mention = await bot.event(event_body("<@U0BOT> trace 7f3a9c2e", event_id="Ev0TRACEDENIED"))
+            assert mention.status == 200
+            await bot.service.drain()
+            assert fake.calls_to("chat.postMessage") == []
+            (refusal,) = fake.calls_to("chat.postEphemeral")
+            assert "may not look into namespace taskflow" in refusal.args["text"]
+            allowed = await (await bot.command("/trace", "7f3a9c2e -n payments")).json()
+            assert "Tracing `7f3a9c2e` in payments" in allowed["text"]
         finally:
             await stop_bot(bot)
 
@@ -359,6 +398,115 @@ async def test_incident_status_list_and_close(bot: Bot) -> None:
     assert said and "<@U0BOB>" in said[-1]["text"]
     root_now = next(m for m in thread_messages(bot, root["ts"]) if m["ts"] == root["ts"])
     assert "Closed" in json.dumps(root_now["blocks"])
+
+
+# --- /trace ------------------------------------------------------------------------------------------
+
+
+def trace_listing(bot: Bot, root_ts: str) -> tuple[dict[str, Any], list[str]]:
+    """The trace message of a thread and the lines of its listing."""
+    (message,) = [
+        m for m in thread_messages(bot, root_ts) if any(b.get("block_id") == BlockId.TRACE for b in _blocks(m))
+    ]
+    code = [b["text"]["text"] for b in _blocks(message) if str(b.get("block_id", "")).startswith(f"{BlockId.TRACE}:")]
+    return message, [line for text in code for line in text.strip("`").splitlines()]
+
+
+async def test_trace_acks_then_posts_the_request_path_into_a_thread(bot: Bot) -> None:
+    response = await bot.command("/trace", "7f3a9c2e")
+    assert response.status == 200
+    ack = await response.json()
+    assert ack["response_type"] == "ephemeral"
+    assert ack["text"] == "Tracing `7f3a9c2e` in taskflow over the last 1h: follow an incident thread."
+    await bot.service.drain()
+
+    (root,) = bot.roots()
+    assert "trace 7f3a9c2e" in root["text"]
+    thread = thread_messages(bot, root["ts"])
+    (progress,) = [m for m in thread if "steps done" in m["text"]]
+    done, total = progress["text"].split(": ")[-1].split(" ")[0].split("/")
+    assert done == total == "3"
+    message, lines = trace_listing(bot, root["ts"])
+    assert message["thread_ts"] == root["ts"]
+    head = _blocks(message)[0]["text"]["text"]
+    assert "`7f3a9c2e`" in head and "`taskflow`" in head and "last 1h" in head and "from 2 services" in head
+    assert "*Path* web-dashboard -&gt; taskflow-api" in head
+    # both services, in the order the request reached them, with the error between
+    services = [line.split()[1] for line in lines]
+    assert services[0] == "web-dashboard" and "taskflow-api" in services and services[-1] == "web-dashboard"
+    assert any("QueuePool" in line for line in lines)
+    assert "502" in lines[-1]
+    # the errors on the path, classified, after the listing; next-step buttons that belong to the incident
+    later = thread[thread.index(message) + 1 :]
+    assert any("QueuePool" in json.dumps(m.get("blocks")) and ActionId.NEXT_STEP in json.dumps(m.get("blocks"))
+               for m in later)
+    incident = bot.store.get_incident(CHANNEL, root["ts"])
+    assert incident is not None and incident.service == "7f3a9c2e" and incident.namespace == "taskflow"
+    root_now = json.dumps(thread_messages(bot, root["ts"])[0]["blocks"], ensure_ascii=False)
+    assert "6 lines · web-dashboard -&gt; taskflow-api" in root_now
+    assert bot.fake.calls_to("chat.postEphemeral") == []
+
+
+async def test_trace_of_an_unknown_id_says_nothing_carried_it_and_what_to_try(bot: Bot) -> None:
+    await bot.command("/trace", "0000dead --since 10m")
+    await bot.service.drain()
+    (root,) = bot.roots()
+    thread = thread_messages(bot, root["ts"])
+    (message,) = [m for m in thread if "No log line" in m["text"]]
+    text = _blocks(message)[0]["text"]["text"]
+    assert "`0000dead`" in text and "in the last 10m" in text
+    assert "--since 6h" in text and "-n NAMESPACE" in text
+    assert not any("No known error pattern" in m["text"] for m in thread)
+    assert "No log line carries this id" in json.dumps(thread[0]["blocks"])
+
+
+async def test_trace_mention_inside_an_incident_thread_reuses_it(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    before = len(bot.posts())
+    await bot.event(event_body("<@U0BOT> trace 7f3a9c2e", event_id="Ev0TRACE", thread_ts=root["ts"]))
+    await bot.service.drain()
+    new_posts = bot.posts()[before:]
+    assert new_posts and all(p.get("thread_ts") == root["ts"] for p in new_posts)
+    _, lines = trace_listing(bot, root["ts"])
+    assert {line.split()[1] for line in lines} == {"web-dashboard", "taskflow-api"}
+    assert len(bot.roots()) == 1 and len(bot.store.list_incidents()) == 1
+    # the trace ticks the debug checklist's "Trace request path" item, with the path as evidence
+    incident = bot.store.get_incident(CHANNEL, root["ts"])
+    assert incident is not None
+    traced = next(i for i in bot.store.checklist(incident.id) if i.key == "trace")
+    assert traced.done and traced.by == "opsbot" and "web-dashboard -> taskflow-api" in (traced.evidence or "")
+    box = checkboxes(checklist_messages(bot, root["ts"])[0])
+    assert any("Trace request path" in o["text"]["text"] for o in box.get("initial_options", []))
+
+
+async def test_a_long_trace_goes_up_as_a_file_in_the_thread(bot: Bot) -> None:
+    sink = SlackSink(bot.client, CHANNEL)
+    root_ts = await sink.post(usage_message("trace"))
+    hits = [
+        TraceHit(service=f"svc-{i % 5}", pod=f"svc-{i % 5}-abc", container="app", text=f"[7f3a9c2e] line {i} " * 8)
+        for i in range(3000)
+    ]
+    report = Report(kind="trace", service="7f3a9c2e", namespace="taskflow", started_at=datetime.now(UTC), trace=hits)
+    await sink.post(blocks.trace_message(report, since_seconds=3600), thread_ts=root_ts)
+    # the fake refuses what Slack refuses (too many blocks, msg_blocks_too_long): it was accepted
+    (posted,) = [m for m in thread_messages(bot, root_ts) if "3000 lines from 5 services" in json.dumps(m["blocks"])]
+    assert posted["thread_ts"] == root_ts
+    (upload,) = [f for f in bot.fake.files.values() if f.completed]
+    assert upload.thread_ts == root_ts and upload.channel == CHANNEL
+    assert len(upload.text.splitlines()) == 3000
+
+
+def test_the_manifest_declares_every_slash_command_alike() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "manifest.yaml").read_text())
+    declared = {c["command"]: c for c in manifest["features"]["slash_commands"]}
+    assert set(declared) == set(USAGE)
+    events_url = manifest["settings"]["interactivity"]["request_url"]
+    assert events_url.endswith(SLACK_PATH)
+    for name, command in declared.items():
+        assert command["url"] == events_url
+        assert command["should_escape"] is False
+        assert command["usage_hint"] == USAGE[name].removeprefix(name).strip()
+        assert command["description"]
 
 
 # --- events ------------------------------------------------------------------------------------------

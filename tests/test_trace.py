@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.config import check_correlation_id, format_since, parse_since
 from bot.errors import UsageError
 from bot.models import LogLine, LogSnapshot
-from playbooks.trace import check_correlation_id, parse_since, path_summary, trace_hits
+from playbooks.trace import path_summary, trace_hits
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -19,7 +20,14 @@ def test_since_durations(text: str, seconds: int) -> None:
     assert parse_since(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5x", "h", "0s", "-1h", "1 h"])
+@pytest.mark.parametrize(("seconds", "text"), [(90, "1m30s"), (1800, "30m"), (3600, "1h"), (9000, "2h30m"),
+                                               (86400, "1d"), (90061, "1d1h1m1s")])
+def test_since_formats_back(seconds: int, text: str) -> None:
+    assert format_since(seconds) == text
+    assert parse_since(format_since(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "h", "0s", "-1h", "1 h", "31d", "99999999999d"])
 def test_bad_durations_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError, match="--since"):
         parse_since(text)
