@@ -637,7 +637,18 @@ class IncidentService:
         if root is not None:
             stub = await self._db(self.store.last_report, incident.id) or _report_stub(incident)
             await sink.update(root, blocks.root_message(incident, stub, requested_by=incident.opened_by))
+        self._forget(incident.id)
         return incident
+
+    def _forget(self, incident_id: int) -> None:
+        """Drop the in-memory render state of a closed incident, so that it does not grow for ever (a
+        later tick starts it afresh; the store holds everything). A render under way keeps its lock."""
+        lock = self._locks.get(incident_id)
+        if lock is not None and lock.locked():
+            return
+        self._locks.pop(incident_id, None)
+        self._generation.pop(incident_id, None)
+        self._rendered.pop(incident_id, None)
 
     def command(self, name: str, outcome: str) -> None:
         COMMANDS.labels(command=name, outcome=outcome).inc()

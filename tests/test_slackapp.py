@@ -398,6 +398,8 @@ async def test_incident_status_list_and_close(bot: Bot) -> None:
     assert said and "<@U0BOB>" in said[-1]["text"]
     root_now = next(m for m in thread_messages(bot, root["ts"]) if m["ts"] == root["ts"])
     assert "Closed" in json.dumps(root_now["blocks"])
+    # a closed incident leaves no render state behind in a long-running bot
+    assert 1 not in bot.service._locks and 1 not in bot.service._generation and 1 not in bot.service._rendered
 
 
 # --- /trace ------------------------------------------------------------------------------------------
