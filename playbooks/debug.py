@@ -59,7 +59,10 @@ async def run_debug(
         return f"{len(got)} runs of {inv.catalogue.repo} on {inv.catalogue.branch}, {failed} failed"
 
     async def dapr() -> str:
-        return ev.dapr_evidence(await inv.fetch_dapr()) or ""
+        summary = ev.dapr_evidence(await inv.fetch_dapr()) or ""
+        if inv.dapr_failures:
+            summary += f"; {len(inv.dapr_failures)} more did not answer: {inv.dapr_failures[0]}"
+        return summary
 
     async def analysis() -> str:
         inv.mark_running_build()

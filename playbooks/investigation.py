@@ -57,6 +57,7 @@ class Investigation:
         self.events: list[EventSnapshot] | None = None
         self.runs: list[WorkflowRun] | None = None
         self.dapr: list[DaprSidecar] | None = None
+        self.dapr_failures: list[str] = []  # sidecars that did not answer while others did
         self._not_found: NotFoundError | None = None
 
     async def fetch_deployment(self) -> DeploymentSnapshot:
@@ -120,6 +121,7 @@ class Investigation:
         if not got:
             raise failed[0]
         self.dapr = self.report.dapr = got
+        self.dapr_failures = [str(exc) for exc in failed]
         return got
 
     def mark_running_build(self) -> None:

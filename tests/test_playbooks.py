@@ -1,18 +1,25 @@
-"""The debug and verify playbooks end to end, in-process, over real HTTP to the sandbox."""
+"""The debug, verify and trace playbooks end to end, in-process, over real HTTP to the sandbox (and
+to kmock where a cluster state is needed that the sandbox's scenario does not have)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import kmock
 import pytest
 
 from bot.config import load_settings
 from bot.errors import NotFoundError, UsageError
+from bot.k8s import KubernetesGateway
 from bot.models import ActionKind, NextAction, Report, StepStatus
 from bot.runtime import Runtime, open_runtime
 from playbooks.actions import run_action
+from playbooks.checklists import ChecklistCatalogue
 from playbooks.debug import run_debug
+from playbooks.patterns import PatternTable
 from playbooks.verify import run_verify
+from tests import k8s_fixtures
+from tests.k8s_fixtures import NS, PODS, Cluster
 
 
 @pytest.fixture
@@ -165,3 +172,32 @@ async def test_readiness_asks_the_kubernetes_api(rt: Runtime) -> None:
         assert name == "kubernetes" and not ok and "not answering" in detail
     finally:
         await down.close()
+
+
+async def test_dapr_step_mid_rollout_asks_one_sidecar_per_replicaset_and_says_which_did_not_answer() -> None:
+    # kmock: the Deployment has two ReplicaSets (a rollout under way); the new one's sidecar is not up yet
+    async with Cluster() as cluster, kmock.Server(cluster):
+        cluster.setup()
+        k8s_fixtures.seed(cluster)
+        new_pod = k8s_fixtures._pod("taskflow-api-5c4b2-new01", "taskflow-api-5c4b2", {"app": "taskflow-api"},
+                                    ready=False, init=False, containers=["api", "daprd"],
+                                    statuses=[k8s_fixtures._running("api"), k8s_fixtures._running("daprd")])
+        cluster.add(PODS, new_pod)
+        base = f"get /api/v1/namespaces/{NS}/pods"
+        cluster[f"{base}/taskflow-api-7d9f8-abcde:3500/proxy/v1.0/metadata"] << {
+            "id": "taskflow-api", "components": [{"name": "taskflow-pubsub", "type": "pubsub.redis"}]}
+        cluster[f"{base}/taskflow-api-5c4b2-new01:3500/proxy/v1.0/metadata"] << 503 << k8s_fixtures.status_body(
+            503, "ServiceUnavailable", "error trying to reach service: connection refused")
+        settings = load_settings()
+        kube = settings.kubernetes.model_copy(update={"namespace": NS, "dapr_metadata": True})
+        rt = Runtime(settings.model_copy(update={"kubernetes": kube}), patterns=PatternTable.default(),
+                     checklists=ChecklistCatalogue.default(), github=None,
+                     kubernetes={None: KubernetesGateway.for_url(str(cluster.url), timeout=5.0, concurrency=16)})
+        try:
+            report = await run_debug(rt, "taskflow-api", namespace=NS)
+        finally:
+            await rt.close()
+    dapr = next(s for s in report.steps if s.name == "dapr")
+    assert dapr.status is StepStatus.OK
+    assert [s.pod for s in report.dapr] == ["taskflow-api-7d9f8-abcde"]  # the ready pod of the old ReplicaSet
+    assert "1 more did not answer" in dapr.summary and "taskflow-api-5c4b2-new01" in dapr.summary
