@@ -111,8 +111,9 @@ class KubernetesSettings(BaseModel):
     )
     dapr_metadata: bool = Field(
         False,
-        description="Read each Dapr sidecar's metadata (loaded components, registered subscriptions) through "
-        "the API server's pods/proxy; needs `get` on pods/proxy (chart: rbac.daprSubscriptionCheck)",
+        description="Read each Dapr sidecar's metadata (loaded components, subscriptions), or where its API is "
+        "pod-local the app's /dapr/subscribe, through the API server's pods/proxy; needs `get` on pods/proxy "
+        "(chart: rbac.daprSubscriptionCheck)",
     )
 
 

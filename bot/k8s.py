@@ -46,6 +46,7 @@ from bot.models import (
     ContainerKind,
     ContainerStatus,
     DaprComponent,
+    DaprPorts,
     DaprSidecar,
     DaprSubscription,
     DeploymentSnapshot,
@@ -63,7 +64,11 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 VERSION_LABEL = "app.kubernetes.io/version"
 DAPR_ENABLED = "dapr.io/enabled"  # the annotations Dapr's sidecar injector reads
 DAPR_HTTP_PORT = "dapr.io/http-port"
+DAPR_APP_PORT = "dapr.io/app-port"
+DAPR_APP_ID = "dapr.io/app-id"
+DAPR_LISTEN = "dapr.io/sidecar-listen-addresses"
 DAPR_DEFAULT_PORT = 3500
+_LOOPBACK = {"127.0.0.1", "[::1]", "::1", "localhost"}
 RBAC_HINT = "see helm/opsbot RBAC"
 CLUSTER_SCOPED = frozenset({"namespaces", "nodes", "version"})
 
@@ -208,20 +213,32 @@ def pod_snapshot(pod: Any, *, now: datetime, sidecars: Collection[str] = DEFAULT
         labels=meta.get("labels") or {},
         owner=owner.get("name") if owner else None,
         containers=containers,
-        dapr_http_port=_dapr_port(meta.get("annotations") or {}, containers),
+        dapr=dapr_ports(meta.get("annotations") or {}, containers),
     )
 
 
-def _dapr_port(annotations: Mapping[str, str], containers: Sequence[ContainerStatus]) -> int | None:
-    """The port of the pod's Dapr HTTP API: from the injector's annotations, or 3500 beside a daprd."""
+def dapr_ports(annotations: Mapping[str, str], containers: Sequence[ContainerStatus]) -> DaprPorts | None:
+    """Where the pod's Dapr sidecar and app answer, from the injector's annotations (a daprd container
+    without them: the defaults)."""
     injected = str(annotations.get(DAPR_ENABLED, "")).lower() == "true"
     if not injected and not any(c.name == "daprd" for c in containers):
         return None
+    listen = [a.strip().rsplit(":", 1)[0] if a.strip().count(":") == 1 else a.strip()
+              for a in str(annotations.get(DAPR_LISTEN, "")).split(",") if a.strip()]
+    return DaprPorts(
+        app_id=annotations.get(DAPR_APP_ID) or None,
+        http_port=_port(annotations.get(DAPR_HTTP_PORT)) or DAPR_DEFAULT_PORT,
+        api_reachable=any(a not in _LOOPBACK for a in listen),
+        app_port=_port(annotations.get(DAPR_APP_PORT)),
+    )
+
+
+def _port(value: object) -> int | None:
     try:
-        port = int(annotations.get(DAPR_HTTP_PORT, DAPR_DEFAULT_PORT))
-    except (TypeError, ValueError):
-        return DAPR_DEFAULT_PORT
-    return port if 0 < port < 65536 else DAPR_DEFAULT_PORT
+        port = int(str(value))
+    except ValueError:
+        return None
+    return port if 0 < port < 65536 else None
 
 
 def dapr_sidecar(data: Json, *, pod: str) -> DaprSidecar:
@@ -243,6 +260,21 @@ def dapr_sidecar(data: Json, *, pod: str) -> DaprSidecar:
         ))
     return DaprSidecar(pod=pod, app_id=data.get("id") or None, runtime_version=data.get("runtimeVersion") or None,
                        components=components, subscriptions=subscriptions)
+
+
+def app_subscriptions(data: Any) -> list[DaprSubscription]:
+    """An app's `GET /dapr/subscribe` answer: `[{pubsubname, topic, route | routes: {rules, default}}]`."""
+    out = []
+    for sub in data if isinstance(data, list) else []:
+        if not isinstance(sub, dict):
+            continue
+        routes_spec: Json = sub["routes"] if isinstance(sub.get("routes"), dict) else {}
+        routes = [str(r["path"]) for r in routes_spec.get("rules") or [] if isinstance(r, dict) and r.get("path")]
+        routes += [str(p) for p in (sub.get("route"), routes_spec.get("default")) if p]
+        out.append(DaprSubscription(pubsub=str(sub.get("pubsubname") or "?"), topic=str(sub.get("topic") or "?"),
+                                    routes=list(dict.fromkeys(routes)), dead_letter_topic=sub.get("deadLetterTopic")
+                                    or None, kind="PROGRAMMATIC"))
+    return out
 
 
 def deployment_commit(data: Json) -> str | None:
@@ -781,6 +813,31 @@ class KubernetesGateway:
                 ) from exc
             raise
         return dapr_sidecar(data, pod=pod)
+
+    async def dapr_app_subscriptions(self, namespace: str, pod: str, app_port: int) -> DaprSidecar:
+        """The subscriptions the app offers its sidecar (`GET /dapr/subscribe` on the app's port, the
+        seed's check), through the API server's pod proxy; what is left when the sidecar's own API is
+        pod-local."""
+        target = f"{pod}:{app_port}"
+        call = Call("get", "pods/proxy", namespace, target)
+        try:
+            body = await self._call(call, self.core.connect_get_namespaced_pod_proxy_with_path,
+                                    name=target, namespace=namespace, path="dapr/subscribe")
+        except UnavailableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ApiException) and cause.status in (502, 503):
+                raise UnavailableError(
+                    f"the app of {pod} did not answer /dapr/subscribe on port {app_port} through the API server "
+                    f"proxy ({_status_message(cause)})"
+                ) from exc
+            raise
+        except NotFoundError:  # an app with no programmatic subscriptions may not serve the path at all
+            return DaprSidecar(pod=pod, source="app", subscriptions=[])
+        try:
+            data = json.loads(body) if body.strip() else []
+        except ValueError:
+            data = []
+        return DaprSidecar(pod=pod, source="app", subscriptions=app_subscriptions(data))
 
     async def read_logs(
         self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None

@@ -37,6 +37,17 @@ class ContainerStatus(BaseModel):
     last_finished_at: datetime | None = None
 
 
+class DaprPorts(BaseModel):
+    """Where a pod's Dapr sidecar can be asked from outside the pod (through the API server's proxy)."""
+
+    app_id: str | None = None  # dapr.io/app-id
+    http_port: int = 3500  # the sidecar's HTTP API
+    # since Dapr 1.4 the sidecar's API listens on localhost only, unless dapr.io/sidecar-listen-addresses
+    # opens it: only then can its /v1.0/metadata be read from outside the pod
+    api_reachable: bool = False
+    app_port: int | None = None  # the app's port (dapr.io/app-port), where /dapr/subscribe answers
+
+
 class PodSnapshot(BaseModel):
     name: str
     namespace: str
@@ -49,7 +60,7 @@ class PodSnapshot(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     owner: str | None = None  # the ReplicaSet that owns the pod
     containers: list[ContainerStatus] = Field(default_factory=list)
-    dapr_http_port: int | None = None  # the Dapr sidecar's HTTP API port, when the pod has one
+    dapr: DaprPorts | None = None  # where the pod's Dapr sidecar and its app answer, when it has one
 
     def container(self, name: str) -> ContainerStatus | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -230,13 +241,16 @@ class DaprSubscription(BaseModel):
 
 
 class DaprSidecar(BaseModel):
-    """What a Dapr sidecar says it runs with (`GET /v1.0/metadata`): the answer to "is the component
-    loaded?" and "what is this app subscribed to?"."""
+    """What a Dapr sidecar runs with: the answer to "is the component loaded?" and "what is this app
+    subscribed to?". From the sidecar's own `GET /v1.0/metadata` when its API can be reached from
+    outside the pod; else from the app's `GET /dapr/subscribe` (its programmatic subscriptions only,
+    components unknown)."""
 
     pod: str
+    source: Literal["sidecar", "app"] = "sidecar"
     app_id: str | None = None
     runtime_version: str | None = None
-    components: list[DaprComponent] = Field(default_factory=list)
+    components: list[DaprComponent] | None = None  # None: not known (the sidecar's API is pod-local)
     subscriptions: list[DaprSubscription] = Field(default_factory=list)
 
 

@@ -24,12 +24,12 @@ import threading
 import time
 import uuid
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 import yaml
 from aiohttp import web
@@ -690,10 +690,19 @@ class _Container:
             )
 
 
-def _dapr_metadata(
-    scenario: Scenario, dep: DeploymentSpec, containers: dict[str, _Container]
-) -> tuple[int, dict[str, Any]]:
-    """The port and `GET /v1.0/metadata` answer of a pod's Dapr sidecar (Dapr 1.14's shape)."""
+class _DaprPod(NamedTuple):
+    """What a pod's Dapr sidecar and app answer through the pod proxy."""
+
+    port: int  # the sidecar's HTTP API
+    reachable: bool  # listening beyond localhost (dapr.io/sidecar-listen-addresses)
+    app_port: int | None
+    metadata: dict[str, Any]  # GET /v1.0/metadata
+    subscribe: list[dict[str, Any]]  # the app's GET /dapr/subscribe
+
+
+def _dapr_pod(scenario: Scenario, dep: DeploymentSpec, containers: dict[str, _Container]) -> _DaprPod:
+    """A pod's Dapr sidecar as Dapr 1.14 runs it: its API on localhost only unless the annotation opens
+    it, `/v1.0/metadata` in Dapr's shape, and the app's programmatic subscriptions at /dapr/subscribe."""
     notes = dep.pod_annotations
     app_id = notes.get("dapr.io/app-id", dep.name)
     daprd = containers.get("daprd")
@@ -716,7 +725,16 @@ def _dapr_metadata(
         "appConnectionProperties": {"port": int(notes.get("dapr.io/app-port", "0") or 0), "protocol": "http",
                                     "channelAddress": "127.0.0.1"},
     }
-    return int(notes.get("dapr.io/http-port", "3500")), metadata
+    subscribe = [
+        {"pubsubname": s.pubsub, "topic": s.topic, "route": s.route,
+         **({"deadLetterTopic": s.dead_letter_topic} if s.dead_letter_topic else {})}
+        for s in dep.dapr_subscriptions if s.kind == "PROGRAMMATIC"
+    ]
+    listen = [a.strip() for a in notes.get("dapr.io/sidecar-listen-addresses", "").split(",") if a.strip()]
+    reachable = any(a not in ("127.0.0.1", "[::1]", "localhost") for a in listen)
+    app_port = notes.get("dapr.io/app-port")
+    return _DaprPod(int(notes.get("dapr.io/http-port", "3500")), reachable,
+                    int(app_port) if app_port and app_port.isdigit() else None, metadata, subscribe)
 
 
 class _World:
@@ -730,7 +748,7 @@ class _World:
         self.pods: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.containers: dict[tuple[str, str], dict[str, _Container]] = {}  # (ns, pod) -> name -> container
-        self.dapr: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # (ns, pod) -> (port, metadata)
+        self.dapr: dict[tuple[str, str], _DaprPod] = {}  # (ns, pod) -> its sidecar
         cluster_created = now - timedelta(days=120)
         for ns in dict.fromkeys([*scenario.namespaces, *(d.namespace for d in scenario.deployments)]):
             self.namespaces[ns] = {
@@ -946,7 +964,7 @@ class _World:
             )
         self.containers[(ns, spec.name)] = built
         if str(dep.pod_annotations.get("dapr.io/enabled", "")).lower() == "true":
-            self.dapr[(ns, spec.name)] = _dapr_metadata(self.scenario, dep, built)
+            self.dapr[(ns, spec.name)] = _dapr_pod(self.scenario, dep, built)
         statuses = [_container_status(c, spec.name) for c in built.values() if not c.init]
         init_statuses = [_container_status(c, spec.name) for c in built.values() if c.init]
         all_ready = all(s["ready"] for s in statuses)
@@ -1763,24 +1781,32 @@ class _Api:
         return web.Response(text=body, content_type="text/plain")
 
     async def pod_proxy(self, request: web.Request) -> web.Response:
-        """GET pods/NAME[:PORT]/proxy/PATH: only the Dapr sidecars answer (their metadata and health)."""
+        """GET pods/NAME[:PORT]/proxy/PATH: what answers is a Dapr pod's sidecar (its metadata and
+        health, when its API listens beyond localhost) and its app's /dapr/subscribe."""
         ns, target, path = request.match_info["namespace"], request.match_info["name"], request.match_info["path"]
         name, _, port_text = target.partition(":")
         containers = self.world.containers.get((ns, name))
         if containers is None:
             return _not_found("pods", name)
         dapr = self.world.dapr.get((ns, name))
-        daprd = containers.get("daprd")
         port = int(port_text) if port_text.isdigit() else None
-        if dapr is None or port != dapr[0] or daprd is None or daprd.state.state != "running":
-            where = f"{name}:{port_text}" if port_text else name
-            return _status(503, "ServiceUnavailable",
-                           f"error trying to reach service: dial tcp {where}: connect: connection refused", {})
-        if path == "v1.0/metadata":
-            return web.json_response(dapr[1])
-        if path == "v1.0/healthz":
-            return web.Response(status=204)
-        return web.Response(status=404, text="404 page not found", content_type="text/plain")
+
+        def running(names: Iterable[str]) -> bool:
+            return any(c.state.state == "running" for n, c in containers.items() if n in names and not c.init)
+
+        if dapr is not None and port == dapr.port and dapr.reachable and running(["daprd"]):
+            if path == "v1.0/metadata":
+                return web.json_response(dapr.metadata)
+            if path == "v1.0/healthz":
+                return web.Response(status=204)
+            return web.Response(status=404, text="404 page not found", content_type="text/plain")
+        if dapr is not None and port == dapr.app_port and running(n for n in containers if n != "daprd"):
+            if path == "dapr/subscribe":
+                return web.json_response(dapr.subscribe)
+            return web.Response(status=404, text="404 page not found", content_type="text/plain")
+        where = f"{name}:{port_text}" if port_text else name
+        return _status(503, "ServiceUnavailable",
+                       f"error trying to reach service: dial tcp {where}: connect: connection refused", {})
 
     async def unknown(self, request: web.Request) -> web.Response:
         return _status(404, "NotFound", "the server could not find the requested resource", {})

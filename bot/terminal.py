@@ -131,7 +131,10 @@ def dapr_table(report: Report) -> Table:
     for col in ("app id", "pod", "components", "subscriptions"):
         table.add_column(col)
     for s in report.dapr:
-        components = "\n".join(f"{_t(c.name)} [dim]{_t(c.type)}[/]" for c in s.components) or "[yellow]none[/]"
+        components = (
+            "[dim]not readable (the sidecar's API is pod-local)[/]" if s.components is None
+            else "\n".join(f"{_t(c.name)} [dim]{_t(c.type)}[/]" for c in s.components) or "[yellow]none[/]"
+        )
         subscriptions = "\n".join(
             f"{_t(sub.pubsub)}/{_t(sub.topic)} → {_t(', '.join(sub.routes) or '?')}" for sub in s.subscriptions
         ) or "[dim]none[/]"

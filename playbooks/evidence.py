@@ -133,10 +133,13 @@ def dapr_evidence(sidecars: Sequence[DaprSidecar] | None) -> str | None:
         return None
     parts = []
     for s in sidecars:
-        names = ", ".join(c.name for c in s.components)
-        loaded = f"{_plural(len(s.components), 'component')}" + (f" ({names})" if names else "")
         subs = ", ".join(f"{sub.pubsub}/{sub.topic} -> {', '.join(sub.routes) or '?'}" for sub in s.subscriptions)
         subscribed = f"subscribed to {subs}" if subs else "no subscriptions"
+        if s.components is None:  # read from the app: what it asks its sidecar for
+            parts.append(f"app {s.app_id or s.pod} (/dapr/subscribe): {subscribed}")
+            continue
+        names = ", ".join(c.name for c in s.components)
+        loaded = f"{_plural(len(s.components), 'component')}" + (f" ({names})" if names else "")
         parts.append(f"daprd of {s.app_id or s.pod}: {loaded}, {subscribed}")
     return "; ".join(dict.fromkeys(parts))
 

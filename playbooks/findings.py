@@ -166,9 +166,10 @@ _DAPR_KIND = {"state": "state store", "publish": "pubsub", "bindings": "binding"
 def dapr_component_gaps(logs: Iterable[LogSnapshot], sidecars: Sequence[DaprSidecar]) -> list[tuple[str, DaprSidecar]]:
     """Components the app calls (from its daprd's API log) that its sidecar's metadata does not list:
     one text per component, worded as Dapr itself words it ("state store X is not configured")."""
-    if not sidecars:
+    known = [s for s in sidecars if s.components is not None]  # read from the sidecar itself
+    if not known:
         return []
-    loaded = {c.name for s in sidecars for c in s.components}
+    loaded = {c.name for s in known for c in s.components or []}
     used: dict[tuple[str, str], int] = {}
     for snap in logs:
         if snap.container != "daprd":
@@ -182,7 +183,7 @@ def dapr_component_gaps(logs: Iterable[LogSnapshot], sidecars: Sequence[DaprSide
                 used[key] = used.get(key, 0) + 1
     listed = ", ".join(sorted(loaded)) or "none"
     return [(f"{_DAPR_KIND[api]} {name} is not configured in the Dapr sidecar: {count} calls to it, "
-             f"components loaded: {listed}", sidecars[0]) for (api, name), count in sorted(used.items())]
+             f"components loaded: {listed}", known[0]) for (api, name), count in sorted(used.items())]
 
 
 def _finding(g: _Group, *, namespace: str, service: str, pods: Sequence[PodSnapshot],

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.config import check_name
-from bot.errors import ForbiddenError, NotFoundError
+from bot.errors import ForbiddenError, NotFoundError, UnavailableError
 from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import (
     DaprSidecar,
@@ -97,22 +97,24 @@ class Investigation:
         return self.runs
 
     async def fetch_dapr(self) -> list[DaprSidecar]:
-        """The Dapr sidecar metadata of one pod per ReplicaSet (replicas share their components and
-        subscriptions), a ready one where there is one."""
+        """What the Dapr sidecar of one pod per ReplicaSet (replicas share their components and
+        subscriptions; a ready pod where there is one) runs with: its own metadata when its API is
+        reachable from outside the pod, else the subscriptions the app offers at /dapr/subscribe."""
         if not self.rt.settings.kubernetes.dapr_metadata:
             raise StepSkipped("off: set OPSBOT_DAPR_METADATA=true and allow get on pods/proxy "
                               "(chart: rbac.daprSubscriptionCheck=true)")
         assert self.pods is not None, "the dapr step needs the pods step"
         chosen: dict[str | None, PodSnapshot] = {}
         for pod in sorted(self.pods, key=lambda p: not _sidecar_ready(p)):
-            if pod.dapr_http_port is not None:
+            if pod.dapr is not None:
                 chosen.setdefault(pod.owner, pod)
         if not chosen:
             raise StepSkipped(f"no Dapr sidecar in the pods of {self.service}")
-        answers = await asyncio.gather(
-            *(self.k8s.dapr_metadata(self.namespace, p.name, p.dapr_http_port or 3500) for p in chosen.values()),
-            return_exceptions=True,
-        )
+        askable = [p for p in chosen.values() if p.dapr and (p.dapr.api_reachable or p.dapr.app_port)]
+        if not askable:
+            raise StepSkipped("the Dapr sidecar's API answers inside the pod only (dapr.io/sidecar-listen-addresses) "
+                              "and no dapr.io/app-port names the app's port: nothing to ask from outside")
+        answers = await asyncio.gather(*(self._ask_dapr(p) for p in askable), return_exceptions=True)
         got = [a for a in answers if isinstance(a, DaprSidecar)]
         failed = [a for a in answers if isinstance(a, BaseException)]
         for exc in failed:
@@ -123,6 +125,19 @@ class Investigation:
         self.dapr = self.report.dapr = got
         self.dapr_failures = [str(exc) for exc in failed]
         return got
+
+    async def _ask_dapr(self, pod: PodSnapshot) -> DaprSidecar:
+        ports = pod.dapr
+        assert ports is not None
+        if ports.api_reachable:
+            try:
+                return await self.k8s.dapr_metadata(self.namespace, pod.name, ports.http_port)
+            except UnavailableError:
+                if ports.app_port is None:
+                    raise
+        assert ports.app_port is not None
+        answer = await self.k8s.dapr_app_subscriptions(self.namespace, pod.name, ports.app_port)
+        return answer.model_copy(update={"app_id": ports.app_id})
 
     def mark_running_build(self) -> None:
         """Flag the run that built the commit that is running."""

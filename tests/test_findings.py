@@ -165,6 +165,8 @@ def test_a_dapr_component_used_but_not_loaded_is_a_finding_with_its_evidence() -
 def test_no_dapr_metadata_no_component_finding() -> None:
     logs = [log("api-1", "daprd", [STATE_CALL])]
     assert dapr_component_gaps(logs, []) == []  # without the sidecar's answer nothing is known to be missing
+    from_app = SIDECAR.model_copy(update={"components": None, "source": "app"})
+    assert dapr_component_gaps(logs, [from_app]) == []  # the app's /dapr/subscribe does not say what is loaded
     loaded = SIDECAR.model_copy(update={"components": [DaprComponent(name="taskflow-store")]})
     assert dapr_component_gaps(logs, [loaded]) == []
 

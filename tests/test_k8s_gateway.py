@@ -17,6 +17,7 @@ from bot.errors import ConfigError, ForbiddenError, NotFoundError, UnavailableEr
 from bot.k8s import (
     Call,
     KubernetesGateway,
+    dapr_ports,
     deployment_snapshot,
     event_snapshot,
     label_selector,
@@ -209,6 +210,46 @@ async def test_dapr_sidecar_not_answering_is_not_the_api_being_down(
     cluster[url] << 503 << status_body(503, "ServiceUnavailable", "error trying to reach service: connection refused")
     with pytest.raises(UnavailableError, match=r"Dapr sidecar of taskflow-api-7d9f8-abcde did not answer on port 3501"):
         await gateway.dapr_metadata(NS, "taskflow-api-7d9f8-abcde", 3501)
+
+
+async def test_app_subscriptions_through_the_pod_proxy(gateway: KubernetesGateway, cluster: Cluster) -> None:
+    # both shapes an app may answer: a single route, or routing rules with a default
+    cluster[f"get {PODS_URL}/taskflow-api-7d9f8-abcde:8000/proxy/dapr/subscribe"] << [
+        {"pubsubname": "pubsub", "topic": "orders", "route": "/orders"},
+        {"pubsubname": "pubsub", "topic": "tasks", "deadLetterTopic": "tasks-dead",
+         "routes": {"rules": [{"match": 'event.type == "urgent"', "path": "/urgent"}], "default": "/tasks"}},
+    ]
+    answer = await gateway.dapr_app_subscriptions(NS, "taskflow-api-7d9f8-abcde", 8000)
+    assert answer.source == "app" and answer.components is None
+    assert [(s.topic, s.routes, s.dead_letter_topic) for s in answer.subscriptions] == [
+        ("orders", ["/orders"], None), ("tasks", ["/urgent", "/tasks"], "tasks-dead")]
+
+
+async def test_an_app_without_dapr_subscribe_has_no_subscriptions(gateway: KubernetesGateway, cluster: Cluster) -> None:
+    url = f"get {PODS_URL}/taskflow-api-7d9f8-abcde:8000/proxy/dapr/subscribe"
+    cluster[url] << 404 << status_body(404, "NotFound", "404 page not found")
+    answer = await gateway.dapr_app_subscriptions(NS, "taskflow-api-7d9f8-abcde", 8000)
+    assert answer.subscriptions == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "reachable", "port", "app_port"),
+    [
+        ({"dapr.io/enabled": "true", "dapr.io/app-port": "8000"}, False, 3500, 8000),  # Dapr's default: pod-local
+        ({"dapr.io/enabled": "true", "dapr.io/sidecar-listen-addresses": "0.0.0.0"}, True, 3500, None),
+        ({"dapr.io/enabled": "true", "dapr.io/sidecar-listen-addresses": "[::1],127.0.0.1"}, False, 3500, None),
+        ({"dapr.io/enabled": "true", "dapr.io/sidecar-listen-addresses": "::", "dapr.io/http-port": "3600"},
+         True, 3600, None),
+        ({"dapr.io/enabled": "true", "dapr.io/app-port": "not-a-port"}, False, 3500, None),
+    ],
+)
+def test_dapr_ports_from_the_injectors_annotations(
+    annotations: dict[str, str], reachable: bool, port: int, app_port: int | None
+) -> None:
+    ports = dapr_ports(annotations, [])
+    assert ports is not None
+    assert (ports.api_reachable, ports.http_port, ports.app_port) == (reachable, port, app_port)
+    assert dapr_ports({}, []) is None  # no Dapr at all
 
 
 async def test_hung_call_times_out(cluster: Cluster) -> None:

@@ -52,18 +52,29 @@ async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -
     assert "s3cr3t" not in report.model_dump_json()
 
 
-async def test_dapr_step_reads_each_sidecars_components_and_subscriptions(rt: Runtime) -> None:
-    report = await run_debug(rt, "notification-service")
+async def test_dapr_step_reads_the_sidecars_own_metadata_when_its_api_is_open(rt: Runtime) -> None:
+    # taskflow-api's pods set dapr.io/sidecar-listen-addresses: 0.0.0.0
+    report = await run_debug(rt, "taskflow-api")
     dapr = next(s for s in report.steps if s.name == "dapr")
     assert dapr.status is StepStatus.OK
-    assert [s.app_id for s in report.dapr] == ["notification-service"]  # one ReplicaSet: one sidecar asked
-    sidecar = report.dapr[0]
-    assert [c.name for c in sidecar.components] == ["taskflow-pubsub"]  # taskflow-store is scoped to taskflow-api
+    (sidecar,) = report.dapr  # one ReplicaSet: one sidecar asked
+    assert sidecar.source == "sidecar" and sidecar.app_id == "taskflow-api"
+    assert [c.name for c in sidecar.components or []] == ["taskflow-pubsub", "taskflow-store"]
+    assert sidecar.subscriptions == []
+    assert '"components"' in report.model_dump_json()
+
+
+async def test_dapr_step_falls_back_to_the_apps_subscriptions_when_the_sidecar_is_pod_local(rt: Runtime) -> None:
+    # notification-service's sidecar listens on localhost only (Dapr's default since 1.4): its app is asked
+    report = await run_debug(rt, "notification-service")
+    (sidecar,) = report.dapr
+    assert sidecar.source == "app" and sidecar.app_id == "notification-service"
+    assert sidecar.components is None  # unknown, not "none loaded"
     assert {(s.topic, tuple(s.routes)) for s in sidecar.subscriptions} == {
         ("reminders", ("/reminders",)), ("task-events", ("/events",))}
     sidecar_item = next(i for i in report.checklist if i.key == "sidecar-logs")
     assert "subscribed to taskflow-pubsub/reminders -> /reminders" in (sidecar_item.evidence or "")
-    assert '"subscriptions"' in report.model_dump_json()
+    assert not any(f.pattern == "dapr-component-missing" for f in report.findings)  # unknown is not missing
 
 
 async def test_dapr_step_is_skipped_unless_enabled(rt: Runtime) -> None:
@@ -179,10 +190,14 @@ async def test_dapr_step_mid_rollout_asks_one_sidecar_per_replicaset_and_says_wh
     async with Cluster() as cluster, kmock.Server(cluster):
         cluster.setup()
         k8s_fixtures.seed(cluster)
-        new_pod = k8s_fixtures._pod("taskflow-api-5c4b2-new01", "taskflow-api-5c4b2", {"app": "taskflow-api"},
-                                    ready=False, init=False, containers=["api", "daprd"],
+        open_api = {"dapr.io/enabled": "true", "dapr.io/sidecar-listen-addresses": "0.0.0.0"}
+        for name, rs, ready in (("taskflow-api-7d9f8-abcde", "taskflow-api-7d9f8", True),  # replaces the seed's
+                                ("taskflow-api-5c4b2-new01", "taskflow-api-5c4b2", False)):
+            pod = k8s_fixtures._pod(name, rs, {"app": "taskflow-api"}, ready=ready, init=False,
+                                    containers=["api", "daprd"],
                                     statuses=[k8s_fixtures._running("api"), k8s_fixtures._running("daprd")])
-        cluster.add(PODS, new_pod)
+            pod["metadata"]["annotations"] = open_api
+            cluster.add(PODS, pod)
         base = f"get /api/v1/namespaces/{NS}/pods"
         cluster[f"{base}/taskflow-api-7d9f8-abcde:3500/proxy/v1.0/metadata"] << {
             "id": "taskflow-api", "components": [{"name": "taskflow-pubsub", "type": "pubsub.redis"}]}

@@ -525,3 +525,10 @@ def test_kubectl_reads_a_dapr_sidecars_metadata_through_the_pod_proxy(sandbox: S
                               f"/api/v1/namespaces/{NS}/pods/{HEALTHY}:9999/proxy/v1.0/metadata"],
                              capture_output=True, text=True, env=env, timeout=60)
     assert refused.returncode != 0 and "connection refused" in refused.stderr
+    # notification-service's sidecar listens on localhost only: its app answers /dapr/subscribe instead
+    listed = json.loads(kubectl(sandbox, tmp_path, "get", "pods", "-n", NS, "-o", "json"))
+    notify = next(p["metadata"]["name"] for p in listed["items"]
+                  if p["metadata"]["name"].startswith("notification-service"))
+    subscribe = json.loads(kubectl(sandbox, tmp_path, "get", "--raw",
+                                   f"/api/v1/namespaces/{NS}/pods/{notify}:8001/proxy/dapr/subscribe"))
+    assert {(s["topic"], s["route"]) for s in subscribe} == {("reminders", "/reminders"), ("task-events", "/events")}
