@@ -484,10 +484,11 @@ class IncidentService:
         final = blocks.progress_message(report)
         if updater.sent != final:
             await sink.update(progress_ts, final)
-        await self._db(self.store.save_report, incident.id, report)
-
         incident = await self._db(self.store.incident, incident.id)
         if thread_ts is None:
+            # the report the root shows, kept for re-rendering it (on close, after a restart); a run
+            # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
+            await self._db(self.store.save_report, incident.id, report)
             await sink.update(root_ts, blocks.root_message(incident, report, requested_by=user))
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message

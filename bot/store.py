@@ -365,7 +365,8 @@ class IncidentStore:
             )
 
     def save_report(self, incident_id: int, report: Report) -> None:
-        """Keep the incident's latest report (without the raw logs, which are never serialised)."""
+        """Keep the report the incident's root message shows (without the raw logs, which are never
+        serialised), to render the root again on close or after a restart."""
         with self._write() as conn:
             self._require(conn, incident_id)
             conn.execute(

@@ -479,6 +479,13 @@ async def test_trace_mention_inside_an_incident_thread_reuses_it(bot: Bot) -> No
     assert traced.done and traced.by == "opsbot" and "web-dashboard -> taskflow-api" in (traced.evidence or "")
     box = checkboxes(checklist_messages(bot, root["ts"])[0])
     assert any("Trace request path" in o["text"]["text"] for o in box.get("initial_options", []))
+    # the root keeps showing the debug run it opened with, also once the incident is closed
+    kept = bot.store.last_report(incident.id)
+    assert kept is not None and kept.kind == "debug" and kept.service == "taskflow-api"
+    await bot.command("/incident", "close pool fixed")
+    await bot.service.drain()
+    root_now = json.dumps(thread_messages(bot, root["ts"])[0]["blocks"])
+    assert "Closed" in root_now and "3 pods" in root_now
 
 
 async def test_a_long_trace_goes_up_as_a_file_in_the_thread(bot: Bot) -> None:
