@@ -525,6 +525,11 @@ def test_parse_log_handles_nanoseconds_offsets_and_unstamped_lines() -> None:
     assert lines[1].text == "second  with  spaces" and lines[1].ts and lines[1].ts.utcoffset() is not None
     assert lines[2] == (None, "no stamp here")
     assert lines[3].text == "" and lines[3].ts is not None
+    odd = parse_log("2026-13-01T10:00:00Z month 13\n2026-01-01T10:00:00.1234567891Z ten digits\n"
+                    "2026-01-01T10:00:00.5+0200 no colon\n")
+    assert odd[0] == (None, "2026-13-01T10:00:00Z month 13")  # shaped like a time, not one: kept whole
+    assert odd[1].ts == datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC) and odd[1].text == "ten digits"
+    assert odd[2].ts is not None and odd[2].ts.utcoffset() is not None and odd[2].text == "no colon"
 
 
 def test_translate_error_never_leaks_a_traceback_and_names_the_scope() -> None:
