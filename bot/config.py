@@ -171,7 +171,9 @@ class ServiceConfig(BaseModel):
     workflow: str | None = Field(None, description="Workflow file or id, e.g. deploy.yml")
     branch: str = Field("main", description="Branch whose runs matter")
     request_path: list[str] = Field(
-        default_factory=list, description="Services a request passes through, in order (for trace)"
+        default_factory=list,
+        description="Services a request passes through, in order: /debug looks at the others too, /trace "
+        "searches them first",
     )
 
     @field_validator("repo")

@@ -254,6 +254,19 @@ class DaprSidecar(BaseModel):
     subscriptions: list[DaprSubscription] = Field(default_factory=list)
 
 
+class PathHop(BaseModel):
+    """Another service on the request path of the one being debugged (the seed's "trace the request
+    path": frontend, API, downstream), in brief: is it up, and what do its logs say."""
+
+    service: str
+    namespace: str
+    replicas: int = 0
+    ready_replicas: int = 0
+    restarts: int = 0
+    findings: list[Finding] = Field(default_factory=list)  # its most severe few
+    error: str | None = None  # why it could not be looked at (not found, forbidden...)
+
+
 class TraceHit(BaseModel):
     """One log line that carries the correlation id being traced."""
 
@@ -279,6 +292,7 @@ class Report(BaseModel):
     events: list[EventSnapshot] = Field(default_factory=list)
     runs: list[WorkflowRun] = Field(default_factory=list)
     dapr: list[DaprSidecar] = Field(default_factory=list)  # one sidecar per ReplicaSet, when enabled
+    path: list[PathHop] = Field(default_factory=list)  # the other services on the request path
     checklist: list[ChecklistItem] = Field(default_factory=list)
     trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
     steps: list[StepResult] = Field(default_factory=list)

@@ -125,6 +125,23 @@ def runs_table(report: Report) -> Table:
     return table
 
 
+def path_table(report: Report) -> Table:
+    """The other services on the request path: up or not, and what their logs say."""
+    table = Table(title="Request path (the other services)", title_justify="left")
+    for col in ("service", "namespace", "ready", "restarts", "findings"):
+        table.add_column(col)
+    for hop in report.path:
+        if hop.error:
+            table.add_row(_t(hop.service), _t(hop.namespace), "?", "?", f"[yellow]{_t(hop.error)}[/]")
+            continue
+        colour = "green" if hop.ready_replicas == hop.replicas and hop.replicas else "red"
+        found = "\n".join(f"[{SEVERITY_STYLE[f.severity]}]{_t(f.pattern)}[/] ×{f.count}"
+                          for f in hop.findings) or "[green]no known error[/]"
+        table.add_row(_t(hop.service), _t(hop.namespace), f"[{colour}]{hop.ready_replicas}/{hop.replicas}[/]",
+                      str(hop.restarts), found)
+    return table
+
+
 def dapr_table(report: Report) -> Table:
     """What each Dapr sidecar runs with: its components, and the topics it delivers to the app."""
     table = Table(title="Dapr sidecars", title_justify="left")
@@ -193,6 +210,8 @@ def render_report(report: Report, console: Console) -> None:
         console.print(runs_table(report))
     if report.dapr:
         console.print(dapr_table(report))
+    if report.path:
+        console.print(path_table(report))
     if report.errors:
         console.print(Text.from_markup("[bold red]Steps that failed[/]"))
         for err in report.errors:

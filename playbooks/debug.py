@@ -3,6 +3,7 @@
 deployment -> pods -> logs (every container, plus the previous log of restarted ones)
                    -> warning events (Deployment, ReplicaSets, pods)
                    -> Dapr sidecar metadata: loaded components, subscriptions (when enabled)
+the other services on the request path, in brief (in parallel from the start, when configured)
 GitHub runs (in parallel from the start)
 analysis (after all of them, with whatever succeeded) -> findings, then the checklist.
 """
@@ -20,6 +21,8 @@ from playbooks.investigation import Investigation
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+
+PATH_TAIL = 100  # log lines read per container of the other services on the request path
 
 
 async def run_debug(
@@ -58,6 +61,9 @@ async def run_debug(
         failed = sum(r.conclusion == "failure" for r in got)
         return f"{len(got)} runs of {inv.catalogue.repo} on {inv.catalogue.branch}, {failed} failed"
 
+    async def path() -> str:
+        return ev.path_evidence(await inv.fetch_path(tail=PATH_TAIL)) or ""
+
     async def dapr() -> str:
         summary = ev.dapr_evidence(await inv.fetch_dapr()) or ""
         if inv.dapr_failures:
@@ -85,6 +91,7 @@ async def run_debug(
                                     ev.dapr_evidence(inv.dapr)),
             "events": ev.events_evidence(inv.events),
             "pattern": ev.pattern_evidence(findings),
+            "trace": ev.path_evidence(inv.path),
         }
 
     t = kcfg.timeout
@@ -95,6 +102,7 @@ async def run_debug(
         Step("events", "Warning events", events, needs=("deployment",), after=("pods",), timeout=t + 1),
         Step("runs", "GitHub Actions runs", runs, timeout=rt.settings.github.timeout + 1),
         Step("dapr", "Dapr components and subscriptions", dapr, needs=("pods",), timeout=t + 1),
+        Step("path", "Services on the request path", path, timeout=t * 3),
         Step("analysis", "Known bug patterns", analysis, needs=("pods",), after=("logs", "events", "runs", "dapr"),
              timeout=30),
     ]

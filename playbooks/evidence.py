@@ -15,6 +15,7 @@ from bot.models import (
     EventSnapshot,
     Finding,
     LogSnapshot,
+    PathHop,
     PodSnapshot,
     WorkflowRun,
 )
@@ -148,3 +149,19 @@ def join(*parts: str | None) -> str | None:
     """The evidence strings that are there, one after the other."""
     present = [p for p in parts if p]
     return "; ".join(present) if present else None
+
+
+def path_evidence(hops: Sequence[PathHop] | None) -> str | None:
+    """`web-dashboard: 2/2 ready, model-schema-mismatch (12); notification-service: 2/2 ready, no known
+    error`: the other services on the request path, as their logs say."""
+    if not hops:
+        return None
+    parts = []
+    for hop in hops:
+        if hop.error:
+            parts.append(f"{hop.service}: not checked ({hop.error})")
+            continue
+        restarts = f", {_plural(hop.restarts, 'restart')}" if hop.restarts else ""
+        found = ", ".join(f"{f.pattern} ({f.count})" for f in hop.findings) or "no known error"
+        parts.append(f"{hop.service}: {hop.ready_replicas}/{hop.replicas} ready{restarts}, {found}")
+    return "; ".join(parts)

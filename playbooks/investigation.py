@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.config import check_name
-from bot.errors import ForbiddenError, NotFoundError, UnavailableError
+from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
 from bot.metrics import PLAYBOOK_SECONDS
 from bot.models import (
     DaprSidecar,
     DeploymentSnapshot,
     EventSnapshot,
     LogSnapshot,
+    PathHop,
     PodSnapshot,
     Report,
     WorkflowRun,
@@ -23,9 +24,13 @@ from bot.models import (
 from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, StepSkipped, run_steps
+from playbooks.findings import derive_findings
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+
+MAX_HOPS = 6  # services looked at on a request path, besides the one debugged
+MAX_HOP_FINDINGS = 3
 
 
 def redact_report(report: Report) -> Report:
@@ -58,6 +63,7 @@ class Investigation:
         self.runs: list[WorkflowRun] | None = None
         self.dapr: list[DaprSidecar] | None = None
         self.dapr_failures: list[str] = []  # sidecars that did not answer while others did
+        self.path: list[PathHop] | None = None
         self._not_found: NotFoundError | None = None
 
     async def fetch_deployment(self) -> DeploymentSnapshot:
@@ -138,6 +144,34 @@ class Investigation:
         assert ports.app_port is not None
         answer = await self.k8s.dapr_app_subscriptions(self.namespace, pod.name, ports.app_port)
         return answer.model_copy(update={"app_id": ports.app_id})
+
+    async def fetch_path(self, *, tail: int) -> list[PathHop]:
+        """The other services on this one's request path (services.NAME.request_path), each in brief:
+        its replicas, restarts and the most severe findings of its logs' last `tail` lines."""
+        others = [s for s in dict.fromkeys(self.catalogue.request_path) if s != self.service][:MAX_HOPS]
+        if not others:
+            raise StepSkipped(f"no request path for {self.service}: set services.{self.service}.request_path")
+        self.path = self.report.path = list(await asyncio.gather(*(self._hop(s, tail) for s in others)))
+        return self.path
+
+    async def _hop(self, service: str, tail: int) -> PathHop:
+        namespace = self.rt.settings.namespace_for(service)
+        hop = PathHop(service=service, namespace=namespace)
+        try:
+            name = self.rt.settings.service(service).deployment or service
+            deployment = await self.k8s.get_deployment(namespace, name)
+            pods = await self.k8s.list_pods(deployment)
+            logs = await self.k8s.read_logs(pods, tail=tail)
+        except ForbiddenError:
+            raise  # the same refusal would hide the service itself: the step says what to grant
+        except OpsbotError as exc:
+            return hop.model_copy(update={"error": str(exc)})
+        findings = await asyncio.to_thread(derive_findings, self.rt.patterns, namespace=namespace, service=service,
+                                           pods=pods, logs=logs, events=[])
+        return hop.model_copy(update={
+            "replicas": deployment.replicas, "ready_replicas": deployment.ready_replicas,
+            "restarts": sum(p.restarts for p in pods), "findings": findings[:MAX_HOP_FINDINGS],
+        })
 
     def mark_running_build(self) -> None:
         """Flag the run that built the commit that is running."""

@@ -35,8 +35,8 @@ async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -
         seen.append(report.steps_done)
 
     report = await run_debug(rt, "taskflow-api", on_progress=progress)
-    assert [s.status for s in report.steps] == [StepStatus.OK] * 7
-    assert seen == sorted(seen) and seen[-1] == 7  # progress only moves forward
+    assert [s.status for s in report.steps] == [StepStatus.OK] * 8
+    assert seen == sorted(seen) and seen[-1] == 8  # progress only moves forward
     pool = report.findings[0]
     assert pool.pattern == "sqlalchemy-pool-exhausted"
     assert len(pool.pods) == 3 and pool.containers == ["api"]
@@ -50,6 +50,38 @@ async def test_debug_finds_the_pool_exhaustion_in_every_container(rt: Runtime) -
     assert {"pod-status", "app-logs", "sidecar-logs", "pattern"} <= ticked
     assert "reproduce" not in ticked
     assert "s3cr3t" not in report.model_dump_json()
+
+
+async def test_debug_looks_at_the_other_services_on_the_request_path(rt: Runtime) -> None:
+    # the catalogue: taskflow-api's requests go web-dashboard -> taskflow-api -> notification-service
+    report = await run_debug(rt, "taskflow-api")
+    hops = {h.service: h for h in report.path}
+    assert set(hops) == {"web-dashboard", "notification-service"}
+    assert hops["web-dashboard"].ready_replicas == hops["web-dashboard"].replicas == 2
+    assert "model-schema-mismatch" in {f.pattern for f in hops["web-dashboard"].findings}
+    assert {f.pattern for f in hops["notification-service"].findings} >= {"cloudevent-not-unwrapped"}
+    assert all(len(h.findings) <= 3 for h in report.path)
+    # their findings are theirs: the service's own list is about taskflow-api only
+    assert "cloudevent-not-unwrapped" not in {f.pattern for f in report.findings}
+    traced = next(i for i in report.checklist if i.key == "trace")
+    assert traced.done and "notification-service: 2/2 ready, cloudevent-not-unwrapped" in (traced.evidence or "")
+
+
+async def test_request_path_step_names_what_it_could_not_look_at(rt: Runtime) -> None:
+    services = dict(rt.settings.services)
+    path = ["ghost-svc", "taskflow-api"]
+    services["taskflow-api"] = services["taskflow-api"].model_copy(update={"request_path": path})
+    rt.settings = rt.settings.model_copy(update={"services": services})
+    report = await run_debug(rt, "taskflow-api")
+    (hop,) = report.path
+    assert hop.service == "ghost-svc" and hop.error and "not found" in hop.error
+    assert next(s for s in report.steps if s.name == "path").status is StepStatus.OK
+    services["taskflow-api"] = services["taskflow-api"].model_copy(update={"request_path": []})
+    rt.settings = rt.settings.model_copy(update={"services": services})
+    report = await run_debug(rt, "taskflow-api")
+    step = next(s for s in report.steps if s.name == "path")
+    assert step.status is StepStatus.SKIPPED and "services.taskflow-api.request_path" in step.summary
+    assert not next(i for i in report.checklist if i.key == "trace").done
 
 
 async def test_dapr_step_reads_the_sidecars_own_metadata_when_its_api_is_open(rt: Runtime) -> None:
