@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import OpsbotError, UpstreamTimeoutError
-from bot.metrics import STEP_ERRORS, STEP_SECONDS
+from bot.metrics import observe_step
 from bot.models import Report, StepError, StepResult, StepStatus
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ async def _run_step(run: _Run, step: Step) -> None:
         result.status = StepStatus.RUNNING
         await run.notify()
         began = time.perf_counter()
+        kind: str | None = None  # the error kind, for the step error metric
         try:
             result.summary = await asyncio.wait_for(step.run(), timeout=step.timeout)
             result.status = StepStatus.OK
@@ -101,18 +102,18 @@ async def _run_step(run: _Run, step: Step) -> None:
         except (TimeoutError, UpstreamTimeoutError) as exc:
             result.status = StepStatus.TIMEOUT
             result.error = str(exc) or f"took longer than {step.timeout:g}s"
-            STEP_ERRORS.labels(step=step.name, kind="timeout").inc()
+            kind = "timeout"
         except OpsbotError as exc:
             result.status = StepStatus.FAILED
             result.error = str(exc)
-            STEP_ERRORS.labels(step=step.name, kind=exc.kind).inc()
+            kind = exc.kind
         except Exception as exc:  # a bug of ours: say so plainly, keep the other steps going
             log.exception("step %s crashed", step.name)
             result.status = StepStatus.FAILED
             result.error = f"internal error: {type(exc).__name__}: {exc}"
-            STEP_ERRORS.labels(step=step.name, kind="internal").inc()
+            kind = "internal"
         result.duration_ms = round((time.perf_counter() - began) * 1000, 1)
-        STEP_SECONDS.labels(playbook=run.playbook, step=step.name).observe(result.duration_ms / 1000)
+        observe_step(run.playbook, step.name, result.duration_ms / 1000, kind)
         if result.error:
             run.report.errors.append(StepError(step=step.name, message=result.error))
     finally:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.config import check_name
 from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
-from bot.metrics import PLAYBOOK_SECONDS
+from bot.metrics import observe_playbook
 from bot.models import (
     DaprSidecar,
     DeploymentSnapshot,
@@ -187,7 +187,7 @@ class Investigation:
             raise self._not_found
         found = {k: v for k, v in evidence().items() if v is not None}
         self.report.checklist = self.rt.checklists.items(self.kind, found)
-        PLAYBOOK_SECONDS.labels(playbook=self.kind).observe(self.report.duration_ms / 1000)
+        observe_playbook(self.kind, self.report.duration_ms / 1000)
         return redact_report(self.report)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import check_correlation_id, check_name
 from bot.errors import NotFoundError
-from bot.metrics import PLAYBOOK_SECONDS
+from bot.metrics import observe_playbook
 from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import SEVERITY_ORDER, derive_findings
@@ -101,5 +101,5 @@ async def run_trace(
     # ticks "Trace request path" in the checklist of the incident thread the trace ran in
     proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
     report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})
-    PLAYBOOK_SECONDS.labels(playbook="trace").observe(report.duration_ms / 1000)
+    observe_playbook("trace", report.duration_ms / 1000)
     return redact_report(report)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -243,3 +245,15 @@ def test_error_kind_is_a_bounded_label() -> None:
     assert metrics.error_kind(TimeoutError()) == "timeout"
     assert metrics.error_kind(asyncio.CancelledError()) == "cancelled"
     assert metrics.error_kind(KeyError("whatever")) == "internal"
+
+
+def test_a_one_shot_command_records_nothing_and_never_imports_prometheus() -> None:
+    # the CLI's playbooks call the same recording functions; with no metric made they do nothing
+    code = (
+        "import sys; from bot import metrics; "
+        "metrics.observe_step('debug', 'logs', 0.1, 'timeout'); metrics.observe_playbook('debug', 1.0); "
+        "print('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import blocks, metrics
 from bot.blocks import ActionId, BlockId, usage_message
 from bot.commands import USAGE
 from bot.config import Settings
@@ -381,6 +381,19 @@ async def test_trace_access_is_checked_for_the_namespace_traced(fake: FakeSlack,
             assert "Tracing `7f3a9c2e` in payments" in allowed["text"]
         finally:
             await stop_bot(bot)
+
+
+async def test_playbook_runs_in_the_bot_are_recorded_in_its_metrics(bot: Bot) -> None:
+    def count(step: str) -> float:
+        labels = {"playbook": "debug", "step": step}
+        return metrics.REGISTRY.get_sample_value("opsbot_step_duration_seconds_count", labels) or 0.0
+
+    before = count("logs"), metrics.REGISTRY.get_sample_value(
+        "opsbot_playbook_duration_seconds_count", {"playbook": "debug"}) or 0.0
+    await debug_thread(bot)
+    after = count("logs"), metrics.REGISTRY.get_sample_value(
+        "opsbot_playbook_duration_seconds_count", {"playbook": "debug"}) or 0.0
+    assert after == (before[0] + 1, before[1] + 1)
 
 
 async def test_incident_status_list_and_close(bot: Bot) -> None:
