@@ -147,7 +147,8 @@ class Investigation:
 
     async def fetch_path(self, *, tail: int) -> list[PathHop]:
         """The other services on this one's request path (services.NAME.request_path), each in brief:
-        its replicas, restarts and the most severe findings of its logs' last `tail` lines."""
+        its replicas, restarts and the most severe findings of its logs' last `tail` lines. Only those
+        in the same namespace are looked at: access is granted per namespace."""
         others = [s for s in dict.fromkeys(self.catalogue.request_path) if s != self.service][:MAX_HOPS]
         if not others:
             raise StepSkipped(f"no request path for {self.service}: set services.{self.service}.request_path")
@@ -157,14 +158,16 @@ class Investigation:
     async def _hop(self, service: str, tail: int) -> PathHop:
         namespace = self.rt.settings.namespace_for(service)
         hop = PathHop(service=service, namespace=namespace)
+        if namespace != self.namespace:
+            # who asked may look into this namespace (access.namespaces), not necessarily into that one
+            return hop.model_copy(update={"error": f"in namespace {namespace}: not looked at from a debug of "
+                                                   f"{self.namespace}; debug {service} there"})
         try:
             name = self.rt.settings.service(service).deployment or service
             deployment = await self.k8s.get_deployment(namespace, name)
             pods = await self.k8s.list_pods(deployment)
             logs = await self.k8s.read_logs(pods, tail=tail)
-        except ForbiddenError:
-            raise  # the same refusal would hide the service itself: the step says what to grant
-        except OpsbotError as exc:
+        except OpsbotError as exc:  # not found, forbidden, unavailable: said for this service only
             return hop.model_copy(update={"error": str(exc)})
         findings = await asyncio.to_thread(derive_findings, self.rt.patterns, namespace=namespace, service=service,
                                            pods=pods, logs=logs, events=[])

@@ -69,12 +69,15 @@ async def test_debug_looks_at_the_other_services_on_the_request_path(rt: Runtime
 
 async def test_request_path_step_names_what_it_could_not_look_at(rt: Runtime) -> None:
     services = dict(rt.settings.services)
-    path = ["ghost-svc", "taskflow-api"]
+    path = ["ghost-svc", "taskflow-api", "billing"]
     services["taskflow-api"] = services["taskflow-api"].model_copy(update={"request_path": path})
+    services["billing"] = services["taskflow-api"].model_copy(update={"namespace": "payments", "request_path": []})
     rt.settings = rt.settings.model_copy(update={"services": services})
     report = await run_debug(rt, "taskflow-api")
-    (hop,) = report.path
-    assert hop.service == "ghost-svc" and hop.error and "not found" in hop.error
+    ghost, billing = report.path
+    assert ghost.service == "ghost-svc" and ghost.error and "not found" in ghost.error
+    # another namespace: who may debug taskflow may not read payments (access.namespaces), so not looked at
+    assert billing.namespace == "payments" and "not looked at" in (billing.error or "")
     assert next(s for s in report.steps if s.name == "path").status is StepStatus.OK
     services["taskflow-api"] = services["taskflow-api"].model_copy(update={"request_path": []})
     rt.settings = rt.settings.model_copy(update={"services": services})
