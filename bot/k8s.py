@@ -651,7 +651,9 @@ class KubernetesGateway:
             response.release_conn()
 
     async def _json(self, call: Call, method: Callable[..., Any], **kwargs: Any) -> Json:
-        body = await self._call(call, method, **kwargs)
+        return self._parse(call, await self._call(call, method, **kwargs))
+
+    def _parse(self, call: Call, body: bytes) -> Json:
         try:
             data = json.loads(body)
         except ValueError as exc:
@@ -807,44 +809,37 @@ class KubernetesGateway:
         # rebuild every LogLine
         return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
 
-    async def dapr_metadata(self, namespace: str, pod: str, port: int = DAPR_DEFAULT_PORT) -> DaprSidecar:
-        """The pod's Dapr sidecar metadata (`GET /v1.0/metadata`), through the API server's pod proxy.
+    async def _pod_proxy(self, namespace: str, pod: str, port: int, path: str, who: str) -> bytes:
+        """GET a path on a pod's port through the API server's pod proxy.
 
-        403: the role lacks `get` on pods/proxy. A 502/503 from the proxy means the sidecar did not
-        answer on that port; it is reported as such, not as the API server being down.
+        403: the role lacks `get` on pods/proxy. A 502/503 from the proxy means nothing answered on
+        that port (`who` did not); it is reported as such, not as the API server being down.
         """
         target = f"{pod}:{port}"
-        call = Call("get", "pods/proxy", namespace, target)
         try:
-            data = await self._json(call, self.core.connect_get_namespaced_pod_proxy_with_path,
-                                    name=target, namespace=namespace, path="v1.0/metadata")
+            return await self._call(Call("get", "pods/proxy", namespace, target),
+                                    self.core.connect_get_namespaced_pod_proxy_with_path,
+                                    name=target, namespace=namespace, path=path)
         except UnavailableError as exc:
             cause = exc.__cause__
             if isinstance(cause, ApiException) and cause.status in (502, 503):
                 raise UnavailableError(
-                    f"the Dapr sidecar of {pod} did not answer on port {port} through the API server proxy "
-                    f"({_status_message(cause)})"
+                    f"{who} did not answer on port {port} through the API server proxy ({_status_message(cause)})"
                 ) from exc
             raise
-        return dapr_sidecar(data, pod=pod)
+
+    async def dapr_metadata(self, namespace: str, pod: str, port: int = DAPR_DEFAULT_PORT) -> DaprSidecar:
+        """The pod's Dapr sidecar metadata (`GET /v1.0/metadata`), through the API server's pod proxy."""
+        body = await self._pod_proxy(namespace, pod, port, "v1.0/metadata", f"the Dapr sidecar of {pod}")
+        return dapr_sidecar(self._parse(Call("get", "pods/proxy", namespace, f"{pod}:{port}"), body), pod=pod)
 
     async def dapr_app_subscriptions(self, namespace: str, pod: str, app_port: int) -> DaprSidecar:
         """The subscriptions the app offers its sidecar (`GET /dapr/subscribe` on the app's port, the
         seed's check), through the API server's pod proxy; what is left when the sidecar's own API is
         pod-local."""
-        target = f"{pod}:{app_port}"
-        call = Call("get", "pods/proxy", namespace, target)
         try:
-            body = await self._call(call, self.core.connect_get_namespaced_pod_proxy_with_path,
-                                    name=target, namespace=namespace, path="dapr/subscribe")
-        except UnavailableError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ApiException) and cause.status in (502, 503):
-                raise UnavailableError(
-                    f"the app of {pod} did not answer /dapr/subscribe on port {app_port} through the API server "
-                    f"proxy ({_status_message(cause)})"
-                ) from exc
-            raise
+            body = await self._pod_proxy(namespace, pod, app_port, "dapr/subscribe",
+                                         f"the app of {pod} (/dapr/subscribe)")
         except NotFoundError:  # an app with no programmatic subscriptions may not serve the path at all
             return DaprSidecar(pod=pod, source="app", subscriptions=[])
         try:
