@@ -226,10 +226,11 @@ class PatternTable:
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
-        folded_lines = _fold(joined).split("\n")  # folding keeps newlines where they were
+        folded = _fold(joined)
+        folded_lines = folded.split("\n")  # folding keeps newlines where they were
         ends = list(accumulate(len(line) + 1 for line in folded_lines))  # one past each line's newline
         hits: dict[int, set[int]] = {}
-        for end, indexes in automaton.iter("\n".join(folded_lines)):
+        for end, indexes in automaton.iter(folded):
             line = bisect_right(ends, end)
             found = hits.get(line)
             if found is None:
