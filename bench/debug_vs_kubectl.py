@@ -52,7 +52,7 @@ def opsbot_command(chosen: str | None = None) -> list[str]:
     found = shutil.which("opsbot")
     if found:
         return [found]
-    return [sys.executable, "-m", "bot.cli"]
+    return [sys.executable, "-m", "bot"]
 
 
 def run_opsbot(env: dict[str, str], opsbot: list[str]) -> tuple[float, dict]:

@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
+from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
 from bot.config import Settings, load_settings
 from bot.errors import OpsbotError, UsageError
 from bot.models import Report
@@ -87,20 +88,18 @@ def print_report(report: Report, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-async def _playbook(kind: str, service: str, namespace: str | None, context: str | None, demo: bool) -> Report:
+async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool) -> Report:
     from bot.runtime import open_runtime
-    from playbooks.debug import run_debug
-    from playbooks.verify import run_verify
+    from playbooks.registry import run_command
 
-    playbook = run_debug if kind == "debug" else run_verify
     async with open_runtime(settings(), demo=demo) as rt:
-        return await playbook(rt, service, namespace=namespace, context=context)
+        return await run_command(rt, cmd, namespace=namespace, context=context)
 
 
 @app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
-    report = run(lambda: _playbook("debug", "taskflow-api", None, None, True))
+    report = run(lambda: _playbook(ServiceCommand("taskflow-api"), None, None, True))
     print_report(report, as_json)
 
 
@@ -113,7 +112,7 @@ def debug(
     as_json: JsonOpt = False,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
-    report = run(lambda: _playbook("debug", service, namespace, context, demo))
+    report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo))
     print_report(report, as_json)
 
 
@@ -126,7 +125,7 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs."""
-    report = run(lambda: _playbook("verify", service, namespace, context, demo))
+    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo))
     print_report(report, as_json)
     if report.findings:
         raise typer.Exit(3)
@@ -143,13 +142,9 @@ def trace(
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.config import parse_since
-    from bot.runtime import open_runtime
-    from playbooks.trace import run_trace
 
-    async def go() -> Report:
-        seconds = parse_since(since)
-        async with open_runtime(settings(), demo=demo) as rt:
-            return await run_trace(rt, correlation_id, namespace=namespace, since_seconds=seconds, context=context)
+    def go() -> Awaitable[Report]:
+        return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo)
 
     report = run(go)
     print_report(report, as_json)
@@ -250,9 +245,3 @@ def console(demo: DemoOpt = False) -> None:
         run_console(settings(), demo=demo)
     except OpsbotError as exc:
         fail(str(exc), 2)
-
-
-if __name__ == "__main__":
-    from bot.__main__ import main
-
-    main()

@@ -42,7 +42,9 @@ HELP: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class DebugCommand:
+class ServiceCommand:
+    """`/debug SERVICE` or `/verify SERVICE`: a playbook run on one service (Deployment)."""
+
     service: str
     namespace: str | None = None
     cluster: str | None = None
@@ -71,7 +73,7 @@ class TraceCommand:
         return "trace"
 
 
-PlaybookCommand = DebugCommand | TraceCommand
+PlaybookCommand = ServiceCommand | TraceCommand
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class HelpCommand:
         return "help"
 
 
-Command = DebugCommand | TraceCommand | IncidentCommand | HelpCommand
+Command = ServiceCommand | TraceCommand | IncidentCommand | HelpCommand
 
 
 def help_text() -> str:
@@ -182,11 +184,11 @@ def _parse_flags(
     return target
 
 
-def _parse_target(command: str, words: list[str], clusters: Mapping[str, str]) -> DebugCommand:
+def _parse_target(command: str, words: list[str], clusters: Mapping[str, str]) -> ServiceCommand:
     target = _parse_flags(command, words, clusters, what="service", check=lambda w: check_name(w, "service"))
     assert target.subject is not None
     playbook: Literal["debug", "verify"] = "verify" if command == "/verify" else "debug"
-    return DebugCommand(service=target.subject, namespace=target.namespace, cluster=target.cluster, playbook=playbook)
+    return ServiceCommand(service=target.subject, namespace=target.namespace, cluster=target.cluster, playbook=playbook)
 
 
 def _parse_trace(words: list[str], clusters: Mapping[str, str]) -> TraceCommand:

@@ -25,10 +25,10 @@ from bot import blocks
 from bot.blocks import FileSnippet, Message
 from bot.commands import (
     Command,
-    DebugCommand,
     HelpCommand,
     IncidentCommand,
     PlaybookCommand,
+    ServiceCommand,
     TraceCommand,
     check_access,
     help_text,
@@ -44,14 +44,12 @@ from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult,
 from bot.redact import redact
 from bot.store import BOT_USER, Incident, IncidentStore
 from playbooks.actions import run_action
-from playbooks.debug import run_debug
-from playbooks.trace import run_trace
-from playbooks.verify import run_verify
+from playbooks.registry import run_command
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +332,7 @@ class IncidentService:
                 else parse_command(source, text, clusters=clusters)
             )
             name = cmd.name
-            namespace = resolve_target(settings, cmd)[0] if isinstance(cmd, DebugCommand | TraceCommand) else None
+            namespace = resolve_target(settings, cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
             refusal = check_access(settings.access, channel=sink.channel, user=user, namespace=namespace)
             if refusal is not None:
                 return self._answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
@@ -352,7 +350,7 @@ class IncidentService:
     async def _plan(self, cmd: Command, *, sink: ThreadSink, user: str, thread_ts: str | None) -> Accepted:
         if isinstance(cmd, HelpCommand):
             return self._answered(Accepted("help", reply=blocks.usage_message(help_text())))
-        if isinstance(cmd, DebugCommand):
+        if isinstance(cmd, ServiceCommand):
             where = "into this thread" if thread_ts else "an incident thread"
             return Accepted(
                 cmd.name,
@@ -451,17 +449,8 @@ class IncidentService:
             updater.submit(blocks.progress_message(current))
 
         try:
-            if isinstance(cmd, TraceCommand):
-                # the namespace that was authorized, not a default the playbook would pick again
-                report = await run_trace(
-                    self.runtime, cmd.correlation_id, namespace=namespace, since_seconds=cmd.since_seconds,
-                    context=context, on_progress=on_progress,
-                )
-            else:
-                run = run_verify if cmd.playbook == "verify" else run_debug
-                report = await run(
-                    self.runtime, cmd.service, namespace=cmd.namespace, context=context, on_progress=on_progress
-                )
+            # the namespace that was authorized, not a default the playbook would pick again
+            report = await run_command(self.runtime, cmd, namespace=namespace, context=context, on_progress=on_progress)
         except Exception as exc:
             await updater.flush()
             text = self._error_text(exc)

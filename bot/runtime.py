@@ -11,54 +11,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from bot.config import ServiceConfig, Settings
-from bot.errors import OpsbotError
 from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
 from playbooks.checklists import ChecklistCatalogue
 from playbooks.patterns import PatternTable
+from playbooks.runtime import Runtime
 
 if TYPE_CHECKING:
     from bot.sandbox import Scenario
-
-
-class Runtime:
-    """Gateways and knowledge, shared by every command of a process."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        patterns: PatternTable,
-        checklists: ChecklistCatalogue,
-        github: GitHubGateway | None,
-        kubernetes: dict[str | None, KubernetesGateway] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.patterns = patterns
-        self.checklists = checklists
-        self.github = github
-        self._kubernetes: dict[str | None, KubernetesGateway] = dict(kubernetes or {})
-
-    def kubernetes(self, context: str | None = None) -> KubernetesGateway:
-        """The gateway for a kubeconfig context (None: the configured one), built once and cached."""
-        gateway = self._kubernetes.get(context)
-        if gateway is None:
-            gateway = KubernetesGateway.from_settings(self.settings.kubernetes, context=context)
-            self._kubernetes[context] = gateway
-        return gateway
-
-    async def ready(self) -> list[tuple[str, bool, str]]:
-        try:
-            await self.kubernetes().ping()
-            return [("kubernetes", True, "API answers")]
-        except OpsbotError as exc:
-            return [("kubernetes", False, str(exc))]
-
-    async def close(self) -> None:
-        for gateway in self._kubernetes.values():
-            await gateway.close()
-        if self.github is not None:
-            await self.github.close()
 
 
 def demo_settings(settings: Settings, scenario: Scenario) -> Settings:

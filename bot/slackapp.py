@@ -31,9 +31,10 @@ from bot.errors import ConfigError
 from bot.health import add_health_routes
 from bot.incidents import IncidentService
 from bot.logs import configure_logging, new_correlation_id
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import open_runtime
 from bot.store import IncidentStore
 from handlers import register_all
+from playbooks.runtime import Runtime
 
 SLACK_PATH = "/slack/events"
 SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on exit

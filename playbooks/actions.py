@@ -12,7 +12,7 @@ from bot.models import ActionKind, EventSnapshot, NextAction
 from bot.redact import redact
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 
 class ActionResult(BaseModel):

@@ -20,7 +20,7 @@ from playbooks.findings import derive_findings
 from playbooks.investigation import Investigation
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 PATH_TAIL = 100  # log lines read per container of the other services on the request path
 

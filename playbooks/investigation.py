@@ -27,7 +27,7 @@ from playbooks.engine import Progress, Step, StepSkipped, run_steps
 from playbooks.findings import derive_findings
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 MAX_HOPS = 6  # services looked at on a request path, besides the one debugged
 MAX_HOP_FINDINGS = 3

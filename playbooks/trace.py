@@ -18,7 +18,7 @@ from playbooks.findings import SEVERITY_ORDER, derive_findings
 from playbooks.investigation import redact_report
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
 TRACE_TAIL = 5000  # lines read per container within the time window

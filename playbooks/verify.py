@@ -12,7 +12,7 @@ from playbooks.findings import derive_findings, restart_summary
 from playbooks.investigation import Investigation
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from playbooks.runtime import Runtime
 
 RECENT_SECONDS = 3600  # a pod younger than this was (re)started by the latest rollout or a crash
 VERIFY_TAIL = 10  # the seed's `kubectl logs --tail=10`: enough to see the new code's first lines

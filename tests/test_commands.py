@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from bot.commands import (
     HELP,
     USAGE,
-    DebugCommand,
     HelpCommand,
     IncidentCommand,
+    ServiceCommand,
     TraceCommand,
     check_access,
     help_text,
@@ -30,18 +30,18 @@ CLUSTERS = {"prod": "prod-eu-1", "staging": "kind-staging"}
 @pytest.mark.parametrize(
     ("command", "text", "expected"),
     [
-        ("/debug", "taskflow-api", DebugCommand("taskflow-api")),
-        ("/debug", "  taskflow-api  ", DebugCommand("taskflow-api")),
-        ("/debug", "taskflow-api -n prod", DebugCommand("taskflow-api", namespace="prod")),
-        ("/debug", "-n prod taskflow-api", DebugCommand("taskflow-api", namespace="prod")),
-        ("/debug", "taskflow-api --namespace=prod", DebugCommand("taskflow-api", namespace="prod")),
-        ("/debug", "taskflow-api --cluster prod", DebugCommand("taskflow-api", cluster="prod")),
+        ("/debug", "taskflow-api", ServiceCommand("taskflow-api")),
+        ("/debug", "  taskflow-api  ", ServiceCommand("taskflow-api")),
+        ("/debug", "taskflow-api -n prod", ServiceCommand("taskflow-api", namespace="prod")),
+        ("/debug", "-n prod taskflow-api", ServiceCommand("taskflow-api", namespace="prod")),
+        ("/debug", "taskflow-api --namespace=prod", ServiceCommand("taskflow-api", namespace="prod")),
+        ("/debug", "taskflow-api --cluster prod", ServiceCommand("taskflow-api", cluster="prod")),
         (
             "/debug",
             "taskflow-api -n tasks --cluster=staging",
-            DebugCommand("taskflow-api", namespace="tasks", cluster="staging"),
+            ServiceCommand("taskflow-api", namespace="tasks", cluster="staging"),
         ),
-        ("/verify", "taskflow-api", DebugCommand("taskflow-api", playbook="verify")),
+        ("/verify", "taskflow-api", ServiceCommand("taskflow-api", playbook="verify")),
         ("/incident", "status", IncidentCommand("status")),
         ("/incident", "list", IncidentCommand("list")),
         ("/incident", "close", IncidentCommand("close")),
@@ -54,7 +54,7 @@ CLUSTERS = {"prod": "prod-eu-1", "staging": "kind-staging"}
         ("/incident", "close a &lt;b&gt; &amp; c", IncidentCommand("close", summary="a <b> & c")),
         ("/opsbot", "help", HelpCommand()),
         ("/opsbot", "", HelpCommand()),
-        ("/opsbot", "debug web-dashboard", DebugCommand("web-dashboard")),
+        ("/opsbot", "debug web-dashboard", ServiceCommand("web-dashboard")),
         ("/trace", "7f3a9c2e", TraceCommand("7f3a9c2e")),
         ("/trace", "  7f3a9c2e ", TraceCommand("7f3a9c2e", since_seconds=3600)),
         ("/trace", "7f3a9c2e -n taskflow", TraceCommand("7f3a9c2e", namespace="taskflow")),
@@ -132,9 +132,9 @@ def test_unknown_cluster_when_none_configured() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("<@U0BOT> debug taskflow-api", DebugCommand("taskflow-api")),
-        ("<@U0BOT|opsbot>   debug taskflow-api -n prod", DebugCommand("taskflow-api", namespace="prod")),
-        ("hey <@U0BOT> verify web-dashboard", DebugCommand("web-dashboard", playbook="verify")),
+        ("<@U0BOT> debug taskflow-api", ServiceCommand("taskflow-api")),
+        ("<@U0BOT|opsbot>   debug taskflow-api -n prod", ServiceCommand("taskflow-api", namespace="prod")),
+        ("hey <@U0BOT> verify web-dashboard", ServiceCommand("web-dashboard", playbook="verify")),
         ("<@U0BOT>", HelpCommand()),
         ("<@U0BOT> help", HelpCommand()),
         ("<@U0BOT> incident close done", IncidentCommand("close", summary="done")),
@@ -209,10 +209,10 @@ def test_resolve_target_uses_catalogue_and_clusters() -> None:
         services={"taskflow-api": {"namespace": "tasks"}},  # type: ignore[dict-item]
         kubernetes={"clusters": CLUSTERS, "context": "local"},  # type: ignore[arg-type]
     )
-    assert resolve_target(settings, DebugCommand("taskflow-api")) == ("tasks", "local")
-    other = DebugCommand("taskflow-api", namespace="x", cluster="prod")
+    assert resolve_target(settings, ServiceCommand("taskflow-api")) == ("tasks", "local")
+    other = ServiceCommand("taskflow-api", namespace="x", cluster="prod")
     assert resolve_target(settings, other) == ("x", "prod-eu-1")
-    assert resolve_target(settings, DebugCommand("other")) == ("default", "local")
+    assert resolve_target(settings, ServiceCommand("other")) == ("default", "local")
 
 
 def test_resolve_target_of_a_trace_is_its_namespace_or_the_default() -> None:

@@ -12,11 +12,12 @@ from bot.config import load_settings
 from bot.errors import NotFoundError, UsageError
 from bot.k8s import KubernetesGateway
 from bot.models import ActionKind, NextAction, Report, StepStatus
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import open_runtime
 from playbooks.actions import run_action
 from playbooks.checklists import ChecklistCatalogue
 from playbooks.debug import run_debug
 from playbooks.patterns import PatternTable
+from playbooks.runtime import Runtime
 from playbooks.verify import run_verify
 from tests import k8s_fixtures
 from tests.k8s_fixtures import NS, PODS, Cluster

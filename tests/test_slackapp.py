@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.incidents import IncidentService, SlackSink, checklist_changes
 from bot.models import ChecklistItem, Report, TraceHit
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import open_runtime
 from bot.slackapp import (
     SLACK_PATH,
     build_app,
@@ -43,6 +43,7 @@ from bot.slackapp import (
     run_server,
 )
 from bot.store import IncidentStore
+from playbooks.runtime import Runtime
 from tests.fakeslack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
