@@ -30,8 +30,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.config import format_since
 from bot.errors import UsageError
+from bot.inputs import format_since
 from bot.models import (
     ChecklistItem,
     Finding,

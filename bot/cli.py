@@ -141,7 +141,7 @@ def trace(
     as_json: JsonOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
-    from bot.config import parse_since
+    from bot.inputs import parse_since
 
     def go() -> Awaitable[Report]:
         return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo)

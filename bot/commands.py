@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.config import AccessSettings, Settings, check_correlation_id, check_name, parse_since
+from bot.config import AccessSettings, Settings
 from bot.errors import UsageError
+from bot.inputs import check_correlation_id, check_name, parse_since
 
 DEFAULT_SINCE_SECONDS = 3600  # /trace looks back one hour unless --since says otherwise
 # Commands that also work as the first word of a mention or of `/opsbot ...`.

@@ -36,8 +36,8 @@ from bot.commands import (
     parse_mention,
     resolve_target,
 )
-from bot.config import format_since
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
+from bot.inputs import format_since
 from bot.logs import current_correlation_id
 from bot.metrics import API_ERRORS, COMMANDS, error_kind
 from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from bot.config import check_name
 from bot.errors import OpsbotError, UsageError
+from bot.inputs import check_name
 from bot.models import ActionKind, EventSnapshot, NextAction
 from bot.redact import redact
 

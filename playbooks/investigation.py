@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from bot.config import check_name
 from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
+from bot.inputs import check_name
 from bot.metrics import observe_playbook
 from bot.models import (
     DaprSidecar,

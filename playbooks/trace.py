@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.config import check_correlation_id, check_name
 from bot.errors import NotFoundError
+from bot.inputs import check_correlation_id, check_name
 from bot.metrics import observe_playbook
 from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
 from playbooks.engine import Progress, Step, run_steps

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import check_correlation_id, format_since, parse_since
 from bot.errors import UsageError
+from bot.inputs import check_correlation_id, format_since, parse_since
 from bot.models import LogLine, LogSnapshot
 from playbooks.trace import path_summary, trace_hits
 
