@@ -30,11 +30,7 @@ from bot.commands import (
     PlaybookCommand,
     ServiceCommand,
     TraceCommand,
-    check_access,
     help_text,
-    parse_command,
-    parse_mention,
-    resolve_target,
 )
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
 from bot.inputs import format_since
@@ -43,6 +39,8 @@ from bot.metrics import API_ERRORS, COMMANDS, error_kind
 from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus
 from bot.redact import redact
 from bot.store import BOT_USER, Incident, IncidentStore
+from handlers.access import check_access, resolve_target
+from handlers.parsing import parse_command, parse_mention
 from playbooks.actions import run_action
 from playbooks.registry import run_command
 

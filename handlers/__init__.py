@@ -1,23 +1,23 @@
 """Slack listeners only: parse -> validate -> authorize -> acknowledge -> hand over.
 
-Each module has one `register(app, service)`; `register_all` wires them all. The logic behind
-them lives in `bot.incidents.IncidentService`.
+Each listener module has one `register(app, service)`; `register_all` wires them all. Parsing
+(`parsing`), authorization (`access`), intake (`intake`) and Slack payload reading (`payloads`)
+are plain modules the console uses too. The work itself runs in `bot.threads` after the ack.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import actions, commands, events
-
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.incidents import IncidentService
 
-MODULES = (commands, actions, events)
-
 
 def register_all(app: AsyncApp, service: IncidentService) -> None:
-    for module in MODULES:
+    # imported here, so that `handlers.parsing` & co. do not pull in Bolt for the console
+    from handlers import actions, commands, events
+
+    for module in (commands, actions, events):
         module.register(app, service)

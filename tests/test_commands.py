@@ -8,21 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import (
-    HELP,
-    USAGE,
-    HelpCommand,
-    IncidentCommand,
-    ServiceCommand,
-    TraceCommand,
-    check_access,
-    help_text,
-    parse_command,
-    parse_mention,
-    resolve_target,
-)
+from bot.commands import HELP, USAGE, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
 from bot.config import AccessSettings, Settings
 from bot.errors import UsageError
+from handlers.access import check_access, resolve_target
+from handlers.parsing import parse_command, parse_mention
 
 CLUSTERS = {"prod": "prod-eu-1", "staging": "kind-staging"}
 
