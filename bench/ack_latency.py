@@ -33,11 +33,12 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.app import build_app, build_web_app, readiness  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.incidents import IncidentService  # noqa: E402
 from bot.runtime import open_runtime  # noqa: E402
-from bot.slackapp import build_app, build_web_app, make_client, readiness  # noqa: E402
+from bot.slack import make_client  # noqa: E402
 from bot.store import IncidentStore  # noqa: E402
+from bot.threads import IncidentService  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-signing-secret"

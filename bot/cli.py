@@ -228,7 +228,7 @@ def sandbox(
 @app.command()
 def serve(demo: DemoOpt = False) -> None:
     """The Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT at /slack/events."""
-    from bot.slackapp import serve as serve_app
+    from bot.app import serve as serve_app
 
     try:
         serve_app(settings(), demo=demo)

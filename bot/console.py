@@ -1,6 +1,6 @@
 """`opsbot console`: the Slack thread, in a terminal.
 
-The same parser and the same `IncidentService` as the Slack app; only the sink differs:
+The same intake and the same `IncidentService` as the Slack app; only the sink differs:
 `TerminalSink` prints what Slack would show (Block Kit turned into rich text). Checklist items and
 next-step buttons are numbered as in the thread, so `tick 3` and `press 1` mean what they show.
 """
@@ -26,10 +26,11 @@ from bot import blocks
 from bot.blocks import FileSnippet, Message
 from bot.config import Settings
 from bot.errors import OpsbotError, UsageError
-from bot.incidents import IncidentService
 from bot.redact import redact
 from bot.runtime import open_runtime
 from bot.store import Incident, IncidentStore
+from bot.threads import IncidentService
+from handlers.intake import Intake
 
 CHANNEL = "console"
 PROMPT = "opsbot> "
@@ -173,6 +174,7 @@ class ConsoleSession:
 
     def __init__(self, service: IncidentService, sink: TerminalSink, *, user: str) -> None:
         self.service = service
+        self.intake = Intake(service)
         self.sink = sink
         self.user = user
         self.thread_ts: str | None = None  # the thread `tick` and `press` act on
@@ -207,7 +209,7 @@ class ConsoleSession:
     async def _command(self, command: str, text: str) -> None:
         # As in Slack, a slash command opens a new thread; /incident acts on the current one.
         thread_ts = self.thread_ts if command == "/incident" else None
-        accepted = await self.service.accept(command, text, sink=self.sink, user=self.user, thread_ts=thread_ts)
+        accepted = await self.intake.accept(command, text, sink=self.sink, user=self.user, thread_ts=thread_ts)
         if accepted.reply is not None:
             await self.sink.notify(self.user, accepted.reply)
         if accepted.work is not None:

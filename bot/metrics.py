@@ -7,7 +7,7 @@ only what opsbot means to publish.
 They are made on first use (`COMMANDS`, `REGISTRY`... are module attributes built on access), and
 the playbooks record through `observe_step` and `observe_playbook`, which do nothing while no
 metric exists: a one-shot CLI command, whose numbers nobody scrapes, never imports
-prometheus-client (~14 ms of its start). `opsbot serve` makes them as it starts (bot.incidents
+prometheus-client (~14 ms of its start). `opsbot serve` makes them as it starts (bot.threads
 and bot.health use them), so every playbook run there is recorded.
 """
 

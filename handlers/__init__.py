@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.incidents import IncidentService
+    from handlers.intake import Intake
 
 
-def register_all(app: AsyncApp, service: IncidentService) -> None:
+def register_all(app: AsyncApp, intake: Intake) -> None:
     # imported here, so that `handlers.parsing` & co. do not pull in Bolt for the console
     from handlers import actions, commands, events
 
     for module in (commands, actions, events):
-        module.register(app, service)
+        module.register(app, intake)

@@ -7,10 +7,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.incidents import IncidentService, SlackSink
+from bot.slack import SlackSink
+from handlers.intake import Intake
 
 
-def register(app: AsyncApp, service: IncidentService) -> None:
+def register(app: AsyncApp, intake: Intake) -> None:
+    service = intake.service
+
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
         # Bolt acknowledged already. Slack redelivers events it thinks were lost (same event_id,
@@ -20,8 +23,8 @@ def register(app: AsyncApp, service: IncidentService) -> None:
         sink = SlackSink(client, event["channel"])
         user = event.get("user", "")
         thread_ts = event.get("thread_ts")
-        accepted = await service.accept("mention", event.get("text", ""), sink=sink, user=user, thread_ts=thread_ts)
-        service.start(accepted, sink=sink, user=user, thread_ts=thread_ts)
+        accepted = await intake.accept("mention", event.get("text", ""), sink=sink, user=user, thread_ts=thread_ts)
+        intake.start(accepted, sink=sink, user=user, thread_ts=thread_ts)
         # The thread itself shows that a playbook started; only answers and refusals need a line.
         if accepted.reply is not None and (accepted.work is None or accepted.outcome != "ok"):
             # Not the acknowledgement (that carries nothing for events): a line only this person sees.

@@ -26,23 +26,24 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, metrics
-from bot.blocks import ActionId, BlockId, usage_message
-from bot.commands import USAGE
-from bot.config import Settings
-from bot.errors import ConfigError
-from bot.incidents import IncidentService, SlackSink, checklist_changes
-from bot.models import ChecklistItem, Report, TraceHit
-from bot.runtime import open_runtime
-from bot.slackapp import (
+from bot.app import (
     SLACK_PATH,
     build_app,
     build_web_app,
     check_slack_settings,
-    make_client,
     readiness,
     run_server,
 )
+from bot.blocks import ActionId, BlockId, usage_message
+from bot.commands import USAGE
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.models import ChecklistItem, Report, TraceHit
+from bot.runtime import open_runtime
+from bot.slack import SlackSink, make_client
 from bot.store import IncidentStore
+from bot.threads import IncidentService
+from handlers.payloads import checklist_changes
 from playbooks.runtime import Runtime
 from tests.fakeslack import FakeSlack
 

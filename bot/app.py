@@ -15,25 +15,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import add_health_routes
-from bot.incidents import IncidentService
 from bot.logs import configure_logging, new_correlation_id
 from bot.runtime import open_runtime
+from bot.slack import make_client, secret
 from bot.store import IncidentStore
+from bot.threads import IncidentService
 from handlers import register_all
+from handlers.intake import Intake
 from playbooks.runtime import Runtime
 
 SLACK_PATH = "/slack/events"
@@ -42,36 +38,15 @@ SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on
 log = logging.getLogger(__name__)
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None and value.get_secret_value() else None
-
-
 def check_slack_settings(settings: Settings) -> None:
     """A missing token or secret stops start-up with one line naming the setting."""
-    if _secret(settings.slack.bot_token) is None:
+    if secret(settings.slack.bot_token) is None:
         raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (the bot token, xoxb-...)")
-    if _secret(settings.slack.app_token) is None and _secret(settings.slack.signing_secret) is None:
+    if secret(settings.slack.app_token) is None and secret(settings.slack.signing_secret) is None:
         raise ConfigError(
             "SLACK_SIGNING_SECRET",
             "is required in HTTP mode (or set SLACK_APP_TOKEN to use Socket Mode)",
         )
-
-
-def make_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: SLACK_API_URL as base, retries on connection errors, 429 and 5xx."""
-    token = _secret(settings.slack.bot_token)
-    if token is None:
-        raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (the bot token, xoxb-...)")
-    return AsyncWebClient(
-        token=token,
-        base_url=settings.slack.api_url,
-        retry_handlers=[
-            # The list replaces the default, which holds only the connection handler: keep it.
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
 
 
 def build_app(
@@ -84,14 +59,14 @@ def build_app(
 ) -> AsyncApp:
     """The Bolt app with every listener registered. Pass `service` to reach its tasks (tests)."""
     service = service or IncidentService(runtime, store)
-    secret = _secret(settings.slack.signing_secret)
+    signing_secret = secret(settings.slack.signing_secret)
     app = AsyncApp(
         name="opsbot",
         client=client,
-        signing_secret=secret or "",
+        signing_secret=signing_secret or "",
         # Socket Mode requests are not signed; Bolt skips them anyway, and without a secret an
         # HTTP request could never be verified (serve does not mount /slack/events then).
-        request_verification_enabled=secret is not None,
+        request_verification_enabled=signing_secret is not None,
         # Listeners only acknowledge and start a task, so Bolt may as well wait for them: the
         # acknowledgement then leaves as soon as ack() returns, without Bolt's polling loop.
         process_before_response=True,
@@ -108,7 +83,7 @@ def build_app(
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed: %s", type(error).__name__, exc_info=error)
 
-    register_all(app, service)
+    register_all(app, Intake(service))
     return app
 
 
@@ -153,7 +128,7 @@ async def run_server(
 ) -> None:
     """Serve until `stop` is set; then stop taking requests, let running work finish, close."""
     check_slack_settings(settings)
-    app_token = _secret(settings.slack.app_token)
+    app_token = secret(settings.slack.app_token)
     async with open_runtime(settings, demo=demo) as runtime:
         store = IncidentStore(settings.store.path)
         client = make_client(settings)

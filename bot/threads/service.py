@@ -1,0 +1,313 @@
+"""The incident service: fills incident threads after the acknowledgement.
+
+It opens (or reuses) the incident in the store, runs the playbook through the registry, writes the
+thread through a `ThreadSink` as the steps end, keeps the checklist message current as people tick,
+runs next-step buttons, and closes incidents. Intake (parsing, authorizing, planning) happens
+before, in `handlers.intake`; background-task supervision is inherited from `TaskSupervisor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
+from bot import blocks
+from bot.blocks import Message
+from bot.commands import IncidentCommand, PlaybookCommand, TraceCommand
+from bot.errors import NotFoundError, OpsbotError, UsageError
+from bot.metrics import COMMANDS
+from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus
+from bot.redact import redact
+from bot.store import BOT_USER, Incident, IncidentStore
+from bot.threads.sink import LatestOnly, ThreadSink
+from bot.threads.supervisor import Reported, TaskSupervisor, error_text
+from playbooks.actions import run_action
+from playbooks.registry import run_command
+
+if TYPE_CHECKING:
+    from playbooks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _report_stub(incident: Incident) -> Report:
+    """A report carrying only what the store knows, for re-rendering a root after a restart."""
+    return Report(
+        service=incident.service,
+        namespace=incident.namespace,
+        context=incident.context,
+        started_at=incident.opened_at,
+    )
+
+
+def note(mrkdwn: str) -> Message:
+    """A one-section message of text already escaped (pieces through blocks.clean / blocks.user)."""
+    text = blocks.clip(mrkdwn, blocks.MAX_SECTION)
+    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()])
+
+
+class IncidentService(TaskSupervisor):
+    """Opens, fills and closes incident threads; the one place their logic lives."""
+
+    def __init__(self, runtime: Runtime, store: IncidentStore) -> None:
+        self.runtime = runtime
+        self.store = store
+        super().__init__()
+        # One lock an incident: re-rendering the checklist reads the store and updates the message;
+        # serialised, the last update always shows every tick, whatever order requests came in.
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._generation: dict[int, int] = {}  # checklist changes recorded, per incident
+        self._rendered: dict[int, int] = {}  # the generation the last render started from
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # SQLite writes fsync; off the event loop they cannot delay the acknowledgement of requests.
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def claim_event(self, event_id: str) -> bool:
+        """True for the first delivery of a Slack event, False for its retries."""
+        return bool(await self._db(self.store.claim_event, event_id))
+
+    async def incident_for_message(self, channel: str, ts: str) -> Incident | None:
+        """The incident a message of a thread belongs to (its root, progress, findings, checklist...)."""
+        found: Incident | None = await self._db(self.store.incident_for_message, channel, ts)
+        return found
+
+    async def checklist(self, incident_id: int) -> list[ChecklistItem]:
+        items: list[ChecklistItem] = await self._db(self.store.checklist, incident_id)
+        return items
+
+    def _lock(self, incident_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(incident_id, asyncio.Lock())
+
+    # --- debug / verify / trace ------------------------------------------------------------------
+
+    async def run_playbook(
+        self,
+        sink: ThreadSink,
+        cmd: PlaybookCommand,
+        *,
+        namespace: str,
+        context: str | None,
+        user: str,
+        thread_ts: str | None = None,
+    ) -> Incident:
+        """Open (or, inside a thread, reuse) the incident and fill its thread as the playbook runs, in
+        the namespace and context the request was authorized for.
+
+        A trace's subject is its correlation id: it names the incident and the report as a service would."""
+        subject = cmd.correlation_id if isinstance(cmd, TraceCommand) else cmd.service
+        report = Report(
+            kind=cmd.playbook,
+            service=subject,
+            namespace=namespace,
+            context=context,
+            started_at=datetime.now(UTC),
+            # Until the engine lists its steps, this one says the run has begun (not "all clear").
+            steps=[StepResult(name="start", title=f"Starting the {cmd.playbook} playbook", status=StepStatus.RUNNING)],
+        )
+        incident = await self._db(self.store.get_incident, sink.channel, thread_ts) if thread_ts else None
+        if incident is not None and incident.status == "open":
+            root_ts = incident.thread_ts
+        else:
+            if thread_ts is None:
+                root_ts = await sink.post(blocks.root_message(None, report, requested_by=user))
+            else:
+                root_ts = thread_ts  # a thread that is not an incident yet: its parent becomes the root
+            incident = await self._db(
+                self.store.open_incident,
+                channel=sink.channel,
+                thread_ts=root_ts,
+                service=subject,
+                namespace=namespace,
+                context=context,
+                opened_by=user,
+                checklist=[],
+            )
+            if thread_ts is None:
+                await self._db(self.store.set_message, incident.id, "root", root_ts)
+        assert incident is not None
+        await self._db(self.store.add_timeline, incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
+
+        progress_ts = await sink.post(blocks.progress_message(report), thread_ts=root_ts)
+        await self._db(self.store.set_message, incident.id, f"progress:{cmd.playbook}", progress_ts)
+
+        async def send_progress(message: Message) -> None:
+            await sink.update(progress_ts, message)
+
+        updater = LatestOnly(send_progress)
+
+        async def on_progress(current: Report) -> None:
+            updater.submit(blocks.progress_message(current))
+
+        try:
+            # the namespace that was authorized, not a default the playbook would pick again
+            report = await run_command(self.runtime, cmd, namespace=namespace, context=context, on_progress=on_progress)
+        except Exception as exc:
+            await updater.flush()
+            text = error_text(exc)
+            if not isinstance(exc, OpsbotError):
+                log.exception("%s %s failed", cmd.playbook, subject)
+            await self._db(self.store.add_timeline, incident.id, "error", text, by=BOT_USER)
+            await sink.post(blocks.usage_message(text), thread_ts=root_ts)
+            # The root and the progress message must not go on saying "investigating".
+            reason = str(exc) if isinstance(exc, OpsbotError) else f"internal error ({type(exc).__name__})"
+            started = report.steps[0]
+            started.status, started.error = StepStatus.FAILED, redact(reason)
+            report.errors.append(StepError(step=started.name, message=redact(reason)))
+            with contextlib.suppress(OpsbotError):
+                await sink.update(progress_ts, blocks.progress_message(report))
+                if thread_ts is None:
+                    current = await self._db(self.store.incident, incident.id)
+                    await sink.update(root_ts, blocks.root_message(current, report, requested_by=user))
+            raise Reported(exc) from exc
+        await updater.flush()
+        final = blocks.progress_message(report)
+        if updater.sent != final:
+            await sink.update(progress_ts, final)
+        incident = await self._db(self.store.incident, incident.id)
+        if thread_ts is None:
+            # the report the root shows, kept for re-rendering it (on close, after a restart); a run
+            # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
+            await self._db(self.store.save_report, incident.id, report)
+            await sink.update(root_ts, blocks.root_message(incident, report, requested_by=user))
+        if isinstance(cmd, TraceCommand):
+            # the request's path before the findings; a long one goes up as a file with the message
+            ts = await sink.post(blocks.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            await self._db(self.store.set_message, incident.id, "trace", ts)
+        for i, message in enumerate(blocks.findings_messages(report)):
+            ts = await sink.post(message, thread_ts=root_ts)
+            await self._db(self.store.set_message, incident.id, f"findings:{cmd.playbook}:{i}", ts)
+        await self._db(self.store.set_checklist, incident.id, report.checklist)
+        lines = f"{len(report.trace)} line(s) carry {subject}, " if isinstance(cmd, TraceCommand) else ""
+        await self._db(
+            self.store.add_timeline,
+            incident.id,
+            "findings",
+            f"{cmd.playbook}: {lines}{len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
+            by=BOT_USER,
+        )
+        await self.refresh_checklist(sink, incident)
+        return incident
+
+    # --- checklist -----------------------------------------------------------------------------
+
+    async def refresh_checklist(self, sink: ThreadSink, incident: Incident, *, since: int | None = None) -> None:
+        """Re-render the checklist messages from the store: update the ones posted, post the rest.
+
+        `since`: the change generation the caller needs shown; when a render that started after it
+        already went out (many ticks at once), there is nothing left to do."""
+        async with self._lock(incident.id):
+            if since is not None and self._rendered.get(incident.id, 0) >= since:
+                return
+            self._rendered[incident.id] = self._generation.get(incident.id, 0)
+            items = await self._db(self.store.checklist, incident.id)
+            posted = await self._db(self.store.messages, incident.id)
+            for i, message in enumerate(blocks.checklist_messages(items)):
+                role = f"checklist:{i}"
+                if role in posted:
+                    await sink.update(posted[role], message)
+                else:
+                    ts = await sink.post(message, thread_ts=incident.thread_ts)
+                    await self._db(self.store.set_message, incident.id, role, ts)
+
+    async def toggle(self, sink: ThreadSink, incident: Incident, changes: dict[str, bool], *, user: str) -> None:
+        """Record ticks/unticks in SQLite first, then re-render the checklist from it."""
+        for key, done in changes.items():
+            await self._db(self.store.tick, incident.id, key, done=done, by=user)
+        self._generation[incident.id] = self._generation.get(incident.id, 0) + 1
+        await self.refresh_checklist(sink, incident, since=self._generation[incident.id])
+
+    # --- next-step buttons -----------------------------------------------------------------------
+
+    async def press(self, sink: ThreadSink, incident: Incident, action: NextAction, *, user: str) -> None:
+        """Run a read-only follow-up and post its result into the thread, with who asked."""
+        result = await run_action(self.runtime, action, context=incident.context)
+        await self._db(self.store.add_timeline, incident.id, "action", result.title, by=user)
+        await sink.post(blocks.action_result_message(result, requested_by=user), thread_ts=incident.thread_ts)
+
+    # --- /incident ---------------------------------------------------------------------------------
+
+    async def find_incident(
+        self, channel: str, *, thread_ts: str | None = None, incident_id: int | None = None
+    ) -> Incident:
+        """The incident a command means: by id, by the thread it was typed in, or the only open one."""
+        if incident_id is not None:
+            incident: Incident = await self._db(self.store.incident, incident_id)
+            if incident.channel != channel:
+                raise NotFoundError(f"incident #{incident_id} belongs to another channel")
+            return incident
+        if thread_ts is not None:
+            found = await self._db(self.store.get_incident, channel, thread_ts)
+            if found is not None:
+                return found
+        open_here: list[Incident] = await self._db(self.store.list_incidents, channel=channel, status="open")
+        if not open_here:
+            raise NotFoundError("no open incident in this channel")
+        if len(open_here) > 1:
+            listed = ", ".join(f"#{i.id} {i.service}" for i in open_here[:5])
+            raise UsageError(f"{len(open_here)} incidents are open here ({listed}): name one, e.g. #{open_here[0].id}")
+        return open_here[0]
+
+    async def status_message(self, channel: str, *, thread_ts: str | None = None) -> Message:
+        incident = await self.find_incident(channel, thread_ts=thread_ts)
+        items: list[ChecklistItem] = await self._db(self.store.checklist, incident.id)
+        done = sum(item.done for item in items)
+        lines = [
+            f"*#{incident.id} {blocks.clean(incident.service)}* in `{blocks.clean(incident.namespace)}`:"
+            f" {incident.status}, opened by {blocks.user(incident.opened_by)}"
+            f" at {incident.opened_at:%Y-%m-%d %H:%M} UTC · checklist {done}/{len(items)}"
+        ]
+        if incident.status == "closed":
+            lines.append(f"closed by {blocks.user(incident.closed_by)}: {blocks.clean(incident.summary or '-', 500)}")
+        lines += [f"{'☑' if i.done else '☐'} {blocks.clean(i.text, 100)}" for i in items]
+        return note("\n".join(lines))
+
+    async def list_message(self, channel: str) -> Message:
+        incidents: list[Incident] = await self._db(self.store.list_incidents, channel=channel, status="open")
+        if not incidents:
+            return note("No open incidents in this channel.")
+        lines = [f"*{len(incidents)} open incident(s)*"]
+        lines += [
+            f"#{i.id} {blocks.clean(i.service)} in `{blocks.clean(i.namespace)}`, opened by"
+            f" {blocks.user(i.opened_by)} at {i.opened_at:%Y-%m-%d %H:%M} UTC"
+            for i in incidents[:30]
+        ]
+        return note("\n".join(lines))
+
+    async def close(
+        self, sink: ThreadSink, cmd: IncidentCommand, *, user: str, thread_ts: str | None = None
+    ) -> Incident:
+        """Close the incident, say so in its thread and on its root."""
+        incident = await self.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+        incident = await self._db(self.store.close_incident, incident.id, by=user, summary=cmd.summary)
+        text = f":white_check_mark: Closed by {blocks.user(user)}"
+        if cmd.summary:
+            text += f": {blocks.clean(cmd.summary, 500)}"
+        await sink.post(note(text), thread_ts=incident.thread_ts)
+        root = (await self._db(self.store.messages, incident.id)).get("root")
+        if root is not None:
+            stub = await self._db(self.store.last_report, incident.id) or _report_stub(incident)
+            await sink.update(root, blocks.root_message(incident, stub, requested_by=incident.opened_by))
+        self._forget(incident.id)
+        return incident
+
+    def _forget(self, incident_id: int) -> None:
+        """Drop the in-memory render state of a closed incident, so that it does not grow for ever (a
+        later tick starts it afresh; the store holds everything). A render under way keeps its lock."""
+        lock = self._locks.get(incident_id)
+        if lock is not None and lock.locked():
+            return
+        self._locks.pop(incident_id, None)
+        self._generation.pop(incident_id, None)
+        self._rendered.pop(incident_id, None)
+
+    def command(self, name: str, outcome: str) -> None:
+        COMMANDS.labels(command=name, outcome=outcome).inc()
+
+

@@ -1,0 +1,69 @@
+"""Where an incident thread is written, and how its progress message is kept current.
+
+`ThreadSink` is what the thread service writes to: `bot.slack.SlackSink` in Slack, the console's
+`TerminalSink` in a terminal. `LatestOnly` coalesces the progress message's edits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.blocks import FileSnippet, Message
+from bot.errors import OpsbotError
+
+log = logging.getLogger(__name__)
+
+
+class ThreadSink(Protocol):
+    """Where an incident thread is written: Slack, or a terminal. Bound to one channel."""
+
+    channel: str
+
+    async def post(self, message: Message, *, thread_ts: str | None = None) -> str:
+        """Post a message (a new thread root when `thread_ts` is None); returns its ts."""
+        ...
+
+    async def update(self, ts: str, message: Message) -> None:
+        """Replace a posted message in place."""
+        ...
+
+    async def upload(self, snippet: FileSnippet, *, thread_ts: str) -> None:
+        """Put long text (logs) into the thread as a file."""
+        ...
+
+    async def notify(self, user: str, message: Message, *, thread_ts: str | None = None) -> None:
+        """An answer only `user` sees (ephemeral in Slack)."""
+        ...
+
+
+class LatestOnly:
+    """Sends the newest version of one message, dropping versions overtaken while a send is in flight.
+
+    Steps end in bursts; each would be a chat.update (rate limited), and only the last one matters."""
+
+    def __init__(self, send: Callable[[Message], Awaitable[None]]) -> None:
+        self._send = send
+        self._pending: Message | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.sent: Message | None = None
+
+    def submit(self, message: Message) -> None:
+        self._pending = message
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._pending is not None:
+            message, self._pending = self._pending, None
+            try:
+                await self._send(message)
+                self.sent = message
+            except OpsbotError as exc:  # a lost progress update is not worth stopping the run
+                log.warning("progress update failed: %s", exc)
+
+    async def flush(self) -> None:
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)

@@ -1,0 +1,170 @@
+"""Intake: what happens to a request before its acknowledgement (no Kubernetes, no GitHub, no Slack).
+
+parse -> validate -> authorize -> plan. `Intake.accept` turns a slash command, a mention or a
+console line into an `Accepted`: the one-line answer sent with the acknowledgement, and the work
+to start once it is acknowledged. `accept_tick` and `accept_next_step` do the same for the two
+interactions of an incident thread. None of them raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from bot import blocks
+from bot.blocks import Message
+from bot.commands import Command, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
+from bot.errors import NotFoundError, OpsbotError, UsageError
+from bot.inputs import format_since
+from bot.metrics import COMMANDS
+from bot.store import Incident
+from bot.threads import IncidentService, ThreadSink, error_text
+from handlers.access import check_access, resolve_target
+from handlers.parsing import parse_command, parse_mention
+from handlers.payloads import checklist_changes, message_ts
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[], Coroutine[Any, Any, Any]]
+
+
+@dataclass
+class Accepted:
+    """What to do with a request: the one-line answer for the person (ephemeral, sent with the
+    acknowledgement) and the work to start once it is acknowledged."""
+
+    command: str
+    reply: Message | None = None
+    work: Work | None = None
+    outcome: str = "ok"
+
+
+class Intake:
+    """Parses, validates, authorizes and plans requests for one incident service."""
+
+    def __init__(self, service: IncidentService) -> None:
+        self.service = service
+        self.settings = service.runtime.settings
+
+    async def accept(
+        self, source: str, text: str, *, sink: ThreadSink, user: str, thread_ts: str | None = None
+    ) -> Accepted:
+        """Parse, validate and authorize a command; never raises.
+
+        `source` is the slash command (`/debug`...) or "mention" for `@opsbot ...` text."""
+        name = source.lstrip("/") if source != "mention" else "mention"
+        try:
+            clusters = self.settings.kubernetes.clusters
+            cmd: Command = (
+                parse_mention(text, clusters=clusters)
+                if source == "mention"
+                else parse_command(source, text, clusters=clusters)
+            )
+            name = cmd.name
+            namespace = (
+                resolve_target(self.settings, cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
+            )
+            refusal = check_access(self.settings.access, channel=sink.channel, user=user, namespace=namespace)
+            if refusal is not None:
+                return _answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
+            return await self._plan(cmd, sink=sink, user=user, thread_ts=thread_ts)
+        except OpsbotError as exc:
+            return _answered(Accepted(name, reply=blocks.usage_message(str(exc)), outcome=exc.kind))
+        except Exception as exc:
+            log.exception("accepting %s failed", source)
+            return _answered(Accepted(name, reply=blocks.usage_message(error_text(exc)), outcome="internal"))
+
+    async def _plan(self, cmd: Command, *, sink: ThreadSink, user: str, thread_ts: str | None) -> Accepted:
+        service = self.service
+        if isinstance(cmd, HelpCommand):
+            return _answered(Accepted("help", reply=blocks.usage_message(help_text())))
+        if isinstance(cmd, ServiceCommand | TraceCommand):
+            namespace, context = resolve_target(self.settings, cmd)
+            where = "into this thread" if thread_ts else "an incident thread"
+            if isinstance(cmd, ServiceCommand):
+                # Text only: the hot path of every acknowledgement, and the service name is a validated
+                # DNS-1123 label, so there is nothing to escape or redact.
+                text = f"Running {cmd.playbook} on {cmd.service}: follow {where}."
+            else:
+                # The id is checked (letters, digits, '.', '_', ':', '-': nothing to escape); in backticks,
+                # so that Slack shows it as typed. The namespace may come from the config: escaped.
+                text = (f"Tracing `{cmd.correlation_id}` in {blocks.clean(namespace, 100)} over the last"
+                        f" {format_since(cmd.since_seconds)}: follow {where}.")
+            playbook = cmd
+            return Accepted(
+                cmd.name,
+                reply=Message(text=text, blocks=[]),
+                work=lambda: service.run_playbook(
+                    sink, playbook, namespace=namespace, context=context, user=user, thread_ts=thread_ts
+                ),
+            )
+        if cmd.action == "status":
+            return _answered(Accepted(cmd.name, reply=await service.status_message(sink.channel, thread_ts=thread_ts)))
+        if cmd.action == "list":
+            return _answered(Accepted(cmd.name, reply=await service.list_message(sink.channel)))
+        target = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+        if target.status == "closed":
+            raise UsageError(f"incident #{target.id} is already closed")
+        close = IncidentCommand("close", incident_id=target.id, summary=cmd.summary)
+        return Accepted(
+            cmd.name,
+            reply=blocks.usage_message(f"Closing incident #{target.id} ({target.service})."),
+            work=lambda: service.close(sink, close, user=user),
+        )
+
+    def start(self, accepted: Accepted, *, sink: ThreadSink, user: str, thread_ts: str | None = None) -> None:
+        """Start the accepted work in the background (call after acknowledging)."""
+        if accepted.work is not None:
+            self.service.spawn(accepted.work(), sink=sink, user=user, command=accepted.command, thread_ts=thread_ts)
+
+    # --- interactions: checklist ticks and next-step buttons ---------------------------------------
+
+    async def _incident_of(self, body: dict[str, Any], sink: ThreadSink, user: str) -> tuple[Incident, str | None]:
+        """The incident a message belongs to, and why this person may not act on it (None: they may)."""
+        incident = await self.service.incident_for_message(sink.channel, message_ts(body))
+        if incident is None:
+            raise NotFoundError("this message belongs to no incident opsbot knows about")
+        refusal = check_access(self.settings.access, channel=sink.channel, user=user, namespace=incident.namespace)
+        return incident, refusal
+
+    async def accept_tick(self, body: dict[str, Any], *, sink: ThreadSink) -> Accepted:
+        """A checklist checkbox interaction: which items it ticked or unticked; never raises."""
+        return await self._accept_action("tick", body, sink, self._plan_tick)
+
+    async def accept_next_step(self, body: dict[str, Any], *, sink: ThreadSink) -> Accepted:
+        """A next-step button press: the read-only follow-up it names; never raises."""
+        return await self._accept_action("next-step", body, sink, self._plan_next_step)
+
+    async def _plan_tick(self, incident: Incident, action: dict[str, Any], body: dict[str, Any], sink: ThreadSink,
+                         user: str) -> Accepted:
+        stored = await self.service.checklist(incident.id)
+        changes = checklist_changes(action, (body.get("message") or {}).get("blocks"), stored)
+        return Accepted("tick", work=lambda: self.service.toggle(sink, incident, changes, user=user))
+
+    async def _plan_next_step(self, incident: Incident, action: dict[str, Any], body: dict[str, Any],
+                              sink: ThreadSink, user: str) -> Accepted:
+        next_action = blocks.parse_next_action(str(action.get("value", "")))
+        return Accepted("next-step", work=lambda: self.service.press(sink, incident, next_action, user=user))
+
+    async def _accept_action(self, name: str, body: dict[str, Any], sink: ThreadSink, plan: Any) -> Accepted:
+        action = (body.get("actions") or [{}])[0]
+        user = str((body.get("user") or {}).get("id", ""))
+        try:
+            incident, refusal = await self._incident_of(body, sink, user)
+            if refusal is not None:
+                return _answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
+            accepted: Accepted = await plan(incident, action, body, sink, user)
+            return accepted
+        except OpsbotError as exc:
+            return _answered(Accepted(name, reply=blocks.usage_message(str(exc)), outcome=exc.kind))
+        except Exception as exc:
+            log.exception("accepting %s failed", name)
+            return _answered(Accepted(name, reply=blocks.usage_message(error_text(exc)), outcome="internal"))
+
+
+def _answered(accepted: Accepted) -> Accepted:
+    """An answer that ends the request here (no work follows): counted now."""
+    COMMANDS.labels(command=accepted.command, outcome=accepted.outcome).inc()
+    return accepted
