@@ -11,7 +11,7 @@ half of that used to be the interpreter's own bookkeeping rather than our work:
   ends with os._exit and the kernel reclaims the memory at once.
 
 The commands that reach GitHub also start loading the TLS trust store in a thread before the
-imports (bot.tls), so that it costs no time of its own.
+imports (bot.plumbing.tls), so that it costs no time of its own.
 
 The long-running commands (serve, console, sandbox) run with the collector on and exit normally.
 """
@@ -40,7 +40,7 @@ def _exit_status(code: object) -> int:
 def main() -> None:
     command = sys.argv[1:2]
     if USES_GITHUB.intersection(command):
-        from bot import tls
+        from bot.plumbing import tls
 
         tls.prepare()
     long_running = bool(LONG_RUNNING.intersection(command))

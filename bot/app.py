@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import add_health_routes
-from bot.logs import configure_logging, new_correlation_id
+from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.runtime import open_runtime
 from bot.slack import make_client, secret
 from bot.store import IncidentStore

@@ -24,7 +24,7 @@ from pydantic_settings import (
 
 from bot.errors import ConfigError
 from bot.inputs import DNS1123
-from bot.yamlio import load_yaml
+from bot.plumbing.yamlio import load_yaml
 
 
 def http_url(value: str) -> str:

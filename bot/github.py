@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import httpx
 
-from bot import tls
 from bot.config import GitHubSettings
 from bot.errors import (
     ForbiddenError,
@@ -25,6 +24,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.models import WorkflowJob, WorkflowRun
+from bot.plumbing import tls
 
 API_VERSION = "2022-11-28"
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot import metrics
+from bot.plumbing import metrics
 from bot.redact import redact
 
 ReadyCheck = Callable[[], Awaitable[list[tuple[str, bool, str]]]]

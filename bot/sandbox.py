@@ -36,7 +36,7 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.errors import ConfigError, NotFoundError, OpsbotError, UsageError
-from bot.yamlio import load_yaml
+from bot.plumbing.yamlio import load_yaml
 
 __all__ = [
     "Sandbox",

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import FileSnippet, Message
 from bot.config import Settings
 from bot.errors import ConfigError, UnavailableError
-from bot.metrics import API_ERRORS
+from bot.plumbing.metrics import API_ERRORS
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -18,7 +18,7 @@ from bot.blocks import Message
 from bot.commands import Command, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
 from bot.errors import NotFoundError, OpsbotError, UsageError
 from bot.inputs import format_since
-from bot.metrics import COMMANDS
+from bot.plumbing.metrics import COMMANDS
 from bot.store import Incident
 from bot.threads import IncidentService, ThreadSink, error_text
 from handlers.access import check_access, resolve_target

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from bot.errors import PatternFileError
 from bot.models import ChecklistItem
-from bot.yamlio import load_yaml
+from bot.plumbing.yamlio import load_yaml
 
 AutoCheck = Literal[
     "pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit", "trace"

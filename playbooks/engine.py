@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import OpsbotError, UpstreamTimeoutError
-from bot.metrics import observe_step
 from bot.models import Report, StepError, StepResult, StepStatus
+from bot.plumbing.metrics import observe_step
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
 from bot.inputs import check_name
-from bot.metrics import observe_playbook
 from bot.models import (
     DaprSidecar,
     DeploymentSnapshot,
@@ -21,6 +20,7 @@ from bot.models import (
     Report,
     WorkflowRun,
 )
+from bot.plumbing.metrics import observe_playbook
 from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, StepSkipped, run_steps

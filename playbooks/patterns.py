@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
-from bot.yamlio import load_yaml
+from bot.plumbing.yamlio import load_yaml
 
 try:  # the regex parser is private; without it every regex simply runs on every line
     _sre_parse: Any = importlib.import_module("re._parser")

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from bot.errors import NotFoundError
 from bot.inputs import check_correlation_id, check_name
-from bot.metrics import observe_playbook
 from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
+from bot.plumbing.metrics import observe_playbook
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import SEVERITY_ORDER, derive_findings
 from playbooks.investigation import redact_report

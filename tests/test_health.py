@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import metrics
 from bot.errors import NotFoundError
 from bot.health import add_health_routes
+from bot.plumbing import metrics
 
 Checks = Callable[[], Awaitable[list[tuple[str, bool, str]]]]
 
@@ -250,7 +250,7 @@ def test_error_kind_is_a_bounded_label() -> None:
 def test_a_one_shot_command_records_nothing_and_never_imports_prometheus() -> None:
     # the CLI's playbooks call the same recording functions; with no metric made they do nothing
     code = (
-        "import sys; from bot import metrics; "
+        "import sys; from bot.plumbing import metrics; "
         "metrics.observe_step('debug', 'logs', 0.1, 'timeout'); metrics.observe_playbook('debug', 1.0); "
         "print('prometheus_client' in sys.modules)"
     )

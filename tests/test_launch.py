@@ -1,4 +1,4 @@
-"""The console script's start and end (bot.__main__) and the trust store loaded ahead (bot.tls)."""
+"""The console script's start and end (bot.__main__) and the trust store loaded ahead (bot.plumbing.tls)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import tls
 from bot.__main__ import _exit_status
+from bot.plumbing import tls
 
 OPSBOT = str(Path(sys.executable).with_name("opsbot"))
 

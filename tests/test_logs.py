@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError
-from bot.logs import CHATTY, configure_logging, current_correlation_id, new_correlation_id
+from bot.plumbing.logs import CHATTY, configure_logging, current_correlation_id, new_correlation_id
 
 log = logging.getLogger("opsbot.test")
 

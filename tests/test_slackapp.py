@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks, metrics
+from bot import blocks
 from bot.app import (
     SLACK_PATH,
     build_app,
@@ -39,6 +39,7 @@ from bot.commands import USAGE
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import ChecklistItem, Report, TraceHit
+from bot.plumbing import metrics
 from bot.runtime import open_runtime
 from bot.slack import SlackSink, make_client
 from bot.store import IncidentStore

@@ -21,8 +21,8 @@ from bot import blocks
 from bot.blocks import Message
 from bot.commands import IncidentCommand, PlaybookCommand, TraceCommand
 from bot.errors import NotFoundError, OpsbotError, UsageError
-from bot.metrics import COMMANDS
 from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus
+from bot.plumbing.metrics import COMMANDS
 from bot.redact import redact
 from bot.store import BOT_USER, Incident, IncidentStore
 from bot.threads.sink import LatestOnly, ThreadSink

@@ -16,8 +16,8 @@ from typing import Any
 
 from bot.blocks import usage_message
 from bot.errors import OpsbotError
-from bot.logs import current_correlation_id
-from bot.metrics import COMMANDS, error_kind
+from bot.plumbing.logs import current_correlation_id
+from bot.plumbing.metrics import COMMANDS, error_kind
 from bot.redact import redact
 from bot.threads.sink import ThreadSink
 

@@ -80,7 +80,7 @@ def _metrics() -> _Metrics:
 
 
 def __getattr__(name: str) -> Any:
-    """`metrics.COMMANDS`, `from bot.metrics import API_ERRORS`...: made on first access."""
+    """`metrics.COMMANDS`, `from bot.plumbing.metrics import API_ERRORS`...: made on first access."""
     if name in _NAMES:
         return getattr(_metrics(), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

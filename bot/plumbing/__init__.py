@@ -1,0 +1,3 @@
+"""Process plumbing, apart from what opsbot does: logging with correlation ids (`logs`), Prometheus
+metrics made on first use (`metrics`), the TLS trust store loaded early (`tls`), YAML loading with
+errors that name the file (`yamlio`)."""
