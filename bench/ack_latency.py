@@ -39,7 +39,7 @@ from bot.runtime import open_runtime  # noqa: E402
 from bot.slack import make_client  # noqa: E402
 from bot.store import IncidentStore  # noqa: E402
 from bot.threads import IncidentService  # noqa: E402
-from tests.fakeslack import FakeSlack  # noqa: E402
+from tests.fakes.slack import FakeSlack  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SERVICES = ("taskflow-api", "notification-service", "web-dashboard")

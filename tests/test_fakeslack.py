@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import blocks
 from bot.models import ActionKind, ChecklistItem, Finding, NextAction, NextCommand, Report, StepResult
-from tests.fakeslack import VALID_TOKEN, FakeSlack
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        yield server
+from tests.fakes.slack import VALID_TOKEN, FakeSlack
 
 
 @pytest.fixture

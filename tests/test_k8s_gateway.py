@@ -26,12 +26,9 @@ from bot.k8s import (
     translate_error,
 )
 from bot.models import ContainerKind
-from tests import k8s_fixtures
-from tests.k8s_fixtures import NS, PODS, Cluster, status_body
+from tests.fakes.kubernetes import NS, PODS, Cluster, status_body
 
 # the shared fixtures (tests/conftest.py belongs to everyone; these are only the gateway's)
-cluster = k8s_fixtures.cluster
-gateway = k8s_fixtures.gateway
 PODS_URL = f"/api/v1/namespaces/{NS}/pods"
 
 

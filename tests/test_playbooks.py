@@ -19,8 +19,8 @@ from playbooks.debug import run_debug
 from playbooks.patterns import PatternTable
 from playbooks.runtime import Runtime
 from playbooks.verify import run_verify
-from tests import k8s_fixtures
-from tests.k8s_fixtures import NS, PODS, Cluster
+from tests.fakes import kubernetes as k8s_fixtures
+from tests.fakes.kubernetes import NS, PODS, Cluster
 
 
 @pytest.fixture

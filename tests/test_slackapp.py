@@ -46,7 +46,7 @@ from bot.store import IncidentStore
 from bot.threads import IncidentService
 from handlers.payloads import checklist_changes
 from playbooks.runtime import Runtime
-from tests.fakeslack import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0INCIDENT"
@@ -175,12 +175,6 @@ async def stop_bot(bot: Bot) -> None:
     await bot.service.drain()
     await bot.http.close()
     bot.store.close()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        yield server
 
 
 @pytest.fixture
