@@ -79,7 +79,7 @@ def print_report(report: Report, as_json: bool) -> None:
     else:
         from rich.console import Console
 
-        from bot.terminal import render_report
+        from bot.render.terminal import render_report
 
         # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
         width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120

@@ -22,11 +22,11 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
-from bot import blocks
-from bot.blocks import FileSnippet, Message
+from bot import render
 from bot.config import Settings
 from bot.errors import OpsbotError, UsageError
 from bot.redact import redact
+from bot.render import FileSnippet, Message
 from bot.runtime import open_runtime
 from bot.store import Incident, IncidentStore
 from bot.threads import IncidentService
@@ -111,7 +111,7 @@ class TerminalSink:
     async def update(self, ts: str, message: Message) -> None:
         first = message.blocks[0] if message.blocks else {}
         text = _text_of(first.get("text"))
-        if first.get("block_id") == blocks.BlockId.PROGRESS and "finished" not in text:
+        if first.get("block_id") == render.BlockId.PROGRESS and "finished" not in text:
             # Steps finish in bursts; one line each keeps the terminal readable.
             self.console.print(Text("  ↻ ").append(mrkdwn_to_text(text, "dim")))
             return
@@ -253,7 +253,7 @@ class ConsoleSession:
         values = self.sink.buttons.get(incident.thread_ts, [])
         if not 1 <= number <= len(values):
             raise UsageError(f"there is no button {number}: the thread shows {len(values)}")
-        action = blocks.parse_next_action(values[number - 1])
+        action = render.parse_next_action(values[number - 1])
         await self.service.press(self.sink, incident, action, user=self.user)
 
 

@@ -7,6 +7,7 @@ All models are pydantic so that they validate on the way in and serialise on the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, NamedTuple
@@ -178,6 +179,10 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# most severe first: how findings are sorted and a report's worst severity is found, everywhere
+SEVERITY_ORDER: dict[Severity, int] = {s: i for i, s in enumerate(Severity)}
+
+
 class Finding(BaseModel):
     pattern: str  # pattern id, or a derived finding id such as "restarts"
     title: str
@@ -277,6 +282,15 @@ class TraceHit(BaseModel):
     text: str
 
 
+def path_summary(hits: Sequence[TraceHit]) -> str:
+    """`web-dashboard -> taskflow-api`: the services in the order the request reached them."""
+    order: list[str] = []
+    for hit in hits:
+        if hit.service not in order:
+            order.append(hit.service)
+    return " -> ".join(order)
+
+
 class Report(BaseModel):
     """The one result of a playbook run; every renderer takes this."""
 
@@ -302,3 +316,38 @@ class Report(BaseModel):
     @property
     def steps_done(self) -> int:
         return sum(s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in self.steps)
+
+
+class ActionResult(BaseModel):
+    """What a next-step button (a read-only follow-up) showed: a title and its text."""
+
+    title: str
+    text: str
+    ok: bool = True
+
+
+# --- incidents -------------------------------------------------------------------------------------
+
+BOT_USER = "opsbot"  # `by` of what the bot did (ticked an item, wrote a timeline entry); anything else is a person
+
+
+class Incident(BaseModel):
+    id: int
+    channel: str
+    thread_ts: str
+    service: str
+    namespace: str
+    context: str | None = None
+    status: Literal["open", "closed"] = "open"
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    summary: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    by: str | None = None

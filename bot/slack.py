@@ -19,10 +19,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import FileSnippet, Message
 from bot.config import Settings
 from bot.errors import ConfigError, UnavailableError
 from bot.plumbing.metrics import API_ERRORS
+from bot.render import FileSnippet, Message
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -19,38 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
 from sqlite_utils import Database
 
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
-from bot.models import ChecklistItem, Report
+from bot.models import BOT_USER, ChecklistItem, Incident, Report, TimelineEntry
 
-BOT_USER = "opsbot"  # `by` of items the bot completed; anything else is a person
 STATUSES = ("open", "closed")
-
-
-class Incident(BaseModel):
-    id: int
-    channel: str
-    thread_ts: str
-    service: str
-    namespace: str
-    context: str | None = None
-    status: Literal["open", "closed"] = "open"
-    opened_by: str
-    opened_at: datetime
-    closed_by: str | None = None
-    closed_at: datetime | None = None
-    summary: str | None = None
-
-
-class TimelineEntry(BaseModel):
-    at: datetime
-    kind: str
-    text: str
-    by: str | None = None
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import ActionId
+from bot.render import ActionId
 from bot.slack import SlackSink
 from handlers.intake import Accepted, Intake
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bot import blocks
-from bot.blocks import Message
+from bot import render
 from bot.commands import Command, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
 from bot.errors import NotFoundError, OpsbotError, UsageError
 from bot.inputs import format_since
 from bot.plumbing.metrics import COMMANDS
+from bot.render import Message
 from bot.store import Incident
 from bot.threads import IncidentService, ThreadSink, error_text
 from handlers.access import check_access, resolve_target
@@ -68,18 +68,18 @@ class Intake:
             )
             refusal = check_access(self.settings.access, channel=sink.channel, user=user, namespace=namespace)
             if refusal is not None:
-                return _answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
+                return _answered(Accepted(name, reply=render.usage_message(refusal), outcome="denied"))
             return await self._plan(cmd, sink=sink, user=user, thread_ts=thread_ts)
         except OpsbotError as exc:
-            return _answered(Accepted(name, reply=blocks.usage_message(str(exc)), outcome=exc.kind))
+            return _answered(Accepted(name, reply=render.usage_message(str(exc)), outcome=exc.kind))
         except Exception as exc:
             log.exception("accepting %s failed", source)
-            return _answered(Accepted(name, reply=blocks.usage_message(error_text(exc)), outcome="internal"))
+            return _answered(Accepted(name, reply=render.usage_message(error_text(exc)), outcome="internal"))
 
     async def _plan(self, cmd: Command, *, sink: ThreadSink, user: str, thread_ts: str | None) -> Accepted:
         service = self.service
         if isinstance(cmd, HelpCommand):
-            return _answered(Accepted("help", reply=blocks.usage_message(help_text())))
+            return _answered(Accepted("help", reply=render.usage_message(help_text())))
         if isinstance(cmd, ServiceCommand | TraceCommand):
             namespace, context = resolve_target(self.settings, cmd)
             where = "into this thread" if thread_ts else "an incident thread"
@@ -90,7 +90,7 @@ class Intake:
             else:
                 # The id is checked (letters, digits, '.', '_', ':', '-': nothing to escape); in backticks,
                 # so that Slack shows it as typed. The namespace may come from the config: escaped.
-                text = (f"Tracing `{cmd.correlation_id}` in {blocks.clean(namespace, 100)} over the last"
+                text = (f"Tracing `{cmd.correlation_id}` in {render.clean(namespace, 100)} over the last"
                         f" {format_since(cmd.since_seconds)}: follow {where}.")
             playbook = cmd
             return Accepted(
@@ -110,7 +110,7 @@ class Intake:
         close = IncidentCommand("close", incident_id=target.id, summary=cmd.summary)
         return Accepted(
             cmd.name,
-            reply=blocks.usage_message(f"Closing incident #{target.id} ({target.service})."),
+            reply=render.usage_message(f"Closing incident #{target.id} ({target.service})."),
             work=lambda: service.close(sink, close, user=user),
         )
 
@@ -145,7 +145,7 @@ class Intake:
 
     async def _plan_next_step(self, incident: Incident, action: dict[str, Any], body: dict[str, Any],
                               sink: ThreadSink, user: str) -> Accepted:
-        next_action = blocks.parse_next_action(str(action.get("value", "")))
+        next_action = render.parse_next_action(str(action.get("value", "")))
         return Accepted("next-step", work=lambda: self.service.press(sink, incident, next_action, user=user))
 
     async def _accept_action(self, name: str, body: dict[str, Any], sink: ThreadSink, plan: Any) -> Accepted:
@@ -154,14 +154,14 @@ class Intake:
         try:
             incident, refusal = await self._incident_of(body, sink, user)
             if refusal is not None:
-                return _answered(Accepted(name, reply=blocks.usage_message(refusal), outcome="denied"))
+                return _answered(Accepted(name, reply=render.usage_message(refusal), outcome="denied"))
             accepted: Accepted = await plan(incident, action, body, sink, user)
             return accepted
         except OpsbotError as exc:
-            return _answered(Accepted(name, reply=blocks.usage_message(str(exc)), outcome=exc.kind))
+            return _answered(Accepted(name, reply=render.usage_message(str(exc)), outcome=exc.kind))
         except Exception as exc:
             log.exception("accepting %s failed", name)
-            return _answered(Accepted(name, reply=blocks.usage_message(error_text(exc)), outcome="internal"))
+            return _answered(Accepted(name, reply=render.usage_message(error_text(exc)), outcome="internal"))
 
 
 def _answered(accepted: Accepted) -> Accepted:

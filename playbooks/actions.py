@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from bot.errors import OpsbotError, UsageError
 from bot.inputs import check_name
-from bot.models import ActionKind, EventSnapshot, NextAction
+from bot.models import ActionKind, ActionResult, EventSnapshot, NextAction
 from bot.redact import redact
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
-
-
-class ActionResult(BaseModel):
-    title: str
-    text: str
-    ok: bool = True
 
 
 def format_events(events: list[EventSnapshot]) -> str:

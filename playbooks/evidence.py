@@ -19,11 +19,8 @@ from bot.models import (
     PodSnapshot,
     WorkflowRun,
 )
+from bot.text import plural
 from playbooks.findings import restart_summary
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def pods_evidence(pods: Sequence[PodSnapshot] | None) -> str | None:
@@ -34,7 +31,7 @@ def pods_evidence(pods: Sequence[PodSnapshot] | None) -> str | None:
         return "0 pods match the Deployment's selector"
     restarting = [p for p in pods if p.restarts]
     not_ready = [p for p in pods if not p.ready]
-    head = f"{_plural(len(pods), 'pod')}"
+    head = f"{plural(len(pods), 'pod')}"
     if not_ready:
         head += f", {len(not_ready)} not ready"
     if not restarting:
@@ -77,9 +74,9 @@ def pattern_evidence(findings: Sequence[Finding]) -> str | None:
     if not known:
         return None
     top = known[0]
-    where = f" in {_plural(len(top.pods), 'pod')}" if top.pods else ""
+    where = f" in {plural(len(top.pods), 'pod')}" if top.pods else ""
     rest = f"; also {', '.join(f.pattern for f in known[1:4])}" if len(known) > 1 else ""
-    return f"{top.pattern}: {_plural(top.count, 'hit')}{where}{rest}"
+    return f"{top.pattern}: {plural(top.count, 'hit')}{where}{rest}"
 
 
 def events_evidence(events: Sequence[EventSnapshot] | None) -> str | None:
@@ -91,7 +88,7 @@ def events_evidence(events: Sequence[EventSnapshot] | None) -> str | None:
     for e in events:
         by_reason[e.reason] = by_reason.get(e.reason, 0) + e.count
     top = sorted(by_reason.items(), key=lambda kv: -kv[1])[:3]
-    return f"{_plural(len(events), 'warning event')}: " + ", ".join(f"{r} x{n}" for r, n in top)
+    return f"{plural(len(events), 'warning event')}: " + ", ".join(f"{r} x{n}" for r, n in top)
 
 
 def rollout_evidence(deployment: DeploymentSnapshot | None) -> str | None:
@@ -106,7 +103,7 @@ def rollout_evidence(deployment: DeploymentSnapshot | None) -> str | None:
 def restarts_evidence(pods: Sequence[PodSnapshot] | None) -> str | None:
     if not pods or any(p.restarts for p in pods):
         return None
-    return f"{_plural(len(pods), 'pod')}, 0 restarts"
+    return f"{plural(len(pods), 'pod')}, 0 restarts"
 
 
 def commit_evidence(deployment: DeploymentSnapshot | None, runs: Sequence[WorkflowRun] | None) -> str | None:
@@ -140,7 +137,7 @@ def dapr_evidence(sidecars: Sequence[DaprSidecar] | None) -> str | None:
             parts.append(f"app {s.app_id or s.pod} (/dapr/subscribe): {subscribed}")
             continue
         names = ", ".join(c.name for c in s.components)
-        loaded = f"{_plural(len(s.components), 'component')}" + (f" ({names})" if names else "")
+        loaded = f"{plural(len(s.components), 'component')}" + (f" ({names})" if names else "")
         parts.append(f"daprd of {s.app_id or s.pod}: {loaded}, {subscribed}")
     return "; ".join(dict.fromkeys(parts))
 
@@ -161,7 +158,7 @@ def path_evidence(hops: Sequence[PathHop] | None) -> str | None:
         if hop.error:
             parts.append(f"{hop.service}: not checked ({hop.error})")
             continue
-        restarts = f", {_plural(hop.restarts, 'restart')}" if hop.restarts else ""
+        restarts = f", {plural(hop.restarts, 'restart')}" if hop.restarts else ""
         found = ", ".join(f"{f.pattern} ({f.count})" for f in hop.findings) or "no known error"
         parts.append(f"{hop.service}: {hop.ready_replicas}/{hop.replicas} ready{restarts}, {found}")
     return "; ".join(parts)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.models import (
+    SEVERITY_ORDER,
     ActionKind,
     ContainerKind,
     DaprSidecar,
@@ -26,7 +27,6 @@ from bot.models import (
 )
 from playbooks.patterns import Pattern, PatternTable
 
-SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2, Severity.INFO: 3}
 MAX_EVIDENCE = 5
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from bot.errors import NotFoundError
 from bot.inputs import check_correlation_id, check_name
-from bot.models import DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit
+from bot.models import SEVERITY_ORDER, DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit, path_summary
 from bot.plumbing.metrics import observe_playbook
 from playbooks.engine import Progress, Step, run_steps
-from playbooks.findings import SEVERITY_ORDER, derive_findings
+from playbooks.findings import derive_findings
 from playbooks.investigation import redact_report
 
 if TYPE_CHECKING:
@@ -32,15 +32,6 @@ def trace_hits(correlation_id: str, logs: Sequence[LogSnapshot], owners: dict[st
     ]
     far_future = datetime.max.replace(tzinfo=UTC)
     return sorted(hits, key=lambda h: h.ts or far_future)
-
-
-def path_summary(hits: Sequence[TraceHit]) -> str:
-    """`web-dashboard -> taskflow-api`: the services in the order the request reached them."""
-    order: list[str] = []
-    for hit in hits:
-        if hit.service not in order:
-            order.append(hit.service)
-    return " -> ".join(order)
 
 
 async def run_trace(

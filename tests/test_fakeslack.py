@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import blocks
+from bot import render
 from bot.models import ActionKind, ChecklistItem, Finding, NextAction, NextCommand, Report, StepResult
 from tests.fakes.slack import VALID_TOKEN, FakeSlack
 
@@ -251,10 +251,10 @@ async def test_every_rendered_message_of_a_big_report_is_accepted(fake: FakeSlac
                    for i in range(37)],
     )
     messages = [
-        blocks.root_message(None, report, requested_by="U1"),
-        blocks.progress_message(report),
-        *blocks.findings_messages(report),
-        *blocks.checklist_messages(report.checklist),
+        render.root_message(None, report, requested_by="U1"),
+        render.progress_message(report),
+        *render.findings_messages(report),
+        *render.checklist_messages(report.checklist),
     ]
     assert len(messages) > 8 and any(m.files for m in messages)
     root = await client.chat_postMessage(channel="C1", text=messages[0].text, blocks=messages[0].blocks)

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import render
 from bot.app import (
     SLACK_PATH,
     build_app,
@@ -34,12 +34,12 @@ from bot.app import (
     readiness,
     run_server,
 )
-from bot.blocks import ActionId, BlockId, usage_message
 from bot.commands import USAGE
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import ChecklistItem, Report, TraceHit
 from bot.plumbing import metrics
+from bot.render import ActionId, BlockId, usage_message
 from bot.runtime import open_runtime
 from bot.slack import SlackSink, make_client
 from bot.store import IncidentStore
@@ -508,7 +508,7 @@ async def test_a_long_trace_goes_up_as_a_file_in_the_thread(bot: Bot) -> None:
         for i in range(3000)
     ]
     report = Report(kind="trace", service="7f3a9c2e", namespace="taskflow", started_at=datetime.now(UTC), trace=hits)
-    await sink.post(blocks.trace_message(report, since_seconds=3600), thread_ts=root_ts)
+    await sink.post(render.trace_message(report, since_seconds=3600), thread_ts=root_ts)
     # the fake refuses what Slack refuses (too many blocks, msg_blocks_too_long): it was accepted
     (posted,) = [m for m in thread_messages(bot, root_ts) if "3000 lines from 5 services" in json.dumps(m["blocks"])]
     assert posted["thread_ts"] == root_ts

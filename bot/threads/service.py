@@ -15,16 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
-
-from bot import blocks
-from bot.blocks import Message
+from bot import render
 from bot.commands import IncidentCommand, PlaybookCommand, TraceCommand
 from bot.errors import NotFoundError, OpsbotError, UsageError
-from bot.models import ChecklistItem, NextAction, Report, StepError, StepResult, StepStatus
+from bot.models import BOT_USER, ChecklistItem, Incident, NextAction, Report, StepError, StepResult, StepStatus
 from bot.plumbing.metrics import COMMANDS
 from bot.redact import redact
-from bot.store import BOT_USER, Incident, IncidentStore
+from bot.render import Message
+from bot.store import IncidentStore
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
 from playbooks.actions import run_action
@@ -44,12 +42,6 @@ def _report_stub(incident: Incident) -> Report:
         context=incident.context,
         started_at=incident.opened_at,
     )
-
-
-def note(mrkdwn: str) -> Message:
-    """A one-section message of text already escaped (pieces through blocks.clean / blocks.user)."""
-    text = blocks.clip(mrkdwn, blocks.MAX_SECTION)
-    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()])
 
 
 class IncidentService(TaskSupervisor):
@@ -116,7 +108,7 @@ class IncidentService(TaskSupervisor):
             root_ts = incident.thread_ts
         else:
             if thread_ts is None:
-                root_ts = await sink.post(blocks.root_message(None, report, requested_by=user))
+                root_ts = await sink.post(render.root_message(None, report, requested_by=user))
             else:
                 root_ts = thread_ts  # a thread that is not an incident yet: its parent becomes the root
             incident = await self._db(
@@ -134,7 +126,7 @@ class IncidentService(TaskSupervisor):
         assert incident is not None
         await self._db(self.store.add_timeline, incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
 
-        progress_ts = await sink.post(blocks.progress_message(report), thread_ts=root_ts)
+        progress_ts = await sink.post(render.progress_message(report), thread_ts=root_ts)
         await self._db(self.store.set_message, incident.id, f"progress:{cmd.playbook}", progress_ts)
 
         async def send_progress(message: Message) -> None:
@@ -143,7 +135,7 @@ class IncidentService(TaskSupervisor):
         updater = LatestOnly(send_progress)
 
         async def on_progress(current: Report) -> None:
-            updater.submit(blocks.progress_message(current))
+            updater.submit(render.progress_message(current))
 
         try:
             # the namespace that was authorized, not a default the playbook would pick again
@@ -154,20 +146,20 @@ class IncidentService(TaskSupervisor):
             if not isinstance(exc, OpsbotError):
                 log.exception("%s %s failed", cmd.playbook, subject)
             await self._db(self.store.add_timeline, incident.id, "error", text, by=BOT_USER)
-            await sink.post(blocks.usage_message(text), thread_ts=root_ts)
+            await sink.post(render.usage_message(text), thread_ts=root_ts)
             # The root and the progress message must not go on saying "investigating".
             reason = str(exc) if isinstance(exc, OpsbotError) else f"internal error ({type(exc).__name__})"
             started = report.steps[0]
             started.status, started.error = StepStatus.FAILED, redact(reason)
             report.errors.append(StepError(step=started.name, message=redact(reason)))
             with contextlib.suppress(OpsbotError):
-                await sink.update(progress_ts, blocks.progress_message(report))
+                await sink.update(progress_ts, render.progress_message(report))
                 if thread_ts is None:
                     current = await self._db(self.store.incident, incident.id)
-                    await sink.update(root_ts, blocks.root_message(current, report, requested_by=user))
+                    await sink.update(root_ts, render.root_message(current, report, requested_by=user))
             raise Reported(exc) from exc
         await updater.flush()
-        final = blocks.progress_message(report)
+        final = render.progress_message(report)
         if updater.sent != final:
             await sink.update(progress_ts, final)
         incident = await self._db(self.store.incident, incident.id)
@@ -175,12 +167,12 @@ class IncidentService(TaskSupervisor):
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self._db(self.store.save_report, incident.id, report)
-            await sink.update(root_ts, blocks.root_message(incident, report, requested_by=user))
+            await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
-            ts = await sink.post(blocks.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
             await self._db(self.store.set_message, incident.id, "trace", ts)
-        for i, message in enumerate(blocks.findings_messages(report)):
+        for i, message in enumerate(render.findings_messages(report)):
             ts = await sink.post(message, thread_ts=root_ts)
             await self._db(self.store.set_message, incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self._db(self.store.set_checklist, incident.id, report.checklist)
@@ -208,7 +200,7 @@ class IncidentService(TaskSupervisor):
             self._rendered[incident.id] = self._generation.get(incident.id, 0)
             items = await self._db(self.store.checklist, incident.id)
             posted = await self._db(self.store.messages, incident.id)
-            for i, message in enumerate(blocks.checklist_messages(items)):
+            for i, message in enumerate(render.checklist_messages(items)):
                 role = f"checklist:{i}"
                 if role in posted:
                     await sink.update(posted[role], message)
@@ -229,7 +221,7 @@ class IncidentService(TaskSupervisor):
         """Run a read-only follow-up and post its result into the thread, with who asked."""
         result = await run_action(self.runtime, action, context=incident.context)
         await self._db(self.store.add_timeline, incident.id, "action", result.title, by=user)
-        await sink.post(blocks.action_result_message(result, requested_by=user), thread_ts=incident.thread_ts)
+        await sink.post(render.action_result_message(result, requested_by=user), thread_ts=incident.thread_ts)
 
     # --- /incident ---------------------------------------------------------------------------------
 
@@ -256,29 +248,11 @@ class IncidentService(TaskSupervisor):
 
     async def status_message(self, channel: str, *, thread_ts: str | None = None) -> Message:
         incident = await self.find_incident(channel, thread_ts=thread_ts)
-        items: list[ChecklistItem] = await self._db(self.store.checklist, incident.id)
-        done = sum(item.done for item in items)
-        lines = [
-            f"*#{incident.id} {blocks.clean(incident.service)}* in `{blocks.clean(incident.namespace)}`:"
-            f" {incident.status}, opened by {blocks.user(incident.opened_by)}"
-            f" at {incident.opened_at:%Y-%m-%d %H:%M} UTC · checklist {done}/{len(items)}"
-        ]
-        if incident.status == "closed":
-            lines.append(f"closed by {blocks.user(incident.closed_by)}: {blocks.clean(incident.summary or '-', 500)}")
-        lines += [f"{'☑' if i.done else '☐'} {blocks.clean(i.text, 100)}" for i in items]
-        return note("\n".join(lines))
+        return render.incident_status_message(incident, await self.checklist(incident.id))
 
     async def list_message(self, channel: str) -> Message:
         incidents: list[Incident] = await self._db(self.store.list_incidents, channel=channel, status="open")
-        if not incidents:
-            return note("No open incidents in this channel.")
-        lines = [f"*{len(incidents)} open incident(s)*"]
-        lines += [
-            f"#{i.id} {blocks.clean(i.service)} in `{blocks.clean(i.namespace)}`, opened by"
-            f" {blocks.user(i.opened_by)} at {i.opened_at:%Y-%m-%d %H:%M} UTC"
-            for i in incidents[:30]
-        ]
-        return note("\n".join(lines))
+        return render.incident_list_message(incidents)
 
     async def close(
         self, sink: ThreadSink, cmd: IncidentCommand, *, user: str, thread_ts: str | None = None
@@ -286,14 +260,11 @@ class IncidentService(TaskSupervisor):
         """Close the incident, say so in its thread and on its root."""
         incident = await self.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
         incident = await self._db(self.store.close_incident, incident.id, by=user, summary=cmd.summary)
-        text = f":white_check_mark: Closed by {blocks.user(user)}"
-        if cmd.summary:
-            text += f": {blocks.clean(cmd.summary, 500)}"
-        await sink.post(note(text), thread_ts=incident.thread_ts)
+        await sink.post(render.closed_message(user, cmd.summary), thread_ts=incident.thread_ts)
         root = (await self._db(self.store.messages, incident.id)).get("root")
         if root is not None:
             stub = await self._db(self.store.last_report, incident.id) or _report_stub(incident)
-            await sink.update(root, blocks.root_message(incident, stub, requested_by=incident.opened_by))
+            await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
         self._forget(incident.id)
         return incident
 

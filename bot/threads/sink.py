@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bot.blocks import FileSnippet, Message
 from bot.errors import OpsbotError
+from bot.render import FileSnippet, Message
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bot.blocks import usage_message
 from bot.errors import OpsbotError
 from bot.plumbing.logs import current_correlation_id
 from bot.plumbing.metrics import COMMANDS, error_kind
 from bot.redact import redact
+from bot.render import usage_message
 from bot.threads.sink import ThreadSink
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import blocks
-from bot.blocks import ActionId, Message
+from bot import render
 from bot.models import (
     ActionKind,
     ChecklistItem,
@@ -28,6 +27,7 @@ from bot.models import (
     StepStatus,
     TraceHit,
 )
+from bot.render import ActionId, Message
 from bot.store import Incident
 from playbooks.actions import ActionResult
 
@@ -152,7 +152,7 @@ def test_root_message_reads_at_a_glance() -> None:
         id=7, channel="C1", thread_ts="1.1", service="taskflow-api", namespace="taskflow",
         opened_by="U123", opened_at=T0,
     )
-    message = blocks.root_message(incident, report(), requested_by="U123")
+    message = render.root_message(incident, report(), requested_by="U123")
     assert message.blocks[0] == {
         "type": "header", "block_id": "root",
         "text": {"type": "plain_text", "text": "opsbot · debug taskflow-api"},
@@ -167,19 +167,19 @@ def test_root_message_reads_at_a_glance() -> None:
 
 def test_root_message_status_follows_severity_and_closing() -> None:
     done = [s.model_copy(update={"status": StepStatus.OK}) for s in report().steps]
-    assert ":red_circle:" in section_texts(blocks.root_message(None, report(steps=done), requested_by="U1"))[0]
-    calm = blocks.root_message(None, report(steps=done, findings=[]), requested_by="U1")
+    assert ":red_circle:" in section_texts(render.root_message(None, report(steps=done), requested_by="U1"))[0]
+    calm = render.root_message(None, report(steps=done, findings=[]), requested_by="U1")
     assert ":large_green_circle:" in section_texts(calm)[0]
     closed = Incident(
         id=1, channel="C", thread_ts="1", service="s", namespace="n", opened_by="U1", opened_at=T0,
         status="closed", closed_by="U2", closed_at=T0, summary="fixed pool <size>",
     )
-    text = section_texts(blocks.root_message(closed, report(steps=done), requested_by="U1"))[0]
+    text = section_texts(render.root_message(closed, report(steps=done), requested_by="U1"))[0]
     assert "*Closed* by <@U2>: fixed pool &lt;size&gt;" in text
 
 
 def test_progress_message_has_one_line_a_step_and_a_count() -> None:
-    message = blocks.progress_message(report())
+    message = render.progress_message(report())
     head, lines = section_texts(message)
     assert head == "*Progress* · 2/4 steps done"
     assert lines.splitlines() == [
@@ -189,11 +189,11 @@ def test_progress_message_has_one_line_a_step_and_a_count() -> None:
         ":white_small_square: Events",
     ]
     finished = report(steps=[s.model_copy(update={"status": StepStatus.OK}) for s in report().steps])
-    assert "4/4 steps done · finished in 3.2s" in section_texts(blocks.progress_message(finished))[0]
+    assert "4/4 steps done · finished in 3.2s" in section_texts(render.progress_message(finished))[0]
 
 
 def test_findings_show_cause_fix_sample_and_next_step_buttons() -> None:
-    [message] = blocks.findings_messages(report())
+    [message] = render.findings_messages(report())
     text = all_text(message)
     for part in ("SQLAlchemy connection pool exhausted", ":red_circle:", "×12", "taskflow-api-7d9-abcde",
                  "first seen 2026-03-01 14:02:00 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
@@ -205,17 +205,17 @@ def test_findings_show_cause_fix_sample_and_next_step_buttons() -> None:
     [button] = actions["elements"]  # only the command with a read-only action gets a button
     assert button["action_id"] == f"{ActionId.NEXT_STEP}:0"
     assert button["text"]["text"] == "Previous logs of api"
-    assert blocks.parse_next_action(button["value"]) == pool_finding().next_commands[0].action
+    assert render.parse_next_action(button["value"]) == pool_finding().next_commands[0].action
 
 
 def test_no_findings_says_so() -> None:
-    [message] = blocks.findings_messages(report(findings=[]))
+    [message] = render.findings_messages(report(findings=[]))
     assert "No known error pattern" in message.text
 
 
 def test_button_action_ids_are_unique_across_all_findings_messages() -> None:
     many = report(findings=[pool_finding().model_copy(update={"title": f"F{i}"}) for i in range(12)])
-    messages = blocks.findings_messages(many)
+    messages = render.findings_messages(many)
     assert len(messages) > 1
     ids = [e["action_id"] for m in messages for b in m.blocks if b["type"] == "actions" for e in b["elements"]]
     assert len(ids) == 12 and len(set(ids)) == 12
@@ -230,9 +230,9 @@ def test_bad_button_value_is_a_usage_error() -> None:
     from bot.errors import UsageError
 
     with pytest.raises(UsageError, match="no valid action"):
-        blocks.parse_next_action('{"kind": "rm -rf"}')
+        render.parse_next_action('{"kind": "rm -rf"}')
     with pytest.raises(UsageError):
-        blocks.parse_next_action("not json")
+        render.parse_next_action("not json")
 
 
 def test_log_tails_of_the_findings_go_up_as_a_file() -> None:
@@ -241,7 +241,7 @@ def test_log_tails_of_the_findings_go_up_as_a_file() -> None:
                     lines=[LogLine(T0, f"line {i} token={SLACK_TOKEN}") for i in range(500)]),
         LogSnapshot(pod="unrelated", container="api", lines=[LogLine(None, "quiet")]),
     ]
-    messages = blocks.findings_messages(report(logs=logs))
+    messages = render.findings_messages(report(logs=logs))
     [snippet] = messages[0].files
     assert snippet.filename == "logs-taskflow-api.txt"
     assert "== taskflow-api-7d9-abcde/api ==" in snippet.content
@@ -255,7 +255,7 @@ def test_checklist_is_checkboxes_of_at_most_ten_with_who_ticked() -> None:
     items[0] = items[0].model_copy(update={"done": True, "evidence": "3 pods, 1 restarting", "by": "opsbot"})
     items[1] = items[1].model_copy(update={"done": True, "by": "U123", "at": T0})
     items[12] = items[12].model_copy(update={"done": False, "by": "U9", "at": T0})
-    messages = blocks.checklist_messages(items)
+    messages = render.checklist_messages(items)
     assert len(messages) == 3
     checkboxes = [b["elements"][0] for m in messages for b in m.blocks if b["type"] == "actions"]
     assert [len(c["options"]) for c in checkboxes] == [10, 10, 3]
@@ -269,26 +269,26 @@ def test_checklist_is_checkboxes_of_at_most_ten_with_who_ticked() -> None:
     assert checkboxes[1]["options"][2]["description"]["text"] == "unticked by <@U9> 14:02"
     assert "initial_options" not in checkboxes[2]
     assert "2/23 done" in section_texts(messages[0])[0]
-    assert [len(c) for c in blocks.checklist_chunks(items)] == [10, 10, 3]
-    assert blocks.checklist_messages([]) == []
+    assert [len(c) for c in render.checklist_chunks(items)] == [10, 10, 3]
+    assert render.checklist_messages([]) == []
 
 
 def test_action_result_short_inline_long_as_file() -> None:
-    short = blocks.action_result_message(ActionResult(title="Events of p", text="Warning BackOff"), requested_by="U5")
+    short = render.action_result_message(ActionResult(title="Events of p", text="Warning BackOff"), requested_by="U5")
     assert "<@U5>" in section_texts(short)[0] and "```Warning BackOff```" in section_texts(short)[1]
     assert short.files == []
     log = "\n".join(f"2026-03-01 line {i}" for i in range(2000))
-    long = blocks.action_result_message(ActionResult(title="Previous logs of api", text=log), requested_by="U5")
+    long = render.action_result_message(ActionResult(title="Previous logs of api", text=log), requested_by="U5")
     [snippet] = long.files
     assert snippet.content == log and snippet.filename == "previous-logs-of-api.txt"
     assert "line 1999" in section_texts(long)[1] and "line 5\n" not in section_texts(long)[1]
-    failed = blocks.action_result_message(ActionResult(title="x", text="pod gone", ok=False), requested_by="U5")
+    failed = render.action_result_message(ActionResult(title="x", text="pod gone", ok=False), requested_by="U5")
     assert ":warning:" in failed.text or ":warning:" in section_texts(failed)[0]
     assert_within_slack_limits(long)
 
 
 def test_usage_message_is_escaped_text() -> None:
-    message = blocks.usage_message("usage: /debug <service> [-n NAMESPACE]")
+    message = render.usage_message("usage: /debug <service> [-n NAMESPACE]")
     assert section_texts(message) == ["usage: /debug &lt;service&gt; [-n NAMESPACE]"]
 
 
@@ -316,7 +316,7 @@ def trace_report(hits: list[TraceHit], **changes: Any) -> Report:
 
 
 def test_trace_heads_with_the_request_then_lists_its_lines_in_time_order() -> None:
-    message = blocks.trace_message(trace_report(request_hits()), since_seconds=3600)
+    message = render.trace_message(trace_report(request_hits()), since_seconds=3600)
     head, listing = section_texts(message)
     assert head.splitlines() == [
         "*Request* `7f3a9c2e` · namespace `taskflow` · last 1h · 4 lines from 2 services",
@@ -338,28 +338,28 @@ def test_trace_heads_with_the_request_then_lists_its_lines_in_time_order() -> No
 
 
 def test_trace_without_a_line_says_so_and_what_to_try() -> None:
-    message = blocks.trace_message(trace_report([]), since_seconds=600)
+    message = render.trace_message(trace_report([]), since_seconds=600)
     [text] = section_texts(message)
     assert text.startswith(":mag: No log line in namespace `taskflow` carried `7f3a9c2e` in the last 10m.")
     assert "`/trace 7f3a9c2e --since 6h`" in text and "`/trace 7f3a9c2e -n NAMESPACE`" in text
     assert "may be missing" not in text
     assert message.files == []
     # the trace message says it all: no "no known error pattern" beside it
-    assert blocks.findings_messages(trace_report([])) == []
-    root = section_texts(blocks.root_message(None, trace_report([]), requested_by="U1"))[0]
+    assert render.findings_messages(trace_report([])) == []
+    root = section_texts(render.root_message(None, trace_report([]), requested_by="U1"))[0]
     assert "No log line carries this id" in root and "0 lines" in root
 
 
 def test_a_failed_step_warns_that_lines_may_be_missing() -> None:
     failed = [StepResult(name="logs", title="Logs", status=StepStatus.FAILED, error="forbidden")]
     for hits in ([], request_hits()):
-        message = blocks.trace_message(trace_report(hits, steps=failed), since_seconds=3600)
+        message = render.trace_message(trace_report(hits, steps=failed), since_seconds=3600)
         assert "1 step failed (see progress): lines may be missing" in section_texts(message)[0]
 
 
 def test_thousands_of_lines_stay_within_slack_limits_and_go_up_whole_as_a_file() -> None:
     hits = [hit(i / 100, f"service-{i % 7}", f"INFO [7f3a9c2e] line {i} " + "x" * 80) for i in range(5000)]
-    message = blocks.trace_message(trace_report(hits), since_seconds=86400)
+    message = render.trace_message(trace_report(hits), since_seconds=86400)
     assert_within_slack_limits(message)
     assert "5000 lines from 7 services" in section_texts(message)[0]
     listing = "\n".join(section_texts(message)[1:])
@@ -376,7 +376,7 @@ def test_thousands_of_lines_stay_within_slack_limits_and_go_up_whole_as_a_file()
 
 def test_a_long_line_is_cut_in_the_message_and_whole_in_the_file() -> None:
     long = hit(0, "taskflow-api", "ERROR [7f3a9c2e] " + "y" * 5000 + " END")
-    message = blocks.trace_message(trace_report([long]), since_seconds=3600)
+    message = render.trace_message(trace_report([long]), since_seconds=3600)
     assert_within_slack_limits(message)
     assert "END" not in section_texts(message)[1]
     [snippet] = message.files
@@ -390,13 +390,13 @@ def test_trace_lines_are_redacted_and_escaped() -> None:
         hit(1, "taskflow-api", f"INFO [7f3a9c2e] {GITHUB_TOKEN}\nsecond <@U0ADMIN>"),
     ]
     long = [*hits, *[hit(2 + i, "taskflow-api", f"[7f3a9c2e] {GITHUB_TOKEN} {i}") for i in range(400)]]
-    for message in (blocks.trace_message(trace_report(hits)), blocks.trace_message(trace_report(long))):
+    for message in (render.trace_message(trace_report(hits)), render.trace_message(trace_report(long))):
         dumped = all_text(message) + "".join(f.content for f in message.files)
         assert SLACK_TOKEN not in dumped and GITHUB_TOKEN not in dumped and "REDACTED" in dumped
         shown = json.dumps([message.text, message.blocks])  # a file is plain text, not mrkdwn
         for raw in ("<!channel>", "<@U0ADMIN>"):
             assert raw not in shown
-    listing = section_texts(blocks.trace_message(trace_report(hits)))[1]
+    listing = section_texts(render.trace_message(trace_report(hits)))[1]
     assert "&lt;!channel&gt; &amp;" in listing
     assert listing.count("```") == 2  # a ``` in a line cannot end the code block early
     assert len(listing.strip("`").splitlines()) == 2  # one line a hit, even with a newline in it
@@ -404,11 +404,11 @@ def test_trace_lines_are_redacted_and_escaped() -> None:
 
 def test_root_and_findings_of_a_trace_speak_of_lines_and_the_path() -> None:
     report = trace_report(request_hits(), findings=[pool_finding()])
-    status = section_texts(blocks.root_message(None, report, requested_by="U1"))[0]
+    status = section_texts(render.root_message(None, report, requested_by="U1"))[0]
     assert "4 lines · web-dashboard -&gt; taskflow-api · 1 finding" in status
     assert ":red_circle:" in status
-    assert "opsbot · trace 7f3a9c2e" in blocks.root_message(None, report, requested_by="U1").text
-    [calm] = blocks.findings_messages(trace_report(request_hits()))
+    assert "opsbot · trace 7f3a9c2e" in render.root_message(None, report, requested_by="U1").text
+    [calm] = render.findings_messages(trace_report(request_hits()))
     assert "No known error pattern in the 4 lines carrying `7f3a9c2e`" in calm.text
 
 
@@ -420,13 +420,13 @@ def test_user_and_log_text_cannot_inject_mentions_or_links() -> None:
         pattern="x", title="<!channel> & <http://evil|click>", sample="<@U0ADMIN> ping & <!here>",
         cause="a < b > c", fix="&amp; stays literal", evidence=["<!everyone>"],
     )
-    message = blocks.findings_messages(report(findings=[evil]))[0]
+    message = render.findings_messages(report(findings=[evil]))[0]
     text = "".join(section_texts(message)) + all_text(message)
     for raw in ("<!channel>", "<http://evil|click>", "<@U0ADMIN>", "<!here>", "<!everyone>", "a < b"):
         assert raw not in text
     assert "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in section_texts(message)[1]
     assert "&amp;amp; stays literal" in section_texts(message)[-1]
-    root = blocks.root_message(None, report(), requested_by="bob <!channel>")
+    root = render.root_message(None, report(), requested_by="bob <!channel>")
     assert "bob &lt;!channel&gt;" in section_texts(root)[0]
 
 
@@ -436,9 +436,9 @@ def test_secrets_never_reach_a_message() -> None:
         "evidence": [f"SLACK_BOT_TOKEN={SLACK_TOKEN}"],
         "snippet": f"token: {GITHUB_TOKEN}\n" * 200,
     })
-    messages = blocks.findings_messages(report(findings=[leaky]))
-    messages.append(blocks.action_result_message(ActionResult(title="t", text=SLACK_TOKEN * 3), requested_by="U1"))
-    messages.append(blocks.usage_message(f"bad token {SLACK_TOKEN}"))
+    messages = render.findings_messages(report(findings=[leaky]))
+    messages.append(render.action_result_message(ActionResult(title="t", text=SLACK_TOKEN * 3), requested_by="U1"))
+    messages.append(render.usage_message(f"bad token {SLACK_TOKEN}"))
     for message in messages:
         dumped = all_text(message)
         assert GITHUB_TOKEN not in dumped and SLACK_TOKEN not in dumped
@@ -506,12 +506,12 @@ reports = st.builds(
 @given(report=reports, requested_by=tricky, result_text=long_text)
 def test_any_report_renders_within_slack_limits(report: Report, requested_by: str, result_text: str) -> None:
     messages = [
-        blocks.root_message(None, report, requested_by=requested_by or "U1"),
-        blocks.progress_message(report),
-        *blocks.findings_messages(report),
-        *blocks.checklist_messages(report.checklist),
-        blocks.action_result_message(ActionResult(title=result_text, text=result_text), requested_by="U1"),
-        blocks.usage_message(result_text or "?"),
+        render.root_message(None, report, requested_by=requested_by or "U1"),
+        render.progress_message(report),
+        *render.findings_messages(report),
+        *render.checklist_messages(report.checklist),
+        render.action_result_message(ActionResult(title=result_text, text=result_text), requested_by="U1"),
+        render.usage_message(result_text or "?"),
     ]
     for message in messages:
         assert_within_slack_limits(message)
@@ -527,7 +527,7 @@ def test_any_report_renders_within_slack_limits(report: Report, requested_by: st
     assert all(n == 1 for n in buttons.values())
     options = sum(
         len(b["elements"][0]["options"])
-        for m in blocks.checklist_messages(report.checklist) for b in m.blocks if b["type"] == "actions"
+        for m in render.checklist_messages(report.checklist) for b in m.blocks if b["type"] == "actions"
     )
     assert options == len(report.checklist)
 
@@ -553,9 +553,9 @@ trace_reports = st.builds(
 @given(report=trace_reports, since=st.none() | st.integers(1, 10**7))
 def test_any_trace_renders_within_slack_limits(report: Report, since: int | None) -> None:
     messages = [
-        blocks.root_message(None, report, requested_by="U1"),
-        blocks.trace_message(report, since_seconds=since),
-        *blocks.findings_messages(report),
+        render.root_message(None, report, requested_by="U1"),
+        render.trace_message(report, since_seconds=since),
+        *render.findings_messages(report),
     ]
     for message in messages:
         assert_within_slack_limits(message)

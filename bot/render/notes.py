@@ -1,0 +1,74 @@
+"""Short messages: a next-step button's result, a usage answer, a note, incident status and lists."""
+
+from __future__ import annotations
+
+from bot.models import ActionResult, ChecklistItem, Incident
+from bot.redact import redact
+from bot.render.message import MAX_FALLBACK, MAX_SECTION, BlockId, FileSnippet, Message
+from bot.render.text import clean, clip, code, plain, section, slug, user
+
+
+def action_result_message(result: ActionResult, *, requested_by: str) -> Message:
+    emoji = ":mag:" if result.ok else ":warning:"
+    head = f"{emoji} *{clean(result.title, 200)}* · asked by {user(requested_by)}"
+    blocks = [section(head, BlockId.ACTION_RESULT)]
+    files: list[FileSnippet] = []
+    body = result.text or "(no output)"
+    lines = body.splitlines()
+    if len(body) <= 2500 and len(lines) <= 40:
+        blocks.append(section(code(body, 2900)))
+    else:
+        # The end of a log is what matters on a phone; the whole of it goes up as a file.
+        tail = "\n".join(lines[-30:])
+        tail = tail[-2400:]
+        blocks.append(section(code(tail, 2600) + f"\n_last lines of {len(lines)}; all of it attached below_"))
+        files.append(FileSnippet(filename=f"{slug(result.title)}.txt", content=redact(body),
+                                 title=plain(result.title, 200)))
+    return Message(text=clean(f"{result.title} (asked by {requested_by})", MAX_FALLBACK),
+                   blocks=blocks, files=files)
+
+
+def usage_message(text: str) -> Message:
+    body = clean(text.strip() or "(no details)", MAX_SECTION)
+    return Message(text=clip(body, MAX_FALLBACK), blocks=[section(body, BlockId.USAGE)])
+
+
+def note(mrkdwn: str) -> Message:
+    """A one-section message of text already escaped (pieces through `clean` / `user`)."""
+    text = clip(mrkdwn, MAX_SECTION)
+    return Message(text=text, blocks=[section(text)])
+
+
+def incident_status_message(incident: Incident, items: list[ChecklistItem]) -> Message:
+    """`/incident status`: the incident in one line, then its checklist."""
+    done = sum(item.done for item in items)
+    lines = [
+        f"*#{incident.id} {clean(incident.service)}* in `{clean(incident.namespace)}`:"
+        f" {incident.status}, opened by {user(incident.opened_by)}"
+        f" at {incident.opened_at:%Y-%m-%d %H:%M} UTC · checklist {done}/{len(items)}"
+    ]
+    if incident.status == "closed":
+        lines.append(f"closed by {user(incident.closed_by)}: {clean(incident.summary or '-', 500)}")
+    lines += [f"{'☑' if i.done else '☐'} {clean(i.text, 100)}" for i in items]
+    return note("\n".join(lines))
+
+
+def incident_list_message(incidents: list[Incident]) -> Message:
+    """`/incident list`: the open incidents of a channel, newest last (at most 30)."""
+    if not incidents:
+        return note("No open incidents in this channel.")
+    lines = [f"*{len(incidents)} open incident(s)*"]
+    lines += [
+        f"#{i.id} {clean(i.service)} in `{clean(i.namespace)}`, opened by"
+        f" {user(i.opened_by)} at {i.opened_at:%Y-%m-%d %H:%M} UTC"
+        for i in incidents[:30]
+    ]
+    return note("\n".join(lines))
+
+
+def closed_message(by: str, summary: str | None) -> Message:
+    """What the thread says when its incident is closed."""
+    text = f":white_check_mark: Closed by {user(by)}"
+    if summary:
+        text += f": {clean(summary, 500)}"
+    return note(text)

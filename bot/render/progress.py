@@ -1,0 +1,57 @@
+"""The progress message: one line a playbook step, edited in place as the steps end."""
+
+from __future__ import annotations
+
+from bot.models import (
+    Report,
+    StepResult,
+    StepStatus,
+)
+from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId, Message
+from bot.render.root import running
+from bot.render.text import clean, context, section
+
+
+def _step_line(step: StepResult) -> str:
+    title = clean(step.title or step.name, 80)
+    secs = f"({step.duration_ms / 1000:.1f}s)"
+    summary = clean(step.summary, 200)
+    error = clean(step.error or step.summary or "", 200)
+    match step.status:
+        case StepStatus.OK:
+            return f":white_check_mark: *{title}* {summary} {secs}".replace("  ", " ")
+        case StepStatus.FAILED:
+            return f":x: *{title}* — failed: {error or 'unknown error'}"
+        case StepStatus.TIMEOUT:
+            return f":alarm_clock: *{title}* — timed out {secs}"
+        case StepStatus.SKIPPED:
+            return f":heavy_minus_sign: *{title}* — skipped{': ' + summary if summary else ''}"
+        case StepStatus.RUNNING:
+            return f":hourglass_flowing_sand: {title}…"
+        case _:
+            return f":white_small_square: {title}"
+
+
+def progress_message(report: Report) -> Message:
+    total = len(report.steps)
+    head = f"*Progress* · {report.steps_done}/{total} steps done"
+    if total and not running(report):
+        head += f" · finished in {report.duration_ms / 1000:.1f}s"
+    blocks = [section(head, BlockId.PROGRESS)]
+    chunk: list[str] = []
+    shown, budget = 0, TEXT_BUDGET - len(head) - 100
+    for line in (_step_line(s) for s in report.steps):
+        if len(line) + 1 > budget or len(blocks) >= MAX_BLOCKS - 2:
+            break
+        if chunk and len("\n".join(chunk)) + 1 + len(line) > MAX_SECTION:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+        shown += 1
+        budget -= len(line) + 1
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    if shown < total:
+        blocks.append(context(f"… {total - shown} more steps"))
+    return Message(text=clean(f"{report.service}: {report.steps_done}/{total} steps done", MAX_FALLBACK),
+                   blocks=blocks)

@@ -1,0 +1,97 @@
+"""The thread's root message: the verdict (severity, counts) and where it was looked at."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    HeaderBlock,
+    PlainTextObject,
+)
+
+from bot.models import (
+    SEVERITY_ORDER,
+    Incident,
+    Report,
+    Severity,
+    StepStatus,
+    path_summary,
+)
+from bot.render.message import MAX_FALLBACK, MAX_HEADER, BlockId, Message
+from bot.render.text import clean, clip, context, plain, section, user
+from bot.text import plural
+
+SEVERITY_EMOJI = {
+    Severity.CRITICAL: ":red_circle:",
+    Severity.ERROR: ":large_orange_circle:",
+    Severity.WARNING: ":large_yellow_circle:",
+    Severity.INFO: ":large_blue_circle:",
+}
+
+
+def running(report: Report) -> bool:
+    return any(s.status in (StepStatus.PENDING, StepStatus.RUNNING) for s in report.steps)
+
+
+def _worst(report: Report) -> Severity | None:
+    present = {f.severity for f in report.findings}
+    return next((s for s in SEVERITY_ORDER if s in present), None)
+
+
+def verdict(report: Report) -> str:
+    """One line: "3 pods · 1 restarting · 2 findings" (a trace: "6 lines · web -> api · 2 findings")."""
+    if report.kind == "trace":
+        parts = [plural(len(report.trace), "line")]
+        if report.trace:
+            parts.append(clip(path_summary(report.trace), 300))
+    else:
+        parts = [plural(len(report.pods), "pod")]
+        not_ready = sum(not p.ready for p in report.pods)
+        restarting = sum(p.restarts > 0 for p in report.pods)
+        if not_ready:
+            parts.append(f"{not_ready} not ready")
+        if restarting:
+            parts.append(f"{restarting} restarting")
+    parts.append(plural(len(report.findings), "finding"))
+    failed = sum(s.status in (StepStatus.FAILED, StepStatus.TIMEOUT) for s in report.steps)
+    if failed:
+        parts.append(f"{plural(failed, 'step')} failed")
+    return " · ".join(parts)
+
+
+def _status(incident: Incident | None, report: Report) -> str:
+    if incident is not None and incident.status == "closed":
+        line = f":white_check_mark: *Closed* by {user(incident.closed_by)}"
+        return f"{line}: {clean(incident.summary, 500)}" if incident.summary else line
+    if running(report):
+        return ":hourglass_flowing_sand: *Investigating*"
+    if report.kind == "trace" and not report.trace and not report.errors:
+        return ":mag: *No log line carries this id*"
+    worst = _worst(report)
+    if worst is None:
+        return ":large_green_circle: *No known problem found*" if not report.errors else ":warning: *Incomplete*"
+    return f"{SEVERITY_EMOJI[worst]} *{worst.value.capitalize()}*"
+
+
+def root_message(incident: Incident | None, report: Report, *, requested_by: str) -> Message:
+    title = f"opsbot · {report.kind} {report.service}"
+    where = f"*Namespace* `{clean(report.namespace, 100)}`"
+    if report.context:
+        where += f" · *Cluster* `{clean(report.context, 100)}`"
+    where += f" · asked by {user(requested_by)}"
+    line = verdict(report)
+    blocks = [
+        HeaderBlock(text=PlainTextObject(text=plain(title, MAX_HEADER)), block_id=BlockId.ROOT).to_dict(),
+        section(f"{_status(incident, report)}\n{clean(line)}\n{where}", BlockId.STATUS),
+    ]
+    notes = []
+    if incident is not None:
+        notes.append(f"Incident #{incident.id} · opened {incident.opened_at:%Y-%m-%d %H:%M} UTC")
+    if report.deployment is not None:
+        d = report.deployment
+        rollout = f"{d.ready_replicas}/{d.replicas} ready"
+        if d.commit:
+            rollout += f" · commit `{clean(d.commit[:12])}`"
+        notes.append(rollout)
+    if notes:
+        blocks.append(context(" · ".join(notes)))
+    text = clean(f"{title} ({report.namespace}): {line}", MAX_FALLBACK)
+    return Message(text=text, blocks=blocks)
