@@ -13,9 +13,9 @@ from bot.errors import NotFoundError, UsageError
 from bot.k8s import KubernetesGateway
 from bot.models import ActionKind, NextAction, Report, StepStatus
 from bot.runtime import open_runtime
-from playbooks.actions import run_action
 from playbooks.checklists import ChecklistCatalogue
 from playbooks.debug import run_debug
+from playbooks.followups import run_followup
 from playbooks.patterns import PatternTable
 from playbooks.runtime import Runtime
 from playbooks.verify import run_verify
@@ -157,15 +157,15 @@ async def test_verify_of_a_healthy_service_is_clean(rt: Runtime) -> None:
 
 async def test_next_step_actions_read_the_right_container(rt: Runtime) -> None:
     pod = "taskflow-api-7d9f8c6b5-x2kq9"
-    previous = await run_action(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow", pod=pod,
+    previous = await run_followup(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow", pod=pod,
                                                container="api"))
     assert previous.ok and "QueuePool" in previous.text
-    sidecar = await run_action(rt, NextAction(kind=ActionKind.CONTAINER_LOGS, namespace="taskflow", pod=pod,
+    sidecar = await run_followup(rt, NextAction(kind=ActionKind.CONTAINER_LOGS, namespace="taskflow", pod=pod,
                                               container="daprd"))
     assert sidecar.ok and "HTTP API Called" in sidecar.text
-    events = await run_action(rt, NextAction(kind=ActionKind.POD_EVENTS, namespace="taskflow", pod=pod))
+    events = await run_followup(rt, NextAction(kind=ActionKind.POD_EVENTS, namespace="taskflow", pod=pod))
     assert "BackOff" in events.text
-    missing = await run_action(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow",
+    missing = await run_followup(rt, NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace="taskflow",
                                               pod="taskflow-api-7d9f8c6b5-m4tnp", container="api"))
     assert not missing.ok and "previous terminated container" in missing.text
 
@@ -173,7 +173,7 @@ async def test_next_step_actions_read_the_right_container(rt: Runtime) -> None:
 async def test_ci_job_action_shows_the_failed_step(rt: Runtime) -> None:
     report = await run_debug(rt, "taskflow-api")
     failed = next(r for r in report.runs if r.conclusion == "failure")
-    result = await run_action(rt, NextAction(kind=ActionKind.CI_JOB, namespace="taskflow", repo="acme/taskflow",
+    result = await run_followup(rt, NextAction(kind=ActionKind.CI_JOB, namespace="taskflow", repo="acme/taskflow",
                                              run_id=failed.id))
     assert result.ok and "Run pytest" in result.text
 

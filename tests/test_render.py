@@ -29,7 +29,7 @@ from bot.models import (
 )
 from bot.render import ActionId, Message
 from bot.store import Incident
-from playbooks.actions import ActionResult
+from playbooks.followups import ActionResult
 
 T0 = datetime(2026, 3, 1, 14, 2, tzinfo=UTC)
 GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6" * 3

@@ -25,7 +25,7 @@ from bot.render import Message
 from bot.store import IncidentStore
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
-from playbooks.actions import run_action
+from playbooks.followups import run_followup
 from playbooks.registry import run_command
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class IncidentService(TaskSupervisor):
 
     async def press(self, sink: ThreadSink, incident: Incident, action: NextAction, *, user: str) -> None:
         """Run a read-only follow-up and post its result into the thread, with who asked."""
-        result = await run_action(self.runtime, action, context=incident.context)
+        result = await run_followup(self.runtime, action, context=incident.context)
         await self._db(self.store.add_timeline, incident.id, "action", result.title, by=user)
         await sink.post(render.action_result_message(result, requested_by=user), thread_ts=incident.thread_ts)
 

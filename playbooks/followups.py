@@ -1,4 +1,5 @@
-"""The read-only follow-ups behind "next step" buttons: one fetch, one readable result."""
+"""Follow-ups: the read-only actions behind "next step" buttons (previous logs, a container's log, a pod's
+events, a CI run's failed jobs): one fetch each, one readable result."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def format_events(events: list[EventSnapshot]) -> str:
     return "\n".join(rows)
 
 
-async def run_action(rt: Runtime, action: NextAction, *, context: str | None = None) -> ActionResult:
+async def run_followup(rt: Runtime, action: NextAction, *, context: str | None = None) -> ActionResult:
     """Run one action; errors become a result that says what went wrong (ok=False), never an exception."""
     try:
         result = await _run(rt, action, context)
