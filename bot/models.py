@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -316,6 +316,22 @@ class Report(BaseModel):
     @property
     def steps_done(self) -> int:
         return sum(s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in self.steps)
+
+
+class FileSnippet(BaseModel):
+    """Long text that goes into a thread as a file (a log tail, a trace)."""
+
+    filename: str
+    content: str
+    title: str
+
+
+class Message(BaseModel):
+    """One message as a sink sends it: the notification/fallback text, Block Kit blocks, files."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    files: list[FileSnippet] = Field(default_factory=list)
 
 
 class ActionResult(BaseModel):

@@ -21,8 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.errors import ConfigError, UnavailableError
+from bot.models import FileSnippet, Message
 from bot.plumbing.metrics import API_ERRORS
-from bot.render import FileSnippet, Message
 
 
 def secret(value: SecretStr | None) -> str | None:

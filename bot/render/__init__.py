@@ -2,9 +2,10 @@
 (`terminal`). Pure: core models in, `Message` out; every piece of log or user text is redacted,
 escaped and clipped on the way (`text`). The names below are what the rest of opsbot uses."""
 
+from bot.models import FileSnippet, Message
 from bot.render.checklist import checklist_chunks, checklist_messages
 from bot.render.findings import findings_messages, next_action_value, parse_next_action
-from bot.render.message import MAX_SECTION, ActionId, BlockId, FileSnippet, Message
+from bot.render.message import MAX_SECTION, ActionId, BlockId
 from bot.render.notes import (
     action_result_message,
     closed_message,

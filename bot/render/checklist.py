@@ -12,8 +12,9 @@ from slack_sdk.models.blocks import (
 from bot.models import (
     BOT_USER,
     ChecklistItem,
+    Message,
 )
-from bot.render.message import MAX_OPTION_TEXT, MAX_OPTIONS, ActionId, BlockId, Message
+from bot.render.message import MAX_OPTION_TEXT, MAX_OPTIONS, ActionId, BlockId
 from bot.render.text import clean, clip, hhmm, section, user
 
 

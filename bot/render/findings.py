@@ -15,8 +15,10 @@ from slack_sdk.models.blocks import (
 from bot.errors import UsageError
 from bot.models import (
     SEVERITY_ORDER,
+    FileSnippet,
     Finding,
     LogSnapshot,
+    Message,
     NextAction,
     Report,
 )
@@ -30,8 +32,6 @@ from bot.render.message import (
     TEXT_BUDGET,
     ActionId,
     BlockId,
-    FileSnippet,
-    Message,
 )
 from bot.render.root import SEVERITY_EMOJI
 from bot.render.text import clean, code, context, plain, section, slug, text_length

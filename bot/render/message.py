@@ -1,12 +1,9 @@
-"""What a renderer hands to a sink: `Message` (text + Block Kit blocks + files), Slack's limits, and
-the action and block ids, in one place."""
+"""Slack's limits, and the action and block ids of opsbot's messages, in one place. (What a renderer
+hands to a sink, `Message`, is a core model: bot.models.)"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
-
-from pydantic import BaseModel, Field
 
 # Slack's limits, and the margins we keep below the undocumented ones.
 MAX_BLOCKS = 50
@@ -39,14 +36,3 @@ class BlockId(StrEnum):
     TRACE = "trace"  # the head of a trace listing; its lines follow in "trace:<n>"
     USAGE = "usage"
 
-
-class FileSnippet(BaseModel):
-    filename: str
-    content: str
-    title: str
-
-
-class Message(BaseModel):
-    text: str
-    blocks: list[dict[str, Any]]
-    files: list[FileSnippet] = Field(default_factory=list)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.models import ActionResult, ChecklistItem, Incident
+from bot.models import ActionResult, ChecklistItem, FileSnippet, Incident, Message
 from bot.redact import redact
-from bot.render.message import MAX_FALLBACK, MAX_SECTION, BlockId, FileSnippet, Message
+from bot.render.message import MAX_FALLBACK, MAX_SECTION, BlockId
 from bot.render.text import clean, clip, code, plain, section, slug, user
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.models import (
+    Message,
     Report,
     StepResult,
     StepStatus,
 )
-from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId, Message
+from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId
 from bot.render.root import running
 from bot.render.text import clean, context, section
 

@@ -10,12 +10,13 @@ from slack_sdk.models.blocks import (
 from bot.models import (
     SEVERITY_ORDER,
     Incident,
+    Message,
     Report,
     Severity,
     StepStatus,
     path_summary,
 )
-from bot.render.message import MAX_FALLBACK, MAX_HEADER, BlockId, Message
+from bot.render.message import MAX_FALLBACK, MAX_HEADER, BlockId
 from bot.render.text import clean, clip, context, plain, section, user
 from bot.text import plural
 

@@ -8,13 +8,15 @@ from typing import Any
 
 from bot.inputs import format_since
 from bot.models import (
+    FileSnippet,
+    Message,
     Report,
     StepStatus,
     TraceHit,
     path_summary,
 )
 from bot.redact import redact
-from bot.render.message import MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId, FileSnippet, Message
+from bot.render.message import MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId
 from bot.render.text import clean, clip, context, escape, plain, section, slug, text_length
 from bot.text import plural
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.errors import OpsbotError
-from bot.render import FileSnippet, Message
+from bot.models import FileSnippet, Message
 
 log = logging.getLogger(__name__)
 
