@@ -1,0 +1,279 @@
+"""The scenario model (what bot/sandbox/scenarios/*.yaml contain), validated at load, and its loading."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError, NotFoundError
+from bot.plumbing.yamlio import load_yaml
+from bot.sandbox.clock import RelTime
+
+
+class BackgroundLine(BaseModel):
+    """A harmless (or recurring) log line, picked at random by weight. `${ms}`-style placeholders
+    are filled per line: ms, slow_ms, ip, req, n, task, user, worker."""
+
+    text: str
+    weight: float = Field(1.0, gt=0)
+
+
+class LogEntry(BaseModel):
+    """A line (or a multi-line block such as a traceback) at a given time."""
+
+    at: RelTime
+    text: str
+
+
+class LogSpec(BaseModel):
+    lines: int = Field(0, ge=0, description="How many background lines to spread over the window")
+    start: RelTime | None = Field(None, description="Window start; unset: when the container started")
+    end: RelTime | None = Field(None, description="Window end; unset: now (or when the container died)")
+    header: list[str] = Field(default_factory=list, description="Start-up lines, logged at the window start")
+    background: list[BackgroundLine] = Field(default_factory=list)
+    entries: list[LogEntry] = Field(default_factory=list)
+
+    @field_validator("background", mode="before")
+    @classmethod
+    def _plain_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"text": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class ContainerSpec(BaseModel):
+    name: str
+    image: str
+    ports: list[int] = Field(default_factory=list)
+    log: LogSpec = Field(default_factory=LogSpec)
+
+
+class ContainerState(BaseModel):
+    """Per-pod state of one container; anything unset takes the healthy default."""
+
+    restarts: int = Field(0, ge=0)
+    state: Literal["running", "waiting", "terminated"] = "running"
+    reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    ready: bool | None = None
+    started: RelTime | None = None
+    last_reason: str | None = None
+    last_exit_code: int | None = None
+    last_started: RelTime | None = None
+    last_finished: RelTime | None = None
+    log: LogSpec | None = Field(None, description="Replaces the deployment's log for this container")
+    extra: list[LogEntry] = Field(default_factory=list, description="Added to the container's log")
+    previous_log: LogSpec | None = None
+
+
+class PodSpec(BaseModel):
+    name: str
+    created: RelTime
+    node: str = "node-a"
+    ip: str | None = None
+    containers: dict[str, ContainerState] = Field(default_factory=dict)
+
+
+class DaprComponentSpec(BaseModel):
+    name: str
+    type: str = Field(description="pubsub.redis, state.postgresql...")
+    version: str = "v1"
+    scopes: list[str] = Field(default_factory=list, description="App ids that load it; empty: every app")
+
+
+class DaprSubscriptionSpec(BaseModel):
+    pubsub: str
+    topic: str
+    route: str
+    dead_letter_topic: str | None = None
+    kind: Literal["DECLARATIVE", "PROGRAMMATIC"] = "PROGRAMMATIC"
+
+
+class DeploymentSpec(BaseModel):
+    name: str
+    namespace: str
+    replicas: int = Field(1, ge=0)
+    created: RelTime
+    revision: int = 1
+    template_hash: str = Field(pattern=r"^[a-z0-9]{5,10}$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    selector: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    replicaset_created: RelTime | None = None
+    init_containers: list[ContainerSpec] = Field(default_factory=list)
+    containers: list[ContainerSpec] = Field(min_length=1)
+    pods: list[PodSpec] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=lambda: ["node-a", "node-b", "node-c"])
+    dapr_subscriptions: list[DaprSubscriptionSpec] = Field(
+        default_factory=list, description="What the Dapr sidecar of these pods reports as subscribed"
+    )
+
+
+class EventSpec(BaseModel):
+    type: Literal["Normal", "Warning"] = "Warning"
+    reason: str
+    message: str
+    object: str = Field(description="kind/name, e.g. Pod/taskflow-api-7d9f8c6b5-x2kq9")
+    namespace: str | None = None
+    container: str | None = Field(None, description="Sets involvedObject.fieldPath spec.containers{NAME}")
+    component: str = "kubelet"
+    count: int = Field(1, ge=1)
+    first: RelTime
+    last: RelTime | None = None
+
+    @field_validator("object")
+    @classmethod
+    def _kind_name(cls, value: str) -> str:
+        if value.count("/") != 1:
+            raise ValueError("must be Kind/name")
+        return value
+
+
+class StepSpec(BaseModel):
+    name: str
+    conclusion: Literal["success", "failure", "skipped", "cancelled"] | None = "success"
+    status: Literal["queued", "in_progress", "completed"] = "completed"
+    seconds: float = 5.0
+
+
+class JobSpec(BaseModel):
+    id: int
+    name: str
+    status: Literal["queued", "in_progress", "completed"] = "completed"
+    conclusion: Literal["success", "failure", "skipped", "cancelled"] | None = "success"
+    steps: list[StepSpec] = Field(default_factory=list)
+    log: str = ""
+
+
+class RunSpec(BaseModel):
+    id: int
+    run_number: int
+    workflow: str = Field(description="Workflow file name, e.g. deploy.yml")
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$")
+    head_branch: str = "main"
+    event: str = "push"
+    status: Literal["queued", "in_progress", "completed"] = "completed"
+    conclusion: Literal["success", "failure", "skipped", "cancelled"] | None = "success"
+    title: str = ""
+    actor: str = "octocat"
+    created: RelTime
+    minutes: float = 4.0
+    jobs: list[JobSpec] = Field(default_factory=list)
+
+
+class WorkflowSpec(BaseModel):
+    id: int
+    name: str
+    file: str
+
+
+class RepoSpec(BaseModel):
+    full_name: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    workflows: list[WorkflowSpec] = Field(default_factory=list)
+    runs: list[RunSpec] = Field(default_factory=list)
+
+
+class ServiceHint(BaseModel):
+    """How the scenario's services map to repos and workflows (the bot's service catalogue in demo)."""
+
+    namespace: str
+    repo: str | None = None
+    workflow: str | None = None
+    branch: str = "main"
+    request_path: list[str] = Field(default_factory=list)
+
+
+class Scenario(BaseModel):
+    name: str
+    description: str = ""
+    loaded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    namespaces: list[str] = Field(default_factory=lambda: ["default"])
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
+    events: list[EventSpec] = Field(default_factory=list)
+    repos: list[RepoSpec] = Field(default_factory=list)
+    services: dict[str, ServiceHint] = Field(default_factory=dict)
+    dapr_components: list[DaprComponentSpec] = Field(
+        default_factory=list, description="The Dapr components of the cluster, as the sidecars load them"
+    )
+
+
+def validate_scenario(data: Any, now: datetime, origin: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ConfigError(origin, "a scenario file must be a YAML mapping")
+    data = {**data, "loaded_at": now}
+    try:
+        return Scenario.model_validate(data, context={"now": now})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(origin, f"{where}: {first['msg']}") from None
+
+
+def scenario_names() -> list[str]:
+    folder = resources.files("bot.sandbox").joinpath("scenarios")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_scenario(name_or_path: str = "taskflow", *, now: datetime | None = None) -> Scenario:
+    """A packaged scenario by name (`taskflow`) or a YAML file by path, with relative times resolved."""
+    now = now or datetime.now(UTC)
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise NotFoundError(f"scenario file {name_or_path} does not exist")
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    else:
+        resource = resources.files("bot.sandbox").joinpath("scenarios", f"{name_or_path}.yaml")
+        if not resource.is_file():
+            known = ", ".join(scenario_names()) or "none"
+            raise NotFoundError(f"unknown scenario {name_or_path!r}; known scenarios: {known}")
+        text, origin = resource.read_text(encoding="utf-8"), f"bot/sandbox/scenarios/{name_or_path}.yaml"
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(origin, f"not valid YAML: {exc}".replace("\n", " ")) from None
+    return validate_scenario(data, now, origin)
+
+
+SCALED_BACKGROUND = [
+    {"text": 'INFO:     ${ip}:${n} - "GET /tasks HTTP/1.1" 200 OK ${ms}ms', "weight": 30},
+    {"text": "INFO request done error_count=0 duration_ms=${ms}", "weight": 20},
+    {"text": 'INFO:     ${ip}:${n} - "GET /health HTTP/1.1" 200 OK', "weight": 15},
+    {"text": "INFO GET /errors 200 ${ms}ms", "weight": 4},
+    {"text": "DEBUG session checkout pool_size=5 checked_out=${worker} task_id=${task}", "weight": 6},
+    {"text": "WARNING slow request GET /tasks took 3.4s (threshold 1s)", "weight": 2},
+    {
+        "text": "ERROR Exception in ASGI application\nTraceback (most recent call last):\n"
+        '  File "/app/src/taskflow/routes/tasks.py", line 42, in list_tasks\n'
+        "    tasks = await db.execute(select(Task))\n"
+        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection "
+        "timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/20/3o7r)",
+        "weight": 1,
+    },
+    {"text": 'INFO:     ${ip}:${n} - "GET /tasks HTTP/1.1" 500 Internal Server Error', "weight": 1},
+]
+SCALED_SIDECAR = [
+    {
+        "text": 'time="${ts}" level=info msg="HTTP API Called: GET /v1.0/state/taskflow-store" '
+        "app_id=taskflow-api instance=${pod} scope=dapr.runtime.http-info type=log ver=1.14.4",
+        "weight": 20,
+    },
+    {
+        "text": 'time="${ts}" level=info msg="HTTP API Called: POST /v1.0/publish/taskflow-pubsub/task-created" '
+        "app_id=taskflow-api instance=${pod} scope=dapr.runtime.http-info type=log ver=1.14.4",
+        "weight": 5,
+    },
+    {
+        "text": 'time="${ts}" level=info msg="HTTP API Called: POST /v1.0/invoke/notification-service/method/api/'
+        'remind 404 Not Found" app_id=taskflow-api instance=${pod} scope=dapr.runtime.http-info type=log '
+        "ver=1.14.4",
+        "weight": 1,
+    },
+]
