@@ -26,6 +26,9 @@ from bot.errors import ConfigError
 from bot.inputs import DNS1123
 from bot.plumbing.yamlio import load_yaml
 
+# containers that run beside the app (their logs are read, their restarts named, but they are not "the app")
+DEFAULT_SIDECARS: tuple[str, ...] = ("daprd", "istio-proxy", "linkerd-proxy", "envoy", "cloud-sql-proxy")
+
 
 def http_url(value: str) -> str:
     """A base URL setting: http(s) only, so that a typo cannot send tokens to a file or another scheme."""
@@ -69,7 +72,7 @@ class KubernetesSettings(BaseModel):
     timeout: float = Field(10.0, gt=0, le=300, description="Seconds each API call may take")
     concurrency: int = Field(16, ge=1, le=256, description="API calls in flight at once (bounded thread pool)")
     sidecars: list[str] = Field(
-        default_factory=lambda: ["daprd", "istio-proxy", "linkerd-proxy", "envoy", "cloud-sql-proxy"],
+        default_factory=lambda: list(DEFAULT_SIDECARS),
         description="Container names treated as sidecars",
     )
     dapr_metadata: bool = Field(

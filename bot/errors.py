@@ -5,9 +5,19 @@ from __future__ import annotations
 
 
 class OpsbotError(Exception):
-    """Base class: the message is meant for the person who ran the command."""
+    """Base class: the message is meant for the person who ran the command.
+
+    An error translated from an HTTP API keeps what the API said, so that a caller can tell one
+    answer from another without digging into `__cause__`: `status` (the HTTP status, None when
+    there was no answer) and `details` (the API's own message, e.g. a Kubernetes Status message).
+    """
 
     kind = "error"
+
+    def __init__(self, *args: object, status: int | None = None, details: str | None = None) -> None:
+        super().__init__(*args)
+        self.status = status
+        self.details = details
 
 
 class ConfigError(OpsbotError):

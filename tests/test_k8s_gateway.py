@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bot.config import KubernetesSettings
-from bot.errors import ConfigError, ForbiddenError, NotFoundError, UnavailableError, UpstreamTimeoutError
+from bot.errors import ConfigError, ForbiddenError, NotFoundError, UnavailableError, UpstreamTimeoutError, UsageError
 from bot.k8s import (
     Call,
     KubernetesGateway,
@@ -247,6 +247,25 @@ def test_dapr_ports_from_the_injectors_annotations(
     assert ports is not None
     assert (ports.api_reachable, ports.http_port, ports.app_port) == (reachable, port, app_port)
     assert dapr_ports({}, []) is None  # no Dapr at all
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, ForbiddenError), (404, NotFoundError), (500, UnavailableError), (503, UnavailableError),
+     (422, UsageError)],
+)
+async def test_translated_errors_keep_the_status_and_the_apis_message(
+    gateway: KubernetesGateway, cluster: Cluster, status: int, error: type[Exception]
+) -> None:
+    cluster[f"get {PODS_URL}"] << status << status_body(status, "Failure", f"the API said {status}")
+    with pytest.raises(error) as raised:
+        await gateway.list_pods(
+            deployment_snapshot(
+                {"metadata": {"name": "x", "namespace": NS}, "spec": {"selector": {"matchLabels": {"app": "x"}}}}
+            )
+        )
+    assert getattr(raised.value, "status", None) == status
+    assert getattr(raised.value, "details", None) == f"the API said {status}"
 
 
 async def test_hung_call_times_out(cluster: Cluster) -> None:

@@ -1,0 +1,400 @@
+"""`KubernetesGateway`: async, read-only access to the Kubernetes API, returning `bot.models` snapshots.
+
+It wraps the official (synchronous) `kubernetes` client: every call runs in a bounded thread pool with a
+per-call timeout, reads the raw JSON (the client's own deserialisation is slow and mangles logs that
+happen to be JSON), and translates errors once (`bot.k8s.errors`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import difflib
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+from kubernetes.client.rest import RESTClientObject
+
+from bot.config import DEFAULT_SIDECARS, KubernetesSettings
+from bot.errors import (
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    UnavailableError,
+    UpstreamTimeoutError,
+    UsageError,
+)
+from bot.k8s.api import ReadOnlyApi, configure_client
+from bot.k8s.dapr import DAPR_DEFAULT_PORT, app_subscriptions, dapr_sidecar
+from bot.k8s.errors import Call, translate_error
+from bot.k8s.snapshots import (
+    Json,
+    by_last_seen,
+    deployment_snapshot,
+    event_snapshot,
+    owner_reference,
+    parse_log,
+    pod_snapshot,
+)
+from bot.models import (
+    DaprSidecar,
+    DeploymentSnapshot,
+    EventSnapshot,
+    LogSnapshot,
+    PodSnapshot,
+)
+
+log = logging.getLogger(__name__)
+
+
+class KubernetesGateway:
+    """Async, read-only access to the Kubernetes API, returning `bot.models` snapshots."""
+
+    def __init__(
+        self,
+        api_client: kubernetes.client.ApiClient,
+        *,
+        timeout: float = 10.0,
+        concurrency: int = 16,
+        sidecars: Sequence[str] = DEFAULT_SIDECARS,
+    ) -> None:
+        self.api_client = api_client
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.sidecars = frozenset(sidecars)
+        configuration = api_client.configuration
+        if (configuration.connection_pool_maxsize or 0) < concurrency:
+            # the pool is built with the client: rebuild it so that `concurrency` calls can run at once
+            configure_client(configuration, concurrency)
+            api_client.rest_client.close()
+            api_client.rest_client = RESTClientObject(configuration)
+        self.url = str(configuration.host)
+        self.core = self.apps = self.version = ReadOnlyApi(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
+        self._slots: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_settings(cls, settings: KubernetesSettings, *, context: str | None = None) -> KubernetesGateway:
+        """From a kubeconfig (with the given context), else the in-cluster service account."""
+        options: dict[str, Any] = {
+            "timeout": settings.timeout,
+            "concurrency": settings.concurrency,
+            "sidecars": tuple(settings.sidecars),
+        }
+        configuration = kubernetes.client.Configuration()
+        configure_client(configuration, settings.concurrency)
+        config_file = settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        paths = [Path(p).expanduser() for p in config_file.split(os.pathsep) if p]
+        chosen = context or settings.context
+        setting = "--context" if context else "OPSBOT_CONTEXT"
+        if not any(p.is_file() for p in paths):
+            if settings.kubeconfig:
+                raise ConfigError("KUBECONFIG", f"no kubeconfig file at {settings.kubeconfig}")
+            try:
+                kubernetes.config.load_incluster_config(client_configuration=configuration)
+            except kubernetes.config.ConfigException as exc:
+                raise ConfigError(
+                    "KUBECONFIG", f"no kubeconfig at {config_file} and not running in a cluster ({exc})"
+                ) from None
+            if chosen:
+                log.warning("ignoring context %s: running with the in-cluster service account", chosen)
+            return cls(kubernetes.client.ApiClient(configuration), **options)
+        try:
+            contexts, _active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
+            names = [c["name"] for c in contexts or []]
+            if chosen and chosen not in names:
+                listed = ", ".join(names) or "none"
+                raise ConfigError(setting, f"context {chosen!r} is not in {config_file}; contexts: {listed}")
+            api_client = kubernetes.config.new_client_from_config(
+                config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
+            )
+        except kubernetes.config.ConfigException as exc:
+            raise ConfigError("KUBECONFIG", f"{config_file}: {exc}") from None
+        return cls(api_client, **options)
+
+    @classmethod
+    def for_url(cls, url: str, **kwargs: Any) -> KubernetesGateway:
+        """Plain HTTP without credentials: for the sandbox and tests."""
+        configuration = kubernetes.client.Configuration(host=url.rstrip("/"))
+        configure_client(configuration, int(kwargs.get("concurrency", 16)))
+        return cls(kubernetes.client.ApiClient(configuration), **kwargs)
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.api_client.close)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _call(self, call: Call, method: Callable[..., Any], **kwargs: Any) -> bytes:
+        """Run one client call in the pool, bounded and timed out; the raw body, or a translated error."""
+        if self._slots is None:  # created lazily: it binds to the running loop
+            self._slots = asyncio.Semaphore(self.concurrency)
+        request = functools.partial(self._fetch, method, kwargs)
+        try:
+            async with self._slots:
+                loop = asyncio.get_running_loop()
+                # copy_context: log lines from the worker thread keep the request's correlation id
+                work = loop.run_in_executor(self._pool, contextvars.copy_context().run, request)
+                return await asyncio.wait_for(work, self.timeout)
+        except Exception as exc:  # includes asyncio.TimeoutError from wait_for
+            raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
+
+    def _fetch(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
+        response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)
+        try:
+            return bytes(response.data)
+        finally:
+            response.release_conn()
+
+    async def _json(self, call: Call, method: Callable[..., Any], **kwargs: Any) -> Json:
+        return self._parse(call, await self._call(call, method, **kwargs))
+
+    def _parse(self, call: Call, body: bytes) -> Json:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
+        if not isinstance(data, dict):
+            raise UnavailableError(
+                f"Kubernetes API at {self.url} answered {call.verb} {call.resource} with {data!r:.80}"
+            )
+        return data
+
+    async def _items(self, call: Call, method: Callable[..., Any], **kwargs: Any) -> list[Json]:
+        return list((await self._json(call, method, **kwargs)).get("items") or [])
+
+    # ------------------------------------------------------------------ reads
+
+    async def ping(self) -> None:
+        """GET /version: the API answers (readiness)."""
+        try:
+            await self._json(Call("get", "version", None), self.version.get_code)
+        except UpstreamTimeoutError as exc:
+            raise UnavailableError(f"{exc}: the Kubernetes API is not answering") from exc
+
+    async def get_deployment(self, namespace: str, name: str) -> DeploymentSnapshot:
+        call = Call("get", "deployments", namespace, name)
+        try:
+            data = await self._json(call, self.apps.read_namespaced_deployment, name=name, namespace=namespace)
+        except NotFoundError:
+            raise NotFoundError(await self._explain_missing(namespace, name)) from None
+        snapshot = deployment_snapshot(data)
+        replicasets = await self._owned_replicasets(data, snapshot)
+        return snapshot.model_copy(update={"replicasets": replicasets})
+
+    async def list_deployments(self, namespace: str) -> list[DeploymentSnapshot]:
+        """Every Deployment of a namespace (ReplicaSets not resolved: a listing, not an investigation)."""
+        items = await self._items(
+            Call("list", "deployments", namespace), self.apps.list_namespaced_deployment, namespace=namespace
+        )
+        return sorted((deployment_snapshot(d) for d in items), key=lambda d: d.name)
+
+    async def _owned_replicasets(self, data: Json, snapshot: DeploymentSnapshot) -> list[str]:
+        if not snapshot.selector_expr:
+            return []
+        uid = (data.get("metadata") or {}).get("uid")
+        try:
+            items = await self._items(
+                Call("list", "replicasets", snapshot.namespace),
+                self.apps.list_namespaced_replica_set,
+                namespace=snapshot.namespace,
+                label_selector=snapshot.selector_expr,
+            )
+        except ForbiddenError as exc:
+            # without ReplicaSets, pods are still found by the selector; only overlap filtering is lost
+            log.warning("cannot list replicasets: %s", exc)
+            return []
+        names = []
+        for rs in items:
+            owner = owner_reference(rs.get("metadata") or {}, "Deployment")
+            if owner and (owner.get("uid") == uid if uid and owner.get("uid") else owner.get("name") == snapshot.name):
+                names.append(rs["metadata"]["name"])
+        return names
+
+    async def _explain_missing(self, namespace: str, name: str) -> str:
+        """One line: what exists instead of the deployment asked for."""
+        message = f'deployment "{name}" not found in namespace "{namespace}"'
+        namespaces: list[str] | None
+        try:
+            namespaces = sorted(
+                ns["metadata"]["name"]
+                for ns in await self._items(Call("list", "namespaces", None), self.core.list_namespace)
+            )
+        except ForbiddenError:
+            namespaces = None
+        try:
+            deployments = await self._items(
+                Call("list", "deployments", None), self.apps.list_deployment_for_all_namespaces
+            )
+            scope = "all namespaces"
+        except ForbiddenError:
+            try:
+                deployments = await self._items(
+                    Call("list", "deployments", namespace), self.apps.list_namespaced_deployment, namespace=namespace
+                )
+                scope = f'namespace "{namespace}"'
+            except ForbiddenError:
+                deployments, scope = [], ""
+        if namespaces is not None and namespace not in namespaces:
+            message += f' (namespace "{namespace}" does not exist)'
+        found = {
+            f"{d['metadata'].get('namespace', '')}/{d['metadata']['name']}": d["metadata"]["name"] for d in deployments
+        }
+        close = difflib.get_close_matches(name, sorted(set(found.values())), n=5, cutoff=0.6)
+        similar = [key for key, value in sorted(found.items()) if value in close]
+        if similar:
+            message += "; similar deployments: " + ", ".join(similar)
+        elif scope:
+            message += f"; no similarly named deployment in {scope}"
+        else:
+            message += "; opsbot may not list deployments, so it cannot suggest similar names"
+        if namespaces is None:
+            message += "; opsbot may not list namespaces"
+        else:
+            message += "; namespaces: " + (", ".join(namespaces) or "none")
+        return message
+
+    async def list_pods(self, deployment: DeploymentSnapshot) -> list[PodSnapshot]:
+        """The Deployment's pods, by its label selector (a name prefix also matches strangers)."""
+        if not deployment.selector_expr:
+            return []
+        items = await self._items(
+            Call("list", "pods", deployment.namespace),
+            self.core.list_namespaced_pod,
+            namespace=deployment.namespace,
+            label_selector=deployment.selector_expr,
+        )
+        now = datetime.now(UTC)
+        pods = [pod_snapshot(item, now=now, sidecars=self.sidecars) for item in items]
+        if deployment.replicasets:  # selectors of two Deployments can overlap: keep our own pods
+            owned = set(deployment.replicasets)
+            pods = [p for p in pods if p.owner in owned]
+        return sorted(pods, key=lambda p: p.name)
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail: int,
+        since_seconds: int | None = None,
+        previous: bool = False,
+    ) -> LogSnapshot:
+        call = Call("get", "pods/log", namespace, pod)
+        try:
+            body = await self._call(
+                call,
+                self.core.read_namespaced_pod_log,
+                name=pod,
+                namespace=namespace,
+                container=container,
+                tail_lines=tail,
+                since_seconds=since_seconds,
+                previous=previous or None,
+                timestamps=True,
+            )
+        except UsageError as exc:
+            # 400: no previous container, or a container still being created; that is an answer, not a failure
+            if exc.status != 400:
+                raise
+            return LogSnapshot(pod=pod, container=container, previous=previous, error=exc.details)
+        text = body.decode("utf-8", "replace")
+        # the lines are built and typed right here: validating thousands of them again would only
+        # rebuild every LogLine
+        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
+
+    async def _pod_proxy(self, namespace: str, pod: str, port: int, path: str, who: str) -> bytes:
+        """GET a path on a pod's port through the API server's pod proxy.
+
+        403: the role lacks `get` on pods/proxy. A 502/503 from the proxy means nothing answered on
+        that port (`who` did not); it is reported as such, not as the API server being down.
+        """
+        target = f"{pod}:{port}"
+        try:
+            return await self._call(Call("get", "pods/proxy", namespace, target),
+                                    self.core.connect_get_namespaced_pod_proxy_with_path,
+                                    name=target, namespace=namespace, path=path)
+        except UnavailableError as exc:
+            if exc.status in (502, 503):
+                raise UnavailableError(
+                    f"{who} did not answer on port {port} through the API server proxy ({exc.details})",
+                    status=exc.status, details=exc.details,
+                ) from exc
+            raise
+
+    async def dapr_metadata(self, namespace: str, pod: str, port: int = DAPR_DEFAULT_PORT) -> DaprSidecar:
+        """The pod's Dapr sidecar metadata (`GET /v1.0/metadata`), through the API server's pod proxy."""
+        body = await self._pod_proxy(namespace, pod, port, "v1.0/metadata", f"the Dapr sidecar of {pod}")
+        return dapr_sidecar(self._parse(Call("get", "pods/proxy", namespace, f"{pod}:{port}"), body), pod=pod)
+
+    async def dapr_app_subscriptions(self, namespace: str, pod: str, app_port: int) -> DaprSidecar:
+        """The subscriptions the app offers its sidecar (`GET /dapr/subscribe` on the app's port, the
+        seed's check), through the API server's pod proxy; what is left when the sidecar's own API is
+        pod-local."""
+        try:
+            body = await self._pod_proxy(namespace, pod, app_port, "dapr/subscribe",
+                                         f"the app of {pod} (/dapr/subscribe)")
+        except NotFoundError:  # an app with no programmatic subscriptions may not serve the path at all
+            return DaprSidecar(pod=pod, source="app", subscriptions=[])
+        try:
+            data = json.loads(body) if body.strip() else []
+        except ValueError:
+            data = []
+        return DaprSidecar(pod=pod, source="app", subscriptions=app_subscriptions(data))
+
+    async def read_logs(
+        self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None
+    ) -> list[LogSnapshot]:
+        """Every container of every pod (app, sidecars, init) and the previous log of restarted ones.
+
+        A refusal (RBAC) raises, as every other log would be refused too; a log that times out or
+        fails otherwise is returned with its error so that one slow container hides nothing else.
+        """
+        jobs: list[tuple[str, str, str, bool]] = []
+        for pod in pods:
+            for container in pod.containers:
+                jobs.append((pod.namespace, pod.name, container.name, False))
+                if container.restarts > 0:
+                    jobs.append((pod.namespace, pod.name, container.name, True))
+
+        async def one(namespace: str, pod: str, container: str, previous: bool) -> LogSnapshot:
+            try:
+                return await self.read_log(
+                    namespace, pod, container, tail=tail, since_seconds=since_seconds, previous=previous
+                )
+            except (UpstreamTimeoutError, UnavailableError, NotFoundError) as exc:
+                return LogSnapshot(pod=pod, container=container, previous=previous, error=str(exc))
+
+        return list(await asyncio.gather(*(one(*job) for job in jobs)))
+
+    async def warning_events(self, namespace: str, names: Iterable[str]) -> list[EventSnapshot]:
+        """Warning events about the given objects (Deployment, ReplicaSets, pods), newest first."""
+        wanted = set(names)
+        items = await self._items(
+            Call("list", "events", namespace),
+            self.core.list_namespaced_event,
+            namespace=namespace,
+            field_selector="type=Warning",
+        )
+        events = [event_snapshot(item) for item in items]
+        return by_last_seen([e for e in events if e.object_name in wanted and e.type == "Warning"])
+
+    async def pod_events(self, namespace: str, pod: str) -> list[EventSnapshot]:
+        """All events about one pod, newest first."""
+        items = await self._items(
+            Call("list", "events", namespace),
+            self.core.list_namespaced_event,
+            namespace=namespace,
+            field_selector=f"involvedObject.name={pod}",
+        )
+        events = [event_snapshot(item) for item in items]
+        return by_last_seen([e for e in events if e.object_name == pod])
