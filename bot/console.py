@@ -228,7 +228,7 @@ class ConsoleSession:
     async def _incident(self) -> Incident:
         if self.thread_ts is None:
             raise UsageError("no incident thread yet: start one with /debug SERVICE")
-        incident = await asyncio.to_thread(self.service.store.get_incident, self.sink.channel, self.thread_ts)
+        incident = await self.service.db.get_incident(self.sink.channel, self.thread_ts)
         if incident is None:
             raise UsageError("the current thread has no incident")
         return incident
@@ -242,7 +242,7 @@ class ConsoleSession:
     async def _tick(self, text: str, *, done: bool) -> None:
         number = self._number(text, "item")
         incident = await self._incident()
-        items = await asyncio.to_thread(self.service.store.checklist, incident.id)
+        items = await self.service.db.checklist(incident.id)
         if not 1 <= number <= len(items):
             raise UsageError(f"there is no item {number}: the checklist has {len(items)}")
         await self.service.toggle(self.sink, incident, {items[number - 1].key: done}, user=self.user)

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from bot.errors import NotFoundError, UnavailableError, UsageError
 from bot.models import ChecklistItem
-from bot.store import BOT_USER, MIGRATIONS, SCHEMA_VERSION, Incident, IncidentStore
+from bot.store import BOT_USER, MIGRATIONS, SCHEMA_VERSION, AsyncIncidentStore, Incident, IncidentStore
 
 
 @pytest.fixture
@@ -126,6 +126,49 @@ def test_tick_records_who_and_when_in_item_and_timeline(store: IncidentStore) ->
     assert kinds[-2:] == [("tick", "U123"), ("untick", "U124")]
     with pytest.raises(NotFoundError, match="no checklist item 'nope'"):
         store.tick(incident.id, "nope", done=True, by="U1")
+
+
+def test_tick_many_applies_one_interaction_in_one_transaction(store: IncidentStore) -> None:
+    incident = open_one(store)
+    changed = store.tick_many(incident.id, {"k0": True, "k2": True}, by="U7")
+    assert [(i.key, i.done, i.by) for i in changed] == [("k0", True, "U7"), ("k2", True, "U7")]
+    assert [i.done for i in store.checklist(incident.id)] == [True, False, True]
+    assert [e.text for e in store.timeline(incident.id) if e.kind == "tick"] == ["ticked: Step 0", "ticked: Step 2"]
+
+
+def test_tick_many_with_an_unknown_key_changes_nothing(store: IncidentStore) -> None:
+    incident = open_one(store)
+    before = store.timeline(incident.id)
+    with pytest.raises(NotFoundError, match="no checklist item 'gone'"):
+        store.tick_many(incident.id, {"k0": True, "gone": True, "k1": True}, by="U7")
+    assert [i.done for i in store.checklist(incident.id)] == [False, False, False]
+    assert store.timeline(incident.id) == before
+
+
+def test_a_closed_incidents_checklist_is_not_ticked(store: IncidentStore) -> None:
+    incident = open_one(store)
+    store.close_incident(incident.id, by="U9", summary="fixed")
+    with pytest.raises(UsageError, match="is closed"):
+        store.tick_many(incident.id, {"k0": True}, by="U7")
+    assert not any(i.done for i in store.checklist(incident.id))
+
+
+async def test_the_async_facade_runs_the_same_store_off_the_event_loop(store: IncidentStore) -> None:
+    db = AsyncIncidentStore(store)
+    try:
+        loop_thread = threading.get_ident()
+        incident = await db.open_incident(channel="C1", thread_ts="1.2", service="api", namespace="ns", context=None,
+                                          opened_by="U1", checklist=items())
+        assert await db.get_incident("C1", "1.2") == incident
+        changed = await db.tick_many(incident.id, {"k1": True}, by="U2")
+        assert [i.key for i in changed] == ["k1"]
+        assert [i.done for i in await db.checklist(incident.id)] == [False, True, False]
+        assert await db.claim_event("Ev1") and not await db.claim_event("Ev1")
+        # the calls ran on the store's own thread, not the loop's
+        ran_on = await db._run(threading.get_ident)
+        assert ran_on != loop_thread
+    finally:
+        db.close()
 
 
 def test_set_checklist_adds_bot_results_but_never_overrides_a_person(store: IncidentStore) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot import render
 from bot.commands import IncidentCommand, PlaybookCommand, TraceCommand
@@ -22,7 +21,7 @@ from bot.models import BOT_USER, ChecklistItem, Incident, NextAction, Report, St
 from bot.plumbing.metrics import COMMANDS
 from bot.redact import redact
 from bot.render import Message
-from bot.store import IncidentStore
+from bot.store import AsyncIncidentStore, IncidentStore
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
 from playbooks.followups import run_followup
@@ -50,6 +49,7 @@ class IncidentService(TaskSupervisor):
     def __init__(self, runtime: Runtime, store: IncidentStore) -> None:
         self.runtime = runtime
         self.store = store
+        self.db = AsyncIncidentStore(store)  # every store call off the event loop
         super().__init__()
         # One lock an incident: re-rendering the checklist reads the store and updates the message;
         # serialised, the last update always shows every tick, whatever order requests came in.
@@ -57,21 +57,22 @@ class IncidentService(TaskSupervisor):
         self._generation: dict[int, int] = {}  # checklist changes recorded, per incident
         self._rendered: dict[int, int] = {}  # the generation the last render started from
 
-    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # SQLite writes fsync; off the event loop they cannot delay the acknowledgement of requests.
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
     async def claim_event(self, event_id: str) -> bool:
         """True for the first delivery of a Slack event, False for its retries."""
-        return bool(await self._db(self.store.claim_event, event_id))
+        return bool(await self.db.claim_event(event_id))
+
+    async def shutdown(self, grace: float) -> None:
+        """Let running work finish (see TaskSupervisor.shutdown), then stop the store's thread."""
+        await super().shutdown(grace)
+        self.db.close()
 
     async def incident_for_message(self, channel: str, ts: str) -> Incident | None:
         """The incident a message of a thread belongs to (its root, progress, findings, checklist...)."""
-        found: Incident | None = await self._db(self.store.incident_for_message, channel, ts)
+        found: Incident | None = await self.db.incident_for_message(channel, ts)
         return found
 
     async def checklist(self, incident_id: int) -> list[ChecklistItem]:
-        items: list[ChecklistItem] = await self._db(self.store.checklist, incident_id)
+        items: list[ChecklistItem] = await self.db.checklist(incident_id)
         return items
 
     def _lock(self, incident_id: int) -> asyncio.Lock:
@@ -103,7 +104,7 @@ class IncidentService(TaskSupervisor):
             # Until the engine lists its steps, this one says the run has begun (not "all clear").
             steps=[StepResult(name="start", title=f"Starting the {cmd.playbook} playbook", status=StepStatus.RUNNING)],
         )
-        incident = await self._db(self.store.get_incident, sink.channel, thread_ts) if thread_ts else None
+        incident = await self.db.get_incident(sink.channel, thread_ts) if thread_ts else None
         if incident is not None and incident.status == "open":
             root_ts = incident.thread_ts
         else:
@@ -111,8 +112,7 @@ class IncidentService(TaskSupervisor):
                 root_ts = await sink.post(render.root_message(None, report, requested_by=user))
             else:
                 root_ts = thread_ts  # a thread that is not an incident yet: its parent becomes the root
-            incident = await self._db(
-                self.store.open_incident,
+            incident = await self.db.open_incident(
                 channel=sink.channel,
                 thread_ts=root_ts,
                 service=subject,
@@ -122,12 +122,12 @@ class IncidentService(TaskSupervisor):
                 checklist=[],
             )
             if thread_ts is None:
-                await self._db(self.store.set_message, incident.id, "root", root_ts)
+                await self.db.set_message(incident.id, "root", root_ts)
         assert incident is not None
-        await self._db(self.store.add_timeline, incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
+        await self.db.add_timeline(incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
 
         progress_ts = await sink.post(render.progress_message(report), thread_ts=root_ts)
-        await self._db(self.store.set_message, incident.id, f"progress:{cmd.playbook}", progress_ts)
+        await self.db.set_message(incident.id, f"progress:{cmd.playbook}", progress_ts)
 
         async def send_progress(message: Message) -> None:
             await sink.update(progress_ts, message)
@@ -145,7 +145,7 @@ class IncidentService(TaskSupervisor):
             text = error_text(exc)
             if not isinstance(exc, OpsbotError):
                 log.exception("%s %s failed", cmd.playbook, subject)
-            await self._db(self.store.add_timeline, incident.id, "error", text, by=BOT_USER)
+            await self.db.add_timeline(incident.id, "error", text, by=BOT_USER)
             await sink.post(render.usage_message(text), thread_ts=root_ts)
             # The root and the progress message must not go on saying "investigating".
             reason = str(exc) if isinstance(exc, OpsbotError) else f"internal error ({type(exc).__name__})"
@@ -155,30 +155,29 @@ class IncidentService(TaskSupervisor):
             with contextlib.suppress(OpsbotError):
                 await sink.update(progress_ts, render.progress_message(report))
                 if thread_ts is None:
-                    current = await self._db(self.store.incident, incident.id)
+                    current = await self.db.incident(incident.id)
                     await sink.update(root_ts, render.root_message(current, report, requested_by=user))
             raise Reported(exc) from exc
         await updater.flush()
         final = render.progress_message(report)
         if updater.sent != final:
             await sink.update(progress_ts, final)
-        incident = await self._db(self.store.incident, incident.id)
+        incident = await self.db.incident(incident.id)
         if thread_ts is None:
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
-            await self._db(self.store.save_report, incident.id, report)
+            await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
             ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
-            await self._db(self.store.set_message, incident.id, "trace", ts)
+            await self.db.set_message(incident.id, "trace", ts)
         for i, message in enumerate(render.findings_messages(report)):
             ts = await sink.post(message, thread_ts=root_ts)
-            await self._db(self.store.set_message, incident.id, f"findings:{cmd.playbook}:{i}", ts)
-        await self._db(self.store.set_checklist, incident.id, report.checklist)
+            await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
+        await self.db.set_checklist(incident.id, report.checklist)
         lines = f"{len(report.trace)} line(s) carry {subject}, " if isinstance(cmd, TraceCommand) else ""
-        await self._db(
-            self.store.add_timeline,
+        await self.db.add_timeline(
             incident.id,
             "findings",
             f"{cmd.playbook}: {lines}{len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
@@ -198,20 +197,19 @@ class IncidentService(TaskSupervisor):
             if since is not None and self._rendered.get(incident.id, 0) >= since:
                 return
             self._rendered[incident.id] = self._generation.get(incident.id, 0)
-            items = await self._db(self.store.checklist, incident.id)
-            posted = await self._db(self.store.messages, incident.id)
+            items = await self.db.checklist(incident.id)
+            posted = await self.db.messages(incident.id)
             for i, message in enumerate(render.checklist_messages(items)):
                 role = f"checklist:{i}"
                 if role in posted:
                     await sink.update(posted[role], message)
                 else:
                     ts = await sink.post(message, thread_ts=incident.thread_ts)
-                    await self._db(self.store.set_message, incident.id, role, ts)
+                    await self.db.set_message(incident.id, role, ts)
 
     async def toggle(self, sink: ThreadSink, incident: Incident, changes: dict[str, bool], *, user: str) -> None:
         """Record ticks/unticks in SQLite first, then re-render the checklist from it."""
-        for key, done in changes.items():
-            await self._db(self.store.tick, incident.id, key, done=done, by=user)
+        await self.db.tick_many(incident.id, changes, by=user)  # one transaction: all of it or nothing
         self._generation[incident.id] = self._generation.get(incident.id, 0) + 1
         await self.refresh_checklist(sink, incident, since=self._generation[incident.id])
 
@@ -220,7 +218,7 @@ class IncidentService(TaskSupervisor):
     async def press(self, sink: ThreadSink, incident: Incident, action: NextAction, *, user: str) -> None:
         """Run a read-only follow-up and post its result into the thread, with who asked."""
         result = await run_followup(self.runtime, action, context=incident.context)
-        await self._db(self.store.add_timeline, incident.id, "action", result.title, by=user)
+        await self.db.add_timeline(incident.id, "action", result.title, by=user)
         await sink.post(render.action_result_message(result, requested_by=user), thread_ts=incident.thread_ts)
 
     # --- /incident ---------------------------------------------------------------------------------
@@ -230,15 +228,15 @@ class IncidentService(TaskSupervisor):
     ) -> Incident:
         """The incident a command means: by id, by the thread it was typed in, or the only open one."""
         if incident_id is not None:
-            incident: Incident = await self._db(self.store.incident, incident_id)
+            incident: Incident = await self.db.incident(incident_id)
             if incident.channel != channel:
                 raise NotFoundError(f"incident #{incident_id} belongs to another channel")
             return incident
         if thread_ts is not None:
-            found = await self._db(self.store.get_incident, channel, thread_ts)
+            found = await self.db.get_incident(channel, thread_ts)
             if found is not None:
                 return found
-        open_here: list[Incident] = await self._db(self.store.list_incidents, channel=channel, status="open")
+        open_here: list[Incident] = await self.db.list_incidents(channel=channel, status="open")
         if not open_here:
             raise NotFoundError("no open incident in this channel")
         if len(open_here) > 1:
@@ -251,7 +249,7 @@ class IncidentService(TaskSupervisor):
         return render.incident_status_message(incident, await self.checklist(incident.id))
 
     async def list_message(self, channel: str) -> Message:
-        incidents: list[Incident] = await self._db(self.store.list_incidents, channel=channel, status="open")
+        incidents: list[Incident] = await self.db.list_incidents(channel=channel, status="open")
         return render.incident_list_message(incidents)
 
     async def close(
@@ -259,11 +257,11 @@ class IncidentService(TaskSupervisor):
     ) -> Incident:
         """Close the incident, say so in its thread and on its root."""
         incident = await self.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
-        incident = await self._db(self.store.close_incident, incident.id, by=user, summary=cmd.summary)
+        incident = await self.db.close_incident(incident.id, by=user, summary=cmd.summary)
         await sink.post(render.closed_message(user, cmd.summary), thread_ts=incident.thread_ts)
-        root = (await self._db(self.store.messages, incident.id)).get("root")
+        root = (await self.db.messages(incident.id)).get("root")
         if root is not None:
-            stub = await self._db(self.store.last_report, incident.id) or _report_stub(incident)
+            stub = await self.db.last_report(incident.id) or _report_stub(incident)
             await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
         self._forget(incident.id)
         return incident

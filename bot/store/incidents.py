@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,104 +25,9 @@ from sqlite_utils import Database
 
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
 from bot.models import BOT_USER, ChecklistItem, Incident, Report, TimelineEntry
+from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 STATUSES = ("open", "closed")
-
-
-# --- schema -------------------------------------------------------------------------------------
-# Each migration takes the schema from version N to N+1 (its index + 1) and runs inside the same
-# transaction that bumps PRAGMA user_version. Append new ones; never edit a released one.
-
-
-def _run(db: Database, script: str) -> None:
-    # Not executescript(): it COMMITs first, which would break the migration's transaction.
-    for statement in script.split(";"):
-        if statement.strip():
-            db.conn.execute(statement)
-
-
-def _v1(db: Database) -> None:
-    _run(
-        db,
-        """
-        CREATE TABLE incidents (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            channel TEXT NOT NULL,
-            thread_ts TEXT NOT NULL,
-            service TEXT NOT NULL,
-            namespace TEXT NOT NULL,
-            context TEXT,
-            status TEXT NOT NULL DEFAULT 'open',
-            opened_by TEXT NOT NULL,
-            opened_at TEXT NOT NULL,
-            closed_by TEXT,
-            closed_at TEXT,
-            summary TEXT,
-            UNIQUE (channel, thread_ts)
-        );
-        CREATE TABLE checklist_items (
-            incident_id INTEGER NOT NULL REFERENCES incidents(id),
-            key TEXT NOT NULL,
-            text TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            done INTEGER NOT NULL DEFAULT 0,
-            evidence TEXT,
-            by TEXT,
-            at TEXT,
-            PRIMARY KEY (incident_id, key)
-        );
-        CREATE TABLE timeline (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            incident_id INTEGER NOT NULL REFERENCES incidents(id),
-            at TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            text TEXT NOT NULL,
-            by TEXT
-        );
-        CREATE TABLE messages (
-            incident_id INTEGER NOT NULL REFERENCES incidents(id),
-            role TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            PRIMARY KEY (incident_id, role)
-        );
-        CREATE TABLE events (
-            event_id TEXT PRIMARY KEY
-        );
-        """
-    )
-
-
-def _v2(db: Database) -> None:
-    # When an event id was first seen, so old ids can be pruned (Slack retries within minutes),
-    # and indexes for the two lookups every command makes.
-    _run(
-        db,
-        """
-        ALTER TABLE events ADD COLUMN seen_at TEXT;
-        CREATE INDEX events_seen_at ON events(seen_at);
-        CREATE INDEX timeline_incident ON timeline(incident_id, id);
-        CREATE INDEX incidents_status_channel ON incidents(status, channel);
-        CREATE TABLE health (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
-        """
-    )
-
-
-def _v3(db: Database) -> None:
-    # The last report of each incident, so a thread re-rendered after a restart keeps its verdict.
-    _run(
-        db,
-        """
-        CREATE TABLE reports (
-            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
-            at TEXT NOT NULL,
-            body TEXT NOT NULL
-        );
-        """
-    )
-
-
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _now() -> datetime:
@@ -159,6 +64,9 @@ class IncidentStore:
             with self._lock:
                 self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                 self.db.enable_wal()
+                # WAL + NORMAL: a committed transaction survives the process being killed (what an
+                # acknowledged tick needs); only a power loss could take the last commits back.
+                self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA foreign_keys = ON")
                 self._migrate()
         except sqlite3.Error as exc:
@@ -444,30 +352,44 @@ class IncidentStore:
 
     def tick(self, incident_id: int, key: str, *, done: bool, by: str) -> ChecklistItem:
         """A person ticks or unticks one item; records who and when, in the item and the timeline."""
+        return self.tick_many(incident_id, {key: done}, by=by)[0]
+
+    def tick_many(self, incident_id: int, changes: Mapping[str, bool], *, by: str) -> list[ChecklistItem]:
+        """Every tick and untick of one interaction, in ONE transaction: all are recorded, or none.
+
+        An unknown key rolls the whole interaction back (NotFoundError): a checklist message that no
+        longer matches the store must not half-apply. A closed incident refuses (UsageError): its
+        checklist is its record. Returns the changed items, in the order given."""
         with self._write() as conn:
-            self._require(conn, incident_id)
-            row = conn.execute(
-                "SELECT text FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"incident #{incident_id} has no checklist item {key!r}")
+            status = conn.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            if status is None:
+                raise NotFoundError(f"incident #{incident_id} does not exist")
+            if status[0] == "closed":
+                raise UsageError(f"incident #{incident_id} is closed: its checklist is kept as it was")
             now = _iso(_now())
-            conn.execute(
-                "UPDATE checklist_items SET done = ?, by = ?, at = ? WHERE incident_id = ? AND key = ?",
-                (int(done), by, now, incident_id, key),
-            )
-            conn.execute(
-                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
-                (incident_id, now, "tick" if done else "untick", self._tick_text(row[0], done), by),
-            )
             conn.row_factory = sqlite3.Row
             try:
-                updated = conn.execute(
-                    "SELECT * FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
-                ).fetchone()
+                changed = []
+                for key, done in changes.items():
+                    row = conn.execute(
+                        "SELECT text FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
+                    ).fetchone()
+                    if row is None:
+                        raise NotFoundError(f"incident #{incident_id} has no checklist item {key!r}")
+                    conn.execute(
+                        "UPDATE checklist_items SET done = ?, by = ?, at = ? WHERE incident_id = ? AND key = ?",
+                        (int(done), by, now, incident_id, key),
+                    )
+                    conn.execute(
+                        "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
+                        (incident_id, now, "tick" if done else "untick", self._tick_text(row["text"], done), by),
+                    )
+                    changed.append(conn.execute(
+                        "SELECT * FROM checklist_items WHERE incident_id = ? AND key = ?", (incident_id, key)
+                    ).fetchone())
             finally:
                 conn.row_factory = None
-        return self._item(updated)
+        return [self._item(row) for row in changed]
 
     # --- timeline and events --------------------------------------------------------------------
 
