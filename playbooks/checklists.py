@@ -7,12 +7,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import PatternFileError
 from bot.models import ChecklistItem
-from bot.plumbing.yamlio import load_yaml
+from playbooks.knowledge import read_yaml_file, validate_row
 
 AutoCheck = Literal[
     "pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit", "trace"
@@ -21,6 +20,8 @@ DEFAULT_FILE = Path(__file__).with_name("checklists.yaml")
 
 
 class ChecklistTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
     key: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     text: str = Field(min_length=1, max_length=75)  # a Slack checkbox option holds 75 characters
     auto: AutoCheck | None = None
@@ -64,34 +65,27 @@ class ChecklistCatalogue(BaseModel):
         return out
 
 
+def _key(row: object) -> object:
+    return row.get("key", "?") if isinstance(row, dict) else "?"
+
+
 @cache
 def _default() -> ChecklistCatalogue:
     return ChecklistCatalogue.load()
 
 
 def _read(path: Path) -> dict[str, list[ChecklistTemplate]]:
-    try:
-        data = load_yaml(path.read_text())
-    except OSError as exc:
-        raise PatternFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PatternFileError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise PatternFileError(f"{path}: must map playbook names to lists of items")
     out: dict[str, list[ChecklistTemplate]] = {}
     for name, rows in data.items():
         if not isinstance(rows, list):
             raise PatternFileError(f"{path}: {name}: must be a list of items")
-        items = []
-        for index, row in enumerate(rows):
-            try:
-                items.append(ChecklistTemplate.model_validate(row))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                fld = ".".join(str(p) for p in err["loc"]) or "row"
-                key = row.get("key", "?") if isinstance(row, dict) else "?"
-                raise PatternFileError(f"{path}: {name}[{index}] ({key}): {fld}: {err['msg']}") from None
-        out[name] = items
+        out[name] = [
+            validate_row(ChecklistTemplate, row, path=path, label=f"{name}[{index}] (key {_key(row)!r})")
+            for index, row in enumerate(rows)
+        ]
     try:
         ChecklistCatalogue(lists=out)
     except ValidationError as exc:

@@ -202,9 +202,9 @@ def _finding(g: _Group, *, namespace: str, service: str, pods: Sequence[PodSnaps
     failed = next((r for r in runs if r.conclusion == "failure"), None)
     if failed:
         values["run_id"] = str(failed.id)
-    commands = [next_command(_fill(t, values), namespace=namespace, pod=pod, container=container,
+    commands = [next_command(command, namespace=namespace, pod=pod, container=container,
                              restarted=restarted or previous, repo=repo, failed_run=failed)
-                for t in g.pattern.next_commands]
+                for command in g.pattern.commands(**values)]
     return Finding(
         pattern=g.pattern.id, title=g.pattern.title, severity=g.pattern.severity, count=g.count,
         pods=list(g.pods), containers=list(g.containers), first_seen=g.first_seen, sample=g.sample,
@@ -229,13 +229,6 @@ def _restart_finding(pods: list[PodSnapshot], namespace: str) -> Finding:
             namespace=namespace, pod=first.name, container=restarting.name, restarted=True,
         )] if c is not None],
     )
-
-
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def _fill(template: str, values: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def next_command(command: str, *, namespace: str, pod: str | None, container: str | None,

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ahocorasick  # type: ignore[import-not-found]
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
-from bot.plumbing.yamlio import load_yaml
+from playbooks.knowledge import read_yaml_file, validate_row
 
 try:  # the regex parser is private; without it every regex simply runs on every line
     _sre_parse: Any = importlib.import_module("re._parser")
@@ -286,17 +285,7 @@ def _default_table() -> PatternTable:
 def read_pattern_file(path: Path | str) -> list[Pattern]:
     """The validated rows of one file: a mapping with a `patterns:` list (or a bare list of rows)."""
     path = Path(path)
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PatternFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PatternFileError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PatternFileError(f"{path}: not valid YAML{line}: {problem}") from None
+    data = read_yaml_file(path)
     if isinstance(data, dict) and "patterns" in data:
         data = data["patterns"]
     if not isinstance(data, list):
@@ -306,12 +295,7 @@ def read_pattern_file(path: Path | str) -> list[Pattern]:
     for index, raw in enumerate(data):
         row_id = raw.get("id") if isinstance(raw, dict) else None
         label = f"row {index} (id {row_id!r})" if row_id is not None else f"row {index}"
-        if not isinstance(raw, dict):
-            raise PatternFileError(f"{path}: {label}: must be a mapping of fields")
-        try:
-            row = Pattern.model_validate(raw)
-        except ValidationError as exc:
-            raise PatternFileError(f"{path}: {label}: {_describe(exc)}") from None
+        row = validate_row(Pattern, raw, path=path, label=label)
         if row.id in seen:
             raise PatternFileError(
                 f"{path}: {label}: field 'id': duplicate id {row.id!r} (also row {seen[row.id]})"
@@ -319,20 +303,6 @@ def read_pattern_file(path: Path | str) -> list[Pattern]:
         seen[row.id] = index
         rows.append(row)
     return rows
-
-
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    fld = loc[0] if loc else "row"
-    detail = f"[{']['.join(loc[1:])}]" if len(loc) > 1 else ""
-    msg = re.sub(r"^Value error, ", "", err["msg"])
-    if err["type"] == "missing":
-        msg = "required field is missing"
-    elif err["type"] == "extra_forbidden":
-        msg = f"unknown field (known: {', '.join(Pattern.model_fields)})"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"field {fld!r}{detail}: {msg}{more}"
 
 
 # --- literal prefilter -------------------------------------------------------------------------

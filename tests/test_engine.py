@@ -134,3 +134,4 @@ async def test_a_step_that_does_not_apply_is_skipped_not_failed() -> None:
     assert report.steps[0].summary == "skipped: no GitHub repository for svc: set services.svc.repo"
     assert report.steps[1].status is StepStatus.SKIPPED  # needed a step that did not succeed
     assert report.errors == []
+

@@ -15,7 +15,6 @@ something that answers as an API server would. Seeded with the `taskflow` namesp
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ import kmock
 import pytest_asyncio
 
 from bot.k8s import KubernetesGateway
+from bot.sandbox.selectors import field_lookup, parse_selector
 
 NS = "taskflow"
 PODS = kmock.resource("v1", "pods")
@@ -51,50 +51,17 @@ def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- selectors, as the API server reads them
-
-
-def _terms(selector: str) -> list[str]:
-    terms, depth, current = [], 0, ""
-    for char in selector:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            terms.append(current.strip())
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        terms.append(current.strip())
-    return terms
+# The sandbox's parser (bot.sandbox.selectors) serves here too: one server-side reading of selectors.
+# It is deliberately not the gateway's own code (bot.k8s builds selectors; a shared bug would cancel out).
 
 
 def label_match(selector: str, labels: dict[str, str]) -> bool:
-    for term in _terms(selector):
-        if m := re.fullmatch(r"([\w./-]+)\s+(in|notin)\s+\((.*)\)", term):
-            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            if (labels.get(key) in values) != (op == "in") or (op == "in" and key not in labels):
-                return False
-        elif m := re.fullmatch(r"([\w./-]+)\s*(==|=|!=)\s*(.*)", term):
-            key, op, value = m.groups()
-            if (labels.get(key) == value) != (op != "!="):
-                return False
-        elif term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
+    return all(match(labels.get) for match in parse_selector(selector))
 
 
 def field_match(selector: str, obj: dict[str, Any]) -> bool:
-    for term in _terms(selector):
-        path, op, value = re.fullmatch(r"([\w.]+)\s*(==|=|!=)\s*(.*)", term).groups()  # type: ignore[union-attr]
-        node: Any = obj
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if (str(node) == value) != (op != "!="):
-            return False
-    return True
+    get = field_lookup(obj)
+    return all(match(get) for match in parse_selector(selector, field=True))
 
 
 class Cluster(kmock.KubernetesEmulator):
