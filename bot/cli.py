@@ -173,14 +173,18 @@ def patterns_list(as_json: JsonOpt = False) -> None:
 def patterns_match(
     file: Annotated[Path | None, typer.Argument(help="Log file (default: stdin)", show_default=False)] = None,
 ) -> None:
-    """Classify log lines; prints one JSON object a matching line: {"line", "pattern", "text"}."""
+    """Classify log lines: one JSON object a line a pattern matches, {"line", "pattern", "text"}, and one
+    an error event no pattern explains, {"line", "pattern": null, "signature", "text"}."""
     from bot.redact import redact
-    from playbooks.patterns import match_lines
+    from playbooks.unrecognised import classify_lines
 
     table = _patterns()
-    lines = _read_lines(file)
-    for number, pattern, text in match_lines(table, lines):
-        typer.echo(json.dumps({"line": number, "pattern": pattern.id, "text": redact(text)}))
+    for verdict in classify_lines(table, _read_lines(file)):
+        row: dict[str, object] = {"line": verdict.line, "pattern": verdict.pattern}
+        if verdict.signature is not None:
+            row["signature"] = redact(verdict.signature)
+        row["text"] = redact(verdict.text)
+        typer.echo(json.dumps(row))
 
 
 def _patterns() -> PatternTable:

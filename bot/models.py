@@ -197,6 +197,15 @@ class Finding(BaseModel):
     snippet: str | None = None
     evidence: list[str] = Field(default_factory=list)
     next_commands: list[NextCommand] = Field(default_factory=list)
+    # an error outside the pattern table: its folded signature, the innermost stack frame, the last time
+    signature: str | None = None
+    frame: str | None = None
+    last_seen: datetime | None = None
+
+    @property
+    def unrecognised(self) -> bool:
+        """An error event no row of the pattern table explains (pattern `unrecognised-<hash>`)."""
+        return self.signature is not None
 
 
 class StepStatus(StrEnum):

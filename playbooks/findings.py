@@ -13,19 +13,18 @@ from datetime import datetime
 
 from bot.models import (
     SEVERITY_ORDER,
-    ActionKind,
     ContainerKind,
     DaprSidecar,
     EventSnapshot,
     Finding,
     LogSnapshot,
-    NextAction,
-    NextCommand,
     PodSnapshot,
     Severity,
     WorkflowRun,
 )
+from playbooks.next_steps import next_command
 from playbooks.patterns import Pattern, PatternTable
+from playbooks.unrecognised import UnrecognisedErrors
 
 MAX_EVIDENCE = 5
 
@@ -111,15 +110,22 @@ def derive_findings(
     # "Connection refused" until the database was up): its errors are not the incident.
     finished_init = {(p.name, c.name) for p in pods for c in p.containers
                      if c.kind is ContainerKind.INIT and c.state == "terminated" and c.reason == "Completed"}
+    logs = list(logs)  # read twice: for the patterns, then for the Dapr components the app calls
+    unrecognised = UnrecognisedErrors()
     for snap in logs:
         if (snap.pod, snap.container) in finished_init:
             continue
         label = pod_label(snap.pod, snap.container, snap.previous)
-        for line, pattern in zip(snap.lines, table.classify_many([line.text for line in snap.lines], "log"),
-                                 strict=True):
+        matched: set[int] = set()
+        for index, (line, pattern) in enumerate(
+            zip(snap.lines, table.classify_many([line.text for line in snap.lines], "log"), strict=True)
+        ):
             if pattern is not None:
+                matched.add(index)
                 hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
                     label=label, previous=snap.previous)
+        # every other error event of the log is accounted for too, as an unrecognised signature
+        unrecognised.add_log(snap, matched)
 
     pod_names = {p.name for p in pods}
     for event in events:
@@ -128,7 +134,6 @@ def derive_findings(
         hit(table.classify(text, "event"), text, pod=subject, container=None,
             ts=event.first_seen or event.last_seen, label=f"event on {event.object_kind}/{event.object_name}")
 
-    logs = list(logs)
     for text, sidecar in dapr_component_gaps(logs, dapr):
         hit(table.classify(text, "status"), text, pod=sidecar.pod, container="daprd", ts=None,
             label=f"Dapr metadata of {sidecar.pod}")
@@ -152,6 +157,7 @@ def derive_findings(
                 for g in groups.values()]
     if unexplained:
         findings.append(_restart_finding(unexplained, namespace))
+    findings += unrecognised.findings(namespace=namespace)
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
     return findings
 
@@ -229,37 +235,3 @@ def _restart_finding(pods: list[PodSnapshot], namespace: str) -> Finding:
             namespace=namespace, pod=first.name, container=restarting.name, restarted=True,
         )] if c is not None],
     )
-
-
-def next_command(command: str, *, namespace: str, pod: str | None, container: str | None,
-                 restarted: bool = False, repo: str | None = None,
-                 failed_run: WorkflowRun | None = None) -> NextCommand | None:
-    """A command as typed, with the read-only action the bot can run for it (a Slack button)."""
-    if "{" in command:  # a placeholder we could not fill: show nothing rather than a broken command
-        return None
-    action: NextAction | None = None
-    label = command
-    words = command.split()
-    if words[:2] == ["kubectl", "logs"] and pod and pod in words:
-        logged = _flag(words, "-c") or container
-        if "--previous" in words or "-p" in words:
-            if restarted:
-                action = NextAction(kind=ActionKind.PREVIOUS_LOGS, namespace=namespace, pod=pod, container=logged)
-        else:
-            action = NextAction(kind=ActionKind.CONTAINER_LOGS, namespace=namespace, pod=pod, container=logged)
-    elif (words[:3] == ["kubectl", "describe", "pod"] or words[:3] == ["kubectl", "get", "events"]) and pod \
-            and pod in words:
-        action = NextAction(kind=ActionKind.POD_EVENTS, namespace=namespace, pod=pod)
-    elif words[:3] == ["gh", "run", "view"] and failed_run is not None and repo:
-        action = NextAction(kind=ActionKind.CI_JOB, namespace=namespace, repo=repo, run_id=failed_run.id)
-        label = f"Failed CI run #{failed_run.run_number or failed_run.id}"
-    if action is not None and action.kind is not ActionKind.CI_JOB:
-        label = action.title
-    return NextCommand(label=label[:75], command=command, action=action)
-
-
-def _flag(words: list[str], flag: str) -> str | None:
-    for i, word in enumerate(words[:-1]):
-        if word == flag:
-            return words[i + 1]
-    return None

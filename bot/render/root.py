@@ -51,7 +51,10 @@ def verdict(report: Report) -> str:
             parts.append(f"{not_ready} not ready")
         if restarting:
             parts.append(f"{restarting} restarting")
-    parts.append(plural(len(report.findings), "finding"))
+    unrecognised = sum(f.unrecognised for f in report.findings)
+    parts.append(plural(len(report.findings) - unrecognised, "finding"))
+    if unrecognised:  # errors outside the pattern table: counted apart, never folded into an all-clear
+        parts.append(plural(unrecognised, "unrecognised error signature"))
     failed = sum(s.status in (StepStatus.FAILED, StepStatus.TIMEOUT) for s in report.steps)
     if failed:
         parts.append(f"{plural(failed, 'step')} failed")
@@ -94,5 +97,9 @@ def root_message(incident: Incident | None, report: Report, *, requested_by: str
         notes.append(rollout)
     if notes:
         blocks.append(context(" · ".join(notes)))
+    unknown = [f for f in report.findings if f.unrecognised][:3]
+    if unknown:
+        top = " · ".join(f"`{clean(f.title.removeprefix('Unrecognised error: '), 90)}` ×{f.count}" for f in unknown)
+        blocks.append(context(f"Unrecognised errors: {top}"))
     text = clean(f"{title} ({report.namespace}): {line}", MAX_FALLBACK)
     return Message(text=text, blocks=blocks)

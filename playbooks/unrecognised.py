@@ -1,0 +1,151 @@
+"""Unrecognised errors as findings: error events no row of the pattern table explains, grouped by
+signature across pods and containers, reported with their count, where, when, a sample and the
+innermost frame, so that an error outside the table is never an all-clear."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
+from playbooks.next_steps import next_command
+from playbooks.patterns import PatternTable
+from playbooks.signatures import ErrorEvent, SignatureClusters, find_events, signature_id
+
+MAX_EVIDENCE = 5
+_WORD = re.compile(r"[A-Za-z_][\w.$]{3,}")
+
+
+@dataclass
+class _Signature:
+    severity: Severity
+    kind: str
+    count: int = 0
+    pods: dict[str, None] = field(default_factory=dict)  # ordered sets
+    containers: dict[str, None] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    sample: str = ""
+    frame: str | None = None
+    where: tuple[str, str, bool] | None = None  # (pod, container, previous) of the first event
+    evidence: list[str] = field(default_factory=list)
+
+    def add(self, event: ErrorEvent, snap: LogSnapshot, at: datetime | None) -> None:
+        self.count += 1
+        self.pods.setdefault(snap.pod)
+        self.containers.setdefault(snap.container)
+        if SEVERITY_ORDER[event.severity] < SEVERITY_ORDER[self.severity]:
+            self.severity = event.severity
+        if at is not None:
+            self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
+            self.last_seen = at if self.last_seen is None else max(self.last_seen, at)
+        if not self.sample:
+            self.sample, self.frame = event.head, event.frame
+            self.where = (snap.pod, snap.container, snap.previous)
+        label = f"{snap.pod}/{snap.container}" + (" (previous)" if snap.previous else "")
+        if len(self.evidence) < MAX_EVIDENCE and not any(e.startswith(label + ":") for e in self.evidence):
+            self.evidence.append(f"{label}: {_short(event.head)}")
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class UnrecognisedErrors:
+    """Collects the error events of many logs, then reports one finding per signature."""
+
+    def __init__(self) -> None:
+        self._clusters = SignatureClusters()
+        self._groups: dict[str, _Signature] = {}
+
+    def add_log(self, snap: LogSnapshot, explained: set[int]) -> None:
+        """The events of one container's log; `explained`: indexes of lines a pattern row matched."""
+        texts = [line.text for line in snap.lines]
+        for event in find_events(texts, explained):
+            key = self._clusters.key(event)
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = _Signature(severity=event.severity, kind=event.kind)
+            group.add(event, snap, snap.lines[event.start].ts)
+
+    def findings(self, *, namespace: str) -> list[Finding]:
+        out = []
+        for key, group in self._groups.items():
+            signature = self._clusters.template(key)
+            out.append(_finding(signature, group, namespace=namespace))
+        out.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
+        return out
+
+
+def _finding(signature: str, group: _Signature, *, namespace: str) -> Finding:
+    what = signature.split(" @ ", 1)[0]
+    pods, containers = list(group.pods), list(group.containers)
+    where = f"{len(pods)} pod{'s' if len(pods) != 1 else ''}"
+    frame = f"; innermost frame {group.frame}" if group.frame else ""
+    commands: list[NextCommand] = []
+    if group.where is not None:
+        pod, container, previous = group.where
+        words = _WORD.findall(group.sample)
+        needle = max(words, key=len) if words else ""
+        base = f"kubectl logs {pod} -c {container} -n {namespace}" + (" --previous" if previous else "")
+        for command in (f"{base} --tail=500", f"{base} --tail=2000 | grep -n -F -A 20 '{needle}'" if needle else ""):
+            built = next_command(command, namespace=namespace, pod=pod, container=container, restarted=previous) \
+                if command else None
+            if built is not None:
+                commands.append(built)
+    return Finding(
+        pattern=signature_id(signature),
+        title=f"Unrecognised error: {_short(what, 120)}",
+        severity=group.severity,
+        count=group.count,
+        pods=pods,
+        containers=containers,
+        first_seen=group.first_seen,
+        last_seen=group.last_seen,
+        sample=group.sample,
+        cause=(f"An error ({group.kind}) that no row of the bug-pattern table explains, logged {group.count} "
+               f"time{'s' if group.count != 1 else ''} in {where} ({', '.join(containers)}){frame}. Its cause is "
+               "not known to opsbot: read the sample and the lines around it."),
+        fix=("Read the event whole (the next command shows it with its stack); once its cause is known, add a row "
+             "to your own patterns file (patterns_files) so that the next incident names it."),
+        evidence=group.evidence,
+        next_commands=commands,
+        signature=signature,
+        frame=group.frame,
+    )
+
+
+def unrecognised_findings(logs: Sequence[tuple[LogSnapshot, set[int]]], *, namespace: str) -> list[Finding]:
+    """One finding per signature over (log, indexes of its lines the table explained) pairs."""
+    errors = UnrecognisedErrors()
+    for snap, explained in logs:
+        errors.add_log(snap, explained)
+    return errors.findings(namespace=namespace)
+
+
+class LineVerdict(NamedTuple):
+    """What `opsbot patterns match` says of one line or event: the row it matched, or its signature."""
+
+    line: int  # 1-based; an event's first line
+    pattern: str | None
+    signature: str | None
+    text: str
+
+
+def classify_lines(table: PatternTable, lines: Sequence[str]) -> list[LineVerdict]:
+    """Every line a row matches, and every other error event as an unrecognised signature, in order."""
+    texts = [line.rstrip("\r\n") for line in lines]
+    out: list[LineVerdict] = []
+    matched: set[int] = set()
+    for index, pattern in enumerate(table.classify_many(texts, "log")):
+        if pattern is not None:
+            matched.add(index)
+            out.append(LineVerdict(index + 1, pattern.id, None, texts[index]))
+    clusters = SignatureClusters()
+    events = [(event, clusters.key(event)) for event in find_events(texts, matched)]
+    out += [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
+    out.sort(key=lambda verdict: verdict.line)
+    return out
