@@ -59,7 +59,7 @@ _LOGFMT_LEVEL = re.compile(r'(?:^|\s)(?:level|lvl|severity)="?(\w+)"?', re.IGNOR
 # a level word near the start of a plain line: `2024-05-01 12:00:00 ERROR ...`, `[ERROR]`, `ERROR:`,
 # `E, [2024...] ERROR -- :` (Ruby), `<3>` (syslog priority 3 = err)
 _PLAIN_LEVEL = re.compile(
-    r"^.{0,80}?(?<![\w.-])\[?(ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC|EMERG|ALERT|INFO|DEBUG|TRACE|WARN|"
+    r"^.{0,120}?(?<![\w.-])\[?(ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC|EMERG|ALERT|INFO|DEBUG|TRACE|WARN|"
     r"WARNING|NOTICE)\]?(?![\w.-])", re.IGNORECASE)
 _KLOG = re.compile(r"^([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
 
@@ -67,8 +67,12 @@ _KLOG = re.compile(r"^([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
 _PY_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
 _JAVA_HEAD = re.compile(
     r'(?:Exception in thread "[^"]*" |Caused by: |^|\s)((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|'
-    r'Failure|Fault))(?::|\s*$)')
-_GO_PANIC = re.compile(r"^(?:panic: |fatal error: )")
+    r'Failure|Fault))(?=[:\]),;]|\s*$)')
+# Go: a panic, the runtime's own fatal errors, net/http's recovered handler panics, a goroutine dump
+_GO_PANIC = re.compile(
+    r"^(?:panic: |fatal error: |runtime error: )|\bhttp: panic serving\b|^goroutine \d+ \[running\]:")
+# any other exception named at the start of a message: `RpcException: ...`, `Dapr.DaprException: ...`
+_EXCEPTION_NAME = re.compile(r"(?:^|[\s(\[=>])((?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error))(?=:\s|\]|$)")
 _RUST_PANIC = re.compile(r"^thread '[^']*' panicked at ")
 _JS_HEAD = re.compile(r"^\s*(?:Uncaught )?((?:[A-Z]\w*)?Error)(?: \[[\w-]+\])?: ")
 _DOTNET_HEAD = re.compile(r"(?:^|Unhandled exception\. )((?:[A-Z]\w*\.)+[A-Z]\w*Exception)(?::|\s*$)")
@@ -93,9 +97,12 @@ _GO_FRAME = re.compile(r"^([\w./*()-]+)\(.*\)$")
 # harmless despite their words: counters at zero, empty lists, health checks, retries that worked
 _HARMLESS = re.compile(
     r"\b(?:errors?|failures?|failed|exceptions?|error_count|errorcount|err_count|panics?)\s*[=:]\s*(?:0\b|\[\]|\{\}|"
-    r"none\b|null\b|false\b|nil\b)|\b0 (?:errors?|failed|failures?|exceptions?)\b|\bno errors?\b|"
-    r"\b(?:succeeded|recovered|resolved) after\b|retry(?:ing)? .*\bsucceeded\b|\bsuccessfully\b",
+    r"none\b|null\b|false\b|nil\b)|\b0 (?:errors?|failed|failures?|exceptions?)\b|\bno errors?\b",
     re.IGNORECASE)
+# ...and work that went through in the end, unless the line says it did not
+_RECOVERED = re.compile(r"\b(?:succeeded|recovered|resolved) after\b|retry(?:ing)? .*\bsucceeded\b|\bsuccessfully\b",
+                        re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:not|never|un|failed|couldn't|could not|did not|didn't)\b", re.IGNORECASE)
 _HEALTH_OK = re.compile(r'(?:GET|HEAD) /(?:health|healthz|ready|readyz|live|livez|ping|metrics)\S*(?: HTTP/[\d.]+)?"?'
                         r' (?:2\d\d|3\d\d)\b', re.IGNORECASE)
 
@@ -150,7 +157,9 @@ def _head_kind(line: str) -> tuple[str, Severity] | None:
         return "rust-panic", Severity.CRITICAL
     if _OOM.search(line):
         return "oom", Severity.CRITICAL
-    if _DOTNET_HEAD.search(line) and line.lstrip().startswith(("System.", "Microsoft.", "Unhandled exception")):
+    if "Unhandled exception." in line or (
+        _DOTNET_HEAD.search(line) and line.lstrip().startswith(("System.", "Microsoft."))
+    ):
         return "dotnet", Severity.ERROR
     if _JAVA_HEAD.search(line):
         return "java", Severity.ERROR
@@ -158,12 +167,14 @@ def _head_kind(line: str) -> tuple[str, Severity] | None:
         return "node", Severity.ERROR
     if _PY_EXCEPTION.match(line.lstrip()) and not line.startswith((" ", "\t")):
         return "exception", Severity.ERROR
+    if _EXCEPTION_NAME.search(line):
+        return "exception", Severity.ERROR
     return None
 
 
 def classify_line(line: str) -> tuple[str, Severity] | None:
     """Whether one line starts an error event: its kind and severity, or None (not an error, or harmless)."""
-    if _HARMLESS.search(line) or _HEALTH_OK.search(line):
+    if _HARMLESS.search(line) or _HEALTH_OK.search(line) or (_RECOVERED.search(line) and not _NEGATED.search(line)):
         return None
     level, leveled = _level_of(line)
     shape = _head_kind(line)
