@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
+from playbooks import fastscan
 from playbooks.knowledge import read_yaml_file, validate_row
 
 try:  # the regex parser is private; without it every regex simply runs on every line
@@ -156,6 +157,7 @@ class PatternTable:
         self._probes: dict[str, list[_Probe]] = {}
         self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: primary literal -> probe indexes
         self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
+        self._scanners: dict[str, fastscan.LineScanner | None] = {}  # hyperscan, built for big logs only
         for source in SOURCES:
             probes = [
                 _Probe(i, regex, _required_literals(regex.pattern))
@@ -217,11 +219,20 @@ class PatternTable:
                 candidates.update(indexes)
         return self._first_match(probes, candidates, text, folded)
 
-    def classify_many(self, texts: Sequence[str], source: str = "log") -> list[Pattern | None]:
+    def classify_many(self, texts: Sequence[str], source: str = "log", *,
+                      encoded: bytes | None = None) -> list[Pattern | None]:
         """classify() of each text, with one prefilter pass over all of them (the way to classify the
-        thousands of lines of a log: the Aho-Corasick scan is started once, not once a line)."""
+        thousands of lines of a log: the Aho-Corasick scan is started once, not once a line; for a
+        big log, one hyperscan pass where it is installed). `encoded`: `fastscan.encode(texts)`,
+        when the caller has it already."""
         probes = self._source(source)
         automaton = self._words[source]
+        if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
+            data = encoded if encoded is not None else fastscan.encode(texts)
+            if data.count(b"\n") == len(texts) - 1 and not any(c.encode() in data for c in _FOLDED_STR):
+                scanner = self._fast_scanner(source)
+                if scanner is not None:
+                    return self._classify_scanned(scanner, probes, texts, source, data)
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
@@ -245,6 +256,27 @@ class PatternTable:
                 out[line] = self._first_match(probes, set(always), texts[line], folded_lines[line])
         return out
 
+    def _fast_scanner(self, source: str) -> fastscan.LineScanner | None:
+        """The hyperscan database of every regex of a source, compiled on first use (big logs only)."""
+        if source not in self._scanners:
+            probes = self._probes[source]
+            self._scanners[source] = fastscan.LineScanner.build(
+                [(n, probe.regex.pattern) for n, probe in enumerate(probes)], caseless=True
+            )
+        return self._scanners[source]
+
+    def _classify_scanned(self, scanner: fastscan.LineScanner, probes: list[_Probe], texts: Sequence[str],
+                          source: str, encoded: bytes | None) -> list[Pattern | None]:
+        """classify_many through one hyperscan pass: only the lines it reports are checked (exactly,
+        with `re`); lines with non-ASCII characters take the exact path of `classify`."""
+        hits, rest = scanner.scan(texts, data=encoded)
+        out: list[Pattern | None] = [None] * len(texts)
+        for line, candidates in hits.items():
+            out[line] = self._first_match(probes, candidates, texts[line], _fold(texts[line]))
+        for line in rest:
+            out[line] = self.classify(texts[line], source)
+        return out
+
     def _source(self, source: str) -> list[_Probe]:
         try:
             return self._probes[source]
@@ -265,8 +297,20 @@ class PatternTable:
         return None
 
 
+_FOLDED_CHARS = tuple(_FOLD)  # code points of the characters _FOLD maps
+_FOLDED_STR = tuple(map(chr, _FOLDED_CHARS))
+
+
 def _fold(text: str) -> str:
-    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
+    """Lowercase for the literal prefilter, keeping every character where it was (offsets and line
+    breaks line up with the text). Only ASCII letters need lowering (the literals are ASCII), so a
+    text of any script is lowered at the speed of bytes, unless it holds one of the few characters
+    a case-insensitive regex takes for an ASCII letter: then the exact, slower path."""
+    if text.isascii():
+        return text.lower()
+    if any(chr(c) in text for c in _FOLDED_CHARS):
+        return text.translate(_FOLD).lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
 def match_lines(table: PatternTable, lines: Iterable[str]) -> Iterator[tuple[int, Pattern, str]]:
@@ -340,11 +384,19 @@ _MAX_RANGE = 16  # a character range of at most this many characters is a set of
 Literals = frozenset[str]
 
 
-def _selectivity(candidate: Literals) -> tuple[int, bool, int]:
-    # the requirement whose shortest string is longest rejects the most lines; then one that is not
-    # made of letters only ("get" is everyday vocabulary in a log, "503" or "exit code" much less);
+def _selectivity(candidate: Literals) -> tuple[int, int, int]:
+    # the requirement whose shortest string is longest rejects the most lines; then one holding more
+    # than letters ("exit code", "://"), then plain words ("get"), last bare numbers: "503" is in
+    # every timestamp, duration, port and id of a log, so as the primary set it lets a third of all
+    # lines through (it still serves as the second set, checked only on lines the first let in);
     # then the fewest strings
-    return min(len(s) for s in candidate), not any(s.isalpha() for s in candidate), -len(candidate)
+    if all(s.isdigit() for s in candidate):
+        kind = 0
+    elif all(s.isalpha() for s in candidate):
+        kind = 1
+    else:
+        kind = 2
+    return min(len(s) for s in candidate), kind, -len(candidate)
 
 
 def _best(candidates: list[Literals]) -> Literals | None:

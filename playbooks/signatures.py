@@ -30,15 +30,26 @@ from typing import Any
 import ahocorasick  # type: ignore[import-not-found]
 
 from bot.models import Severity
+from playbooks import fastscan
 
 # --- what makes a line worth a look ----------------------------------------------------------------
 
-# Lower-case words of which an error event's first line holds at least one. "\ne0"/"\nf1"...: klog
-# lines start with their severity letter and the month (E0412 ...).
+# Strings (case as written) of which an error event's first line holds at least one: level words
+# as loggers write them (ERROR, Error, "error" / =error in JSON and logfmt, a lower-case level word
+# standing alone), the names of exceptions and panics, OOM kills, and klog's severity letter at the
+# start of a line (E0412 ...). Matched case-sensitively on the text as it is: a plain "error" in a key
+# or a sentence ("error_count=0", "no error") is not a reason to look at a line.
 TRIGGERS = (
-    "error", "err", "fatal", "critical", "crit", "panic", "exception", "traceback", "caused by", "severe",
-    "emerg", "alert", "out of memory", "oom", "killed process", "enospc", "no space left", "unhandled",
-    "\ne0", "\ne1", "\nf0", "\nf1", '"level":5', '"level":6',
+    "ERR", "FATAL", "CRIT", "SEVERE", "PANIC", "EMERG", "ALERT",
+    "Error", "Fatal", "Critical", "Panic", "Exception", "Throwable", "Failure", "Fault", "Traceback", "Timeout",
+    "NotFound", "Greenlet", "Unhandled", "panic", "goroutine ", "fatal error", "runtime error",
+    "Out of memory", "out of memory", "oom-kill", "OOMKill", "OutOfMemory", "Killed process",
+    '"error"', "'error'", "=error", '"err"', "=err", '"eror"', "=eror", '"fatal"', "=fatal", "=panic", '"crit',
+    "=crit", '"alert"', "=alert", '"emerg', "=emerg", '"severe"', "=severe", "level: error", "level: fatal",
+    '"level":5', '"level":6', '"level": 5', '"level": 6',
+    " error ", " error:", "[error]", "\nerror ", "\nerror:", " fatal ", " fatal:", "[fatal]", "\nfatal",
+    " critical ", "[critical]", "\ncritical",
+    "\nE0", "\nE1", "\nF0", "\nF1",
 )
 MAX_FRAMES = 200  # lines a multi-line event may span (a Java trace of a deep framework is long)
 LOOKAHEAD = 4  # records of other requests that may come between a log line and the traceback it printed
@@ -76,8 +87,9 @@ _EXCEPTION_NAME = re.compile(r"(?:^|[\s(\[=>])((?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]
 _RUST_PANIC = re.compile(r"^thread '[^']*' panicked at ")
 _JS_HEAD = re.compile(r"^\s*(?:Uncaught )?((?:[A-Z]\w*)?Error)(?: \[[\w-]+\])?: ")
 _DOTNET_HEAD = re.compile(r"(?:^|Unhandled exception\. )((?:[A-Z]\w*\.)+[A-Z]\w*Exception)(?::|\s*$)")
-_PY_EXCEPTION = re.compile(r"^((?:[a-zA-Z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|"
-                           r"NotFound|Failure|Greenlet))(?::|$)")
+# (not `...Warning:` lines: a warning is not an error event)
+_PY_EXCEPTION = re.compile(
+    r"^((?:[a-zA-Z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Timeout|NotFound|Failure|Greenlet))(?::|$)")
 _OOM = re.compile(r"Out of memory: Killed process|oom-kill|invoked oom-killer|Memory cgroup out of memory|OOMKilled|"
                   r"JavaScript heap out of memory|java\.lang\.OutOfMemoryError", re.IGNORECASE)
 
@@ -382,29 +394,43 @@ class _Triggers:
         return cls.automaton
 
 
-def candidate_lines(lines: Sequence[str]) -> list[int]:
-    """Indexes of the lines holding a trigger word (one pass over the whole log)."""
+def _trigger_scanner() -> fastscan.LineScanner | None:
+    if not hasattr(_trigger_scanner, "built"):
+        patterns = [(n, ("^" + re.escape(word[1:])) if word.startswith("\n") else re.escape(word))
+                    for n, word in enumerate(TRIGGERS)]
+        _trigger_scanner.built = fastscan.LineScanner.build(patterns, caseless=False)  # type: ignore[attr-defined]
+    scanner: fastscan.LineScanner | None = _trigger_scanner.built  # type: ignore[attr-defined]
+    return scanner
+
+
+def candidate_lines(lines: Sequence[str], encoded: bytes | None = None) -> list[int]:
+    """Indexes of the lines holding a trigger: one pass over the whole log, as it is (hyperscan for a
+    big log where it is installed, else Aho-Corasick). `encoded`: `fastscan.encode(lines)`, if known."""
+    big = encoded is not None or sum(map(len, lines)) >= fastscan.MIN_BYTES
+    if big and (scanner := _trigger_scanner()) is not None:
+        # the triggers are ASCII: matched on the bytes, they find exactly what they find in the text
+        hits, _ = scanner.scan(lines, ascii_only=False, data=encoded)
+        return sorted(hits)
     joined = "\n" + "\n".join(lines)
-    folded = joined.lower() if joined.isascii() else joined.casefold()
-    if len(folded) != len(joined):  # casefold changed lengths (ß -> ss): fall back to line by line
-        return [i for i, line in enumerate(lines) if any(w.strip("\n") in line.lower() for w in TRIGGERS)]
     starts = list(accumulate((len(line) + 1 for line in lines), initial=1))  # offset of each line's first char
-    found: set[int] = set()
+    found: list[int] = []
     last = -1
-    for end, _word in _Triggers.get().iter(folded):
+    for end, _word in _Triggers.get().iter(joined):
         index = bisect_right(starts, end) - 1
         if index != last:
-            found.add(min(index, len(lines) - 1))
+            found.append(min(index, len(lines) - 1))
             last = index
-    return sorted(found)
+    return sorted(set(found))
 
 
-def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset()) -> list[ErrorEvent]:
+def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset(), *,
+                encoded: bytes | None = None) -> list[ErrorEvent]:
     """The error events of one log, in order. Lines in `skip` (already explained by the pattern
-    table) never start an event, and an event holding one of them is left out: it is accounted for."""
+    table) never start an event, and an event holding one of them is left out: it is accounted for.
+    `encoded`: `fastscan.encode(lines)`, when the caller has it."""
     events: list[ErrorEvent] = []
     covered = -1
-    for index in candidate_lines(lines):
+    for index in candidate_lines(lines, encoded):
         if index < covered or index in skip:
             continue
         shape = classify_line(lines[index])
