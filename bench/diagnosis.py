@@ -54,11 +54,16 @@ ACCEPT: dict[str, set[str]] = {
     "disk-full": {"disk-full"},
     "db-auth": {"db-auth-failed"},
     "greenlet": {"sqlalchemy-missing-greenlet", "greenlet-not-installed"},
+    "crash-loop": {"crash-loop-backoff", "container-config-error", "exec-format-error", "python-import-error"},
+    "image-pull": {"image-pull-failed"},
+    "tls": {"tls-certificate-error"},
+    "dns": {"dns-resolution-failed"},
+    "connection-refused": {"connection-refused", "dapr-control-plane-unreachable", "dapr-invoke-failed"},
 }
 
 
-def load() -> list[dict[str, str]]:
-    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+def load(corpus: Path = CORPUS) -> list[dict[str, str]]:
+    return [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
 
 
 def judge(table: PatternTable, row: dict[str, str]) -> tuple[bool, str]:
@@ -73,8 +78,8 @@ def judge(table: PatternTable, row: dict[str, str]) -> tuple[bool, str]:
     return any(v.pattern in accepted for v in verdicts), said
 
 
-def quality(table: PatternTable, verbose: bool) -> dict[str, object]:
-    rows = load()
+def quality(table: PatternTable, verbose: bool, corpus: Path = CORPUS) -> dict[str, object]:
+    rows = load(corpus)
     totals: Counter[str] = Counter()
     right: Counter[str] = Counter()
     misses: dict[str, list[str]] = defaultdict(list)
@@ -193,9 +198,10 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="quality only")
     parser.add_argument("--mb", type=int, default=150, help="size of the throughput file (MB)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="a corpus file of the same form")
     args = parser.parse_args()
     table = PatternTable.default()
-    q = quality(table, args.verbose)
+    q = quality(table, args.verbose, args.corpus)
     line = (f"recall={q['recall']:.2f} worst_category={q['worst_category']:.2f} false_alarms={q['false_alarms']} "
             f"unrecognised_flagged={q['unrecognised_flagged']} rows={q['rows']}")
     if not args.no_speed:

@@ -49,7 +49,7 @@ TRIGGERS = (
     '"level":5', '"level":6', '"level": 5', '"level": 6',
     " error ", " error:", "[error]", "\nerror ", "\nerror:", " fatal ", " fatal:", "[fatal]", "\nfatal",
     " critical ", "[critical]", "\ncritical",
-    "\nE0", "\nE1", "\nF0", "\nF1",
+    "\nE0", "\nE1", "\nF0", "\nF1", "]: E0", "]: E1", "]: F0", "]: F1",
 )
 MAX_FRAMES = 200  # lines a multi-line event may span (a Java trace of a deep framework is long)
 LOOKAHEAD = 4  # records of other requests that may come between a log line and the traceback it printed
@@ -72,7 +72,9 @@ _LOGFMT_LEVEL = re.compile(r'(?:^|\s)(?:level|lvl|severity)="?(\w+)"?', re.IGNOR
 _PLAIN_LEVEL = re.compile(
     r"^.{0,120}?(?<![\w.-])\[?(ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC|EMERG|ALERT|INFO|DEBUG|TRACE|WARN|"
     r"WARNING|NOTICE)\]?(?![\w.-])", re.IGNORECASE)
-_KLOG = re.compile(r"^([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
+# what journald / syslog puts before a process's line: `Apr 04 14:25:13 node-1 kubelet[15169]: `
+_JOURNAL = r"(?:(?:[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d |\d{4}-\d\d-\d\dT\S+ )?(?:\S+ )?[\w./-]+\[\d+\]: )?"
+_KLOG = re.compile(_JOURNAL + r"([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
 
 # the first line of a multi-line event, or a single line shaped as an error without any level
 _PY_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
@@ -83,7 +85,9 @@ _JAVA_HEAD = re.compile(
 _GO_PANIC = re.compile(
     r"^(?:panic: |fatal error: |runtime error: )|\bhttp: panic serving\b|^goroutine \d+ \[running\]:")
 # any other exception named at the start of a message: `RpcException: ...`, `Dapr.DaprException: ...`
-_EXCEPTION_NAME = re.compile(r"(?:^|[\s(\[=>])((?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error))(?=:\s|\]|$)")
+_EXCEPTION_NAME = re.compile(
+    r"(?:^|[\s(\[=>])((?:[A-Za-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error))(?=:\s|\]|$)|"
+    r"\bException thrown: '((?:[A-Za-z_]\w*\.)+[A-Z]\w*Exception)'")  # a .NET debugger's first-chance line
 _RUST_PANIC = re.compile(r"^thread '[^']*' panicked at ")
 _JS_HEAD = re.compile(r"^\s*(?:Uncaught )?((?:[A-Z]\w*)?Error)(?: \[[\w-]+\])?: ")
 _DOTNET_HEAD = re.compile(r"(?:^|Unhandled exception\. )((?:[A-Z]\w*\.)+[A-Z]\w*Exception)(?::|\s*$)")
@@ -236,7 +240,6 @@ def _digit_word(match: re.Match[str]) -> str:
 _JSON_MESSAGE = re.compile(r'"(?:msg|message|error|err|exception|@m|@mt|event)"\s*:\s*"((?:[^"\\]|\\.){1,500})"')
 _LOGFMT_MESSAGE = re.compile(r'(?:^|\s)(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
 _LOGFMT_ERROR = re.compile(r'(?:^|\s)(?:err|error)=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
-_KLOG_HEADER = re.compile(r"^[EFWI]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
 _THREAD_PREFIX = re.compile(r'^Exception in thread "[^"]*" ')
 
 
@@ -254,7 +257,7 @@ def message_of(line: str) -> str:
             err = _LOGFMT_ERROR.search(stripped)
             text = msg.group(1) or msg.group(2) or ""
             return f"{text}: {err.group(1) or err.group(2)}" if err else text
-    return _THREAD_PREFIX.sub("", _KLOG_HEADER.sub("", stripped))
+    return _THREAD_PREFIX.sub("", _KLOG.sub("", stripped))
 
 
 def mask(text: str) -> str:
@@ -434,7 +437,7 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
         if index < covered or index in skip:
             continue
         shape = classify_line(lines[index])
-        if shape is None:
+        if shape is None or _exited_cleanly(lines, index):
             continue
         event = _event(lines, index, *shape)
         covered = event.end
@@ -442,6 +445,17 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
             continue
         events.append(event)
     return events
+
+
+_DESCRIBE_REASON = re.compile(r"^\s*Reason:\s+Error\s*$")
+_EXIT_ZERO = re.compile(r"^\s*Exit Code:\s+0\s*$")
+
+
+def _exited_cleanly(lines: Sequence[str], index: int) -> bool:
+    """A `kubectl describe` container state reading `Reason: Error` whose exit code, on the lines
+    below it, is 0: the runtime's word, not an error (a completed container)."""
+    return bool(_DESCRIBE_REASON.match(lines[index])) and any(
+        _EXIT_ZERO.match(line) for line in lines[index + 1:index + 4])
 
 
 def signature_id(signature: str) -> str:
