@@ -229,7 +229,8 @@ class PatternTable:
         automaton = self._words[source]
         if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
             data = encoded if encoded is not None else fastscan.encode(texts)
-            if data.count(b"\n") == len(texts) - 1 and not any(c.encode() in data for c in _FOLDED_STR):
+            folds = not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
+            if data.count(b"\n") == len(texts) - 1 and not folds:
                 scanner = self._fast_scanner(source)
                 if scanner is not None:
                     return self._classify_scanned(scanner, probes, texts, source, data)
