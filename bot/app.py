@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.guard import RequestGuard
 from bot.health import add_health_routes
 from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.runtime import open_runtime
@@ -33,6 +34,7 @@ from handlers.intake import Intake
 from playbooks.runtime import Runtime
 
 SLACK_PATH = "/slack/events"
+MAX_BODY = 1024 * 1024  # bytes: Slack's payloads are a few KB; a block_actions one with a big message, tens
 SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on exit
 
 log = logging.getLogger(__name__)
@@ -91,17 +93,33 @@ def build_web_app(
     app: AsyncApp,
     ready: Callable[[], Awaitable[list[tuple[str, bool, str]]]],
     *,
+    guard: RequestGuard | None = None,
     service: IncidentService | None = None,
     slack_path: bool = True,
 ) -> web.Application:
     """The aiohttp application: POST /slack/events into Bolt, plus /healthz, /readyz, /metrics.
 
-    With `service`, its background work yields to requests being acknowledged."""
-    web_app = web.Application()
+    `guard` checks signature, freshness and replays before the body is parsed (Bolt checks the
+    signature again); with `service`, its background work yields to requests being acknowledged."""
+    web_app = web.Application(client_max_size=MAX_BODY)
 
     async def slack_events(request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPException as exc:  # too large: aiohttp's own 413
+            return web.Response(status=exc.status, text=exc.reason + "\n")
+        if guard is not None:
+            verdict = guard.check(body, request.headers)
+            if verdict is not None:
+                if verdict.status != 200:
+                    log.warning("refused a request to %s: %s", SLACK_PATH, verdict.reason)
+                return web.Response(status=verdict.status, text=verdict.reason + "\n")
         with service.answering() if service is not None else contextlib.nullcontext():
-            bolt_response = await app.async_dispatch(await to_bolt_request(request))
+            try:
+                bolt_response = await app.async_dispatch(await to_bolt_request(request))
+            except Exception as exc:  # a body Bolt cannot parse: the sender's problem, said in one line
+                log.warning("malformed request to %s: %s", SLACK_PATH, type(exc).__name__)
+                return web.Response(status=400, text=f"malformed request ({type(exc).__name__})\n")
             return await to_aiohttp_response(bolt_response)
 
     if slack_path:
@@ -134,7 +152,10 @@ async def run_server(
         client = make_client(settings)
         service = IncidentService(runtime, store)
         app = build_app(settings, runtime, store, client, service=service)
-        web_app = build_web_app(app, readiness(runtime, store), service=service, slack_path=app_token is None)
+        signing_secret = secret(settings.slack.signing_secret)
+        guard = RequestGuard(signing_secret) if signing_secret is not None else None
+        web_app = build_web_app(app, readiness(runtime, store), guard=guard, service=service,
+                                slack_path=app_token is None)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket_mode: Any = None

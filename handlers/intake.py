@@ -17,6 +17,7 @@ from bot import render
 from bot.commands import Command, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
 from bot.errors import NotFoundError, OpsbotError, UsageError
 from bot.inputs import format_since
+from bot.models import NextAction
 from bot.plumbing.metrics import COMMANDS
 from bot.render import Message
 from bot.store import Incident
@@ -146,7 +147,23 @@ class Intake:
     async def _plan_next_step(self, incident: Incident, action: dict[str, Any], body: dict[str, Any],
                               sink: ThreadSink, user: str) -> Accepted:
         next_action = render.parse_next_action(str(action.get("value", "")))
+        self._check_offered(incident, next_action)
         return Accepted("next-step", work=lambda: self.service.press(sink, incident, next_action, user=user))
+
+    def _check_offered(self, incident: Incident, action: NextAction) -> None:
+        """A button's value comes back from the client, where it can be edited: it may only look where
+        the incident does (its namespace; for CI, the repositories of its service and request path),
+        whatever namespace or repository the value names. Access was checked for the incident's."""
+        if action.namespace != incident.namespace:
+            raise UsageError(f"this button does not belong to incident #{incident.id} (namespace "
+                             f"{incident.namespace}): nothing was run")
+        if action.repo is not None:
+            settings = self.settings
+            services = [incident.service, *settings.service(incident.service).request_path]
+            repos = {settings.service(name).repo for name in services}
+            if action.repo not in repos:
+                raise UsageError(f"this button names a repository incident #{incident.id} does not build from: "
+                                 "nothing was run")
 
     async def _accept_action(self, name: str, body: dict[str, Any], sink: ThreadSink, plan: Any) -> Accepted:
         action = (body.get("actions") or [{}])[0]

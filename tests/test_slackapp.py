@@ -37,6 +37,7 @@ from bot.app import (
 from bot.commands import USAGE
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.guard import RequestGuard
 from bot.models import ChecklistItem, Report, TraceHit
 from bot.plumbing import metrics
 from bot.render import ActionId, BlockId, usage_message
@@ -166,7 +167,7 @@ async def start_bot(fake: FakeSlack, settings: Settings, runtime: Runtime) -> Bo
     service = IncidentService(runtime, store)
     client = make_client(settings)
     app = build_app(settings, runtime, store, client, service=service)
-    http = TestClient(TestServer(build_web_app(app, readiness(runtime, store))))
+    http = TestClient(TestServer(build_web_app(app, readiness(runtime, store), guard=RequestGuard(SECRET))))
     await http.start_server()
     return Bot(fake, http, service, store, runtime, settings, client)
 
@@ -266,6 +267,69 @@ async def test_unsigned_requests_get_401_and_reach_no_handler(bot: Bot, problem:
     await bot.service.drain()
     assert bot.fake.calls_to("chat.postMessage") == []
     assert bot.store.list_incidents(status=None) == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 400),
+        ({"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=abc"}, 400),
+        ({"X-Slack-Request-Timestamp": "1e9", "X-Slack-Signature": "v0=abc"}, 400),
+        ({"X-Slack-Request-Timestamp": "99999999999999999999", "X-Slack-Signature": "v0=abc"}, 400),
+        ({"X-Slack-Request-Timestamp": "NOW"}, 401),
+        ({"X-Slack-Request-Timestamp": "NOW", "X-Slack-Signature": "sha256=abc"}, 401),
+    ],
+)
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe{not json", b"payload=%7B%22type", b"command=/debug&text=x"])
+async def test_malformed_unsigned_requests_get_a_4xx_without_a_traceback(
+    bot: Bot, headers: dict[str, str], status: int, body: bytes
+) -> None:
+    headers = {k: str(int(time.time())) if v == "NOW" else v for k, v in headers.items()}
+    response = await bot.http.post(
+        "/slack/events", data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **headers}
+    )
+    text = await response.text()
+    assert response.status == status
+    assert "Traceback" not in text and text[-1:] == "\n" and len(text.splitlines()) == 1
+    await bot.service.drain()
+    assert bot.fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "payload=%7B%22type%22%3A"),  # payload that is not JSON
+        ("application/x-www-form-urlencoded", "payload=%5B1%2C2%5D"),  # JSON, but a list
+        ("application/json", "{\"type\": \"event_callback\", \"event\": [1]"),
+        ("application/json", "[]"),
+        ("text/plain", "\u00ff" * 10),
+    ],
+)
+async def test_malformed_signed_bodies_get_400_not_500(bot: Bot, content_type: str, body: str) -> None:
+    response = await bot.post(body, content_type=content_type)
+    text = await response.text()
+    assert 400 <= response.status < 500 or response.status == 404, (response.status, text)
+    assert "Traceback" not in text
+    await bot.service.drain()
+    assert bot.fake.calls_to("chat.postMessage") == []
+
+
+async def test_a_replayed_request_is_not_acted_on_twice(bot: Bot) -> None:
+    body = command_body("/debug", "taskflow-api")
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    first = await bot.http.post("/slack/events", data=body, headers=headers)
+    again = await bot.http.post("/slack/events", data=body, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    await bot.service.drain()
+    assert len(bot.roots()) == 1
+    assert len(bot.store.list_incidents(status=None)) == 1
+
+
+async def test_a_body_over_a_megabyte_is_refused(bot: Bot) -> None:
+    body = command_body("/debug", "taskflow-api") + "&pad=" + "x" * 1_100_000
+    response = await bot.post(body, content_type="application/x-www-form-urlencoded")
+    assert response.status == 413
+    assert bot.fake.calls == []
 
 
 # --- /debug ------------------------------------------------------------------------------------------
@@ -584,6 +648,26 @@ async def test_next_step_button_posts_its_result_with_who_asked(bot: Bot) -> Non
     (result,) = [c.args for c in bot.fake.calls_to("chat.postMessage")[before:]]
     assert result["thread_ts"] == root["ts"]
     assert "<@U0BOB>" in json.dumps(result["blocks"])
+
+
+@pytest.mark.parametrize("edit", [{"namespace": "kube-system"}, {"kind": "ci_job", "repo": "evil/repo", "run_id": 1}])
+async def test_an_edited_button_value_runs_nothing(bot: Bot, edit: dict[str, Any]) -> None:
+    root = await debug_thread(bot)
+    message = next(m for m in thread_messages(bot, root["ts"]) if ActionId.NEXT_STEP in json.dumps(m.get("blocks")))
+    payload_message = as_payload_message(message)
+    block, button = next(
+        (b, e) for b in payload_message["blocks"] if b["type"] == "actions" for e in b["elements"]
+        if e["type"] == "button"
+    )
+    value = {**json.loads(button["value"]), **edit}
+    action = {**button, "value": json.dumps(value), "block_id": block["block_id"], "action_ts": "1700001000.000300"}
+    before = len(bot.fake.calls_to("chat.postMessage"))
+    response = await bot.action(actions_body(payload_message, action, user="U0BOB"))
+    assert response.status == 200
+    await bot.service.drain()
+    assert bot.fake.calls_to("chat.postMessage")[before:] == []
+    (answer,) = bot.fake.calls_to("chat.postEphemeral")
+    assert "nothing was run" in answer.args["text"] and answer.args["user"] == "U0BOB"
 
 
 async def test_a_tick_updates_sqlite_then_the_message(bot: Bot) -> None:
