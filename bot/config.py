@@ -100,6 +100,10 @@ class SlackSettings(BaseModel):
     signing_secret: SecretStr | None = Field(None, description="Signing secret for HTTP mode")
     app_token: SecretStr | None = Field(None, description="App-level token (xapp-...): enables Socket Mode")
     api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests, proxies)")
+    patience: float = Field(
+        300.0, ge=1, le=3600,
+        description="Seconds a post keeps retrying through Slack rate limits (Retry-After) and outages",
+    )
 
     @field_validator("api_url")
     @classmethod

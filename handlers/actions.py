@@ -31,7 +31,8 @@ def register(app: AsyncApp, intake: Intake) -> None:
 def _listener(intake: Intake, accept: Accept, name: str) -> Callable[..., Awaitable[None]]:
     async def on_action(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        sink = SlackSink(client, body["channel"]["id"])
+        sink = SlackSink(client, body["channel"]["id"], response_url=body.get("response_url") or None,
+                         patience=intake.settings.slack.patience)
         user = body["user"]["id"]
         thread_ts = (body.get("message") or {}).get("thread_ts")
         accepted = await accept(body, sink=sink)

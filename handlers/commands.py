@@ -19,7 +19,8 @@ def register(app: AsyncApp, intake: Intake) -> None:
 
 def _handler(intake: Intake, name: str) -> Any:
     async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        sink = SlackSink(client, command["channel_id"])
+        sink = SlackSink(client, command["channel_id"], response_url=command.get("response_url") or None,
+                         patience=intake.settings.slack.patience)
         user = command["user_id"]
         accepted = await intake.accept(name, command.get("text") or "", sink=sink, user=user)
         if accepted.reply is None:

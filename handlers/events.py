@@ -20,7 +20,7 @@ def register(app: AsyncApp, intake: Intake) -> None:
         # X-Slack-Retry-Num): only the first delivery may act.
         if not await service.claim_event(str(body.get("event_id") or event.get("event_ts"))):
             return
-        sink = SlackSink(client, event["channel"])
+        sink = SlackSink(client, event["channel"], patience=intake.settings.slack.patience)
         user = event.get("user", "")
         thread_ts = event.get("thread_ts")
         accepted = await intake.accept("mention", event.get("text", ""), sink=sink, user=user, thread_ts=thread_ts)

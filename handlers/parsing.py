@@ -149,10 +149,15 @@ def _parse_incident(text: str) -> IncidentCommand:
     raise _usage("/incident", f"unknown subcommand {action[:40]!r}")
 
 
+SLASH_COMMANDS = ("/debug", "/verify", "/trace", "/incident")
+
+
 def parse_command(command: str, text: str, *, clusters: Mapping[str, str] | None = None) -> Command:
     """Parse the text of a slash command (`/debug`, `/verify`, `/trace`, `/incident`, `/opsbot`)."""
     clusters = clusters or {}
     text = text or ""
+    if command in SLASH_COMMANDS and text.strip().lower() in ("help", "-h", "--help", "?"):
+        return HelpCommand()  # not a service called "help"
     if command in ("/debug", "/verify"):
         return _parse_target(command, text.split(), clusters)
     if command == "/trace":

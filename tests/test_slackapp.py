@@ -36,7 +36,7 @@ from bot.app import (
 )
 from bot.commands import USAGE
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UnavailableError
 from bot.guard import RequestGuard
 from bot.models import ChecklistItem, Report, TraceHit
 from bot.plumbing import metrics
@@ -624,6 +624,45 @@ async def test_bad_mention_gets_an_ephemeral_line(bot: Bot) -> None:
     assert bot.fake.calls_to("chat.postMessage") == []
     (answer,) = bot.fake.calls_to("chat.postEphemeral")
     assert answer.args["user"] == "U0ALICE" and "unknown command 'deploy'" in answer.args["text"]
+
+
+# --- Slack failing ---------------------------------------------------------------------------------------
+
+
+async def test_a_rate_limit_before_the_first_post_delays_the_thread_but_loses_nothing(bot: Bot) -> None:
+    assert (await bot.command("/incident", "list")).status == 200  # Bolt's auth.test is behind us
+    bot.fake.rate_limit(8, retry_after=0)  # more than slack_sdk's own handler would have retried
+    root = await debug_thread(bot)
+    assert "Investigating" not in json.dumps(root)
+    assert len(thread_messages(bot, root["ts"])) > 3
+
+
+async def test_a_proxy_error_page_is_retried_then_the_thread_is_complete(bot: Bot) -> None:
+    assert (await bot.command("/incident", "list")).status == 200  # Bolt's auth.test is behind us
+    bot.fake.fail(3, status=502)  # an HTML body: not JSON
+    root = await debug_thread(bot)
+    assert len(thread_messages(bot, root["ts"])) > 3
+
+
+async def test_a_lasting_outage_is_one_translated_error_naming_the_body(fake: FakeSlack, bot: Bot) -> None:
+    fake.fail(50, status=503, body="upstream connect error", content_type="text/plain")
+    sink = SlackSink(bot.client, CHANNEL, patience=0.3, backoff=0.01)
+    with pytest.raises(UnavailableError, match=r"HTTP 503 \(not JSON\).*gave up after \d+ attempts"):
+        await sink.post(usage_message("hello"))
+
+
+async def test_where_the_bot_is_not_a_member_the_user_is_told_through_response_url(bot: Bot) -> None:
+    bot.fake.outsiders.add("C0PRIVATE")
+    url = bot.fake.response_url()
+    body = command_body("/debug", "taskflow-api", channel="C0PRIVATE").replace(
+        "https%3A%2F%2Fhooks.slack.invalid%2Fcommands%2F1", url.replace(":", "%3A").replace("/", "%2F"))
+    response = await bot.post(body, content_type="application/x-www-form-urlencoded")
+    assert response.status == 200
+    await bot.service.drain()
+    assert bot.fake.channel_messages("C0PRIVATE") == []
+    (answer,) = bot.fake.responses[url]
+    assert answer["response_type"] == "ephemeral"
+    assert "/invite @opsbot" in answer["text"] and "not_in_channel" in answer["text"]
 
 
 # --- buttons and checklist ------------------------------------------------------------------------------

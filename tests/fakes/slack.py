@@ -269,6 +269,8 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._rate_limited = 0
         self._retry_after = 0
+        self._failures: list[tuple[int, str, str]] = []  # (status, body, content type) of the next calls
+        self.outsiders: set[str] = set()  # channels the bot is not a member of: not_in_channel
         self._runner: web.AppRunner | None = None
         self.root = ""
         self._handlers: dict[str, Handler] = {
@@ -327,6 +329,12 @@ class FakeSlack:
         self._rate_limited = calls
         self._retry_after = retry_after
 
+    def fail(self, calls: int, *, status: int = 502, body: str = "<html><body>502 Bad Gateway</body></html>",
+             content_type: str = "text/html") -> None:
+        """Answer the next `calls` API calls as a broken proxy or an outage would: `status` with a body
+        that need not be JSON."""
+        self._failures += [(status, body, content_type)] * calls
+
     def response_url(self) -> str:
         """A fresh response_url; what is posted to it lands in `responses[url]`."""
         key = f"R{next(self._ids):04d}"
@@ -377,6 +385,8 @@ class FakeSlack:
 
     def _channel(self, value: Any) -> str:
         channel = str(value or "")
+        if channel in self.outsiders:
+            raise SlackError("not_in_channel")
         known = self.channels is None and bool(_CHANNEL_ID.match(channel))
         if not (known or (self.channels is not None and channel in self.channels)):
             raise SlackError("channel_not_found")
@@ -386,6 +396,9 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._read_args(request)
         self.calls.append(Call(method, args, dict(request.headers)))
+        if self._failures:
+            status, text, content_type = self._failures.pop(0)
+            return web.Response(status=status, text=text, content_type=content_type)
         if self._rate_limited > 0:
             self._rate_limited -= 1
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
