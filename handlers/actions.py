@@ -1,7 +1,8 @@
 """Interactive messages: one listener per interaction, as Bolt registers one listener per action id.
 
-A checklist checkbox ticks or unticks items; a next-step button runs a read-only follow-up. Both
-acknowledge first, then intake finds the incident and authorizes, then the work starts.
+A checklist checkbox ticks or unticks items; a next-step button runs a read-only follow-up. Intake
+finds the incident, authorizes and (for a tick) commits it to SQLite; then the request is
+acknowledged (so a 200 means the tick is stored, whatever happens next); then the work starts.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def register(app: AsyncApp, intake: Intake) -> None:
 
 def _listener(intake: Intake, accept: Accept, name: str) -> Callable[..., Awaitable[None]]:
     async def on_action(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
         sink = SlackSink(client, body["channel"]["id"], response_url=body.get("response_url") or None,
                          patience=intake.settings.slack.patience)
         user = body["user"]["id"]
         thread_ts = (body.get("message") or {}).get("thread_ts")
         accepted = await accept(body, sink=sink)
+        await ack()
         if accepted.reply is not None:
             await sink.notify(user, accepted.reply, thread_ts=thread_ts)
         intake.start(accepted, sink=sink, user=user, thread_ts=thread_ts)

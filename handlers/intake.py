@@ -142,7 +142,10 @@ class Intake:
                          user: str) -> Accepted:
         stored = await self.service.checklist(incident.id)
         changes = checklist_changes(action, (body.get("message") or {}).get("blocks"), stored)
-        return Accepted("tick", work=lambda: self.service.toggle(sink, incident, changes, user=user))
+        # durable before acknowledged: the tick is committed here, before the 200 goes out; only
+        # showing it (chat.update) waits for after
+        generation = await self.service.record_ticks(incident, changes, user=user)
+        return Accepted("tick", work=lambda: self.service.show_ticks(sink, incident, generation))
 
     async def _plan_next_step(self, incident: Incident, action: dict[str, Any], body: dict[str, Any],
                               sink: ThreadSink, user: str) -> Accepted:

@@ -207,11 +207,20 @@ class IncidentService(TaskSupervisor):
                     ts = await sink.post(message, thread_ts=incident.thread_ts)
                     await self.db.set_message(incident.id, role, ts)
 
+    async def record_ticks(self, incident: Incident, changes: dict[str, bool], *, user: str) -> int:
+        """Store the ticks/unticks of one interaction (one transaction: all of it or nothing), before
+        it is acknowledged; returns the change generation that `show_ticks` must render."""
+        await self.db.tick_many(incident.id, changes, by=user)
+        self._generation[incident.id] = self._generation.get(incident.id, 0) + 1
+        return self._generation[incident.id]
+
+    async def show_ticks(self, sink: ThreadSink, incident: Incident, generation: int) -> None:
+        """After the acknowledgement: re-render the checklist from the store."""
+        await self.refresh_checklist(sink, incident, since=generation)
+
     async def toggle(self, sink: ThreadSink, incident: Incident, changes: dict[str, bool], *, user: str) -> None:
         """Record ticks/unticks in SQLite first, then re-render the checklist from it."""
-        await self.db.tick_many(incident.id, changes, by=user)  # one transaction: all of it or nothing
-        self._generation[incident.id] = self._generation.get(incident.id, 0) + 1
-        await self.refresh_checklist(sink, incident, since=self._generation[incident.id])
+        await self.show_ticks(sink, incident, await self.record_ticks(incident, changes, user=user))
 
     # --- next-step buttons -----------------------------------------------------------------------
 
