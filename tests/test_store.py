@@ -378,3 +378,14 @@ def test_the_last_report_survives_a_restart(db_path: Path) -> None:
     assert again is not None
     assert again.findings[0].pattern == "oom-killed" and again.duration_ms == 5.0
     assert again.logs == []  # raw log tails are never stored
+
+
+def test_what_people_typed_is_stored_redacted(store: IncidentStore, db_path: Path) -> None:
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    incident = store.open_incident(channel="C1", thread_ts="1.0", service=f"req-{token}", namespace="taskflow",
+                                   context=None, opened_by="U1", checklist=[])
+    store.add_timeline(incident.id, "note", f"used password=hunter2hunter2 and {token}", by="U1")
+    store.close_incident(incident.id, by="U1", summary=f"rotated {token}")
+    store.close()
+    raw = db_path.read_bytes() + b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "-*"))
+    assert token.encode() not in raw and b"hunter2hunter2" not in raw

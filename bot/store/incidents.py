@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from bot.errors import NotFoundError, OpsbotError, UnavailableError, UsageError
 from bot.models import BOT_USER, ChecklistItem, Incident, Report, TimelineEntry
+from bot.redact import redact
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 STATUSES = ("open", "closed")
@@ -164,7 +165,9 @@ class IncidentStore:
         checklist: list[ChecklistItem],
     ) -> Incident:
         """Open the incident of a thread; for a thread that already has one, merge the checklist
-        into it and return it (so a repeated command never fails or duplicates)."""
+        into it and return it (so a repeated command never fails or duplicates). The subject (a
+        service, or a traced correlation id) is stored redacted, as everything typed or logged."""
+        service = redact(service)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT id FROM incidents WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
@@ -213,6 +216,8 @@ class IncidentStore:
         return [self._incident(r) for r in self._read(sql + " ORDER BY id DESC", tuple(params))]
 
     def close_incident(self, incident_id: int, *, by: str, summary: str | None) -> Incident:
+        """Close an incident with the summary someone typed (stored redacted)."""
+        summary = redact(summary) if summary is not None else None
         with self._write() as conn:
             row = conn.execute(
                 "SELECT status, closed_by FROM incidents WHERE id = ?", (incident_id,)
@@ -398,7 +403,7 @@ class IncidentStore:
             self._require(conn, incident_id)
             conn.execute(
                 "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
-                (incident_id, _iso(_now()), kind, text, by),
+                (incident_id, _iso(_now()), kind, redact(text), by),
             )
 
     def timeline(self, incident_id: int) -> list[TimelineEntry]:
