@@ -45,6 +45,7 @@ from bot.runtime import open_runtime
 from bot.slack import SlackSink, make_client
 from bot.store import IncidentStore
 from bot.threads import IncidentService
+from bot.threads.service import MAX_RUNS
 from handlers.payloads import checklist_changes
 from playbooks.runtime import Runtime
 from tests.fakes.slack import FakeSlack
@@ -162,9 +163,9 @@ class Bot:
         return [p for p in self.posts() if not p.get("thread_ts")]
 
 
-async def start_bot(fake: FakeSlack, settings: Settings, runtime: Runtime) -> Bot:
+async def start_bot(fake: FakeSlack, settings: Settings, runtime: Runtime, *, max_runs: int = MAX_RUNS) -> Bot:
     store = IncidentStore(settings.store.path)
-    service = IncidentService(runtime, store)
+    service = IncidentService(runtime, store, max_runs=max_runs)
     client = make_client(settings)
     app = build_app(settings, runtime, store, client, service=service)
     http = TestClient(TestServer(build_web_app(app, readiness(runtime, store), guard=RequestGuard(SECRET))))
@@ -624,6 +625,27 @@ async def test_bad_mention_gets_an_ephemeral_line(bot: Bot) -> None:
     assert bot.fake.calls_to("chat.postMessage") == []
     (answer,) = bot.fake.calls_to("chat.postEphemeral")
     assert answer.args["user"] == "U0ALICE" and "unknown command 'deploy'" in answer.args["text"]
+
+
+async def test_commands_beyond_capacity_wait_their_turn_and_lose_nothing(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = settings_for(fake, tmp_path / "opsbot.db")
+    async with open_runtime(settings, demo=True) as runtime:
+        bot = await start_bot(fake, settings, runtime, max_runs=1)
+        try:
+            answers = await asyncio.gather(*(bot.command("/debug", "taskflow-api", channel=f"C0TEAM{i}")
+                                             for i in range(4)))
+            assert [a.status for a in answers] == [200] * 4
+            await bot.service.drain()
+        finally:
+            await stop_bot(bot)
+    roots = bot.roots()
+    assert len(roots) == 4
+    texts = [json.dumps(m) for m in bot.posts()]
+    assert not any("took longer than" in t for t in texts)
+    first = [r for r in roots if "8 findings" in r["text"]]
+    assert len(first) == 4, [r["text"] for r in roots]  # every report as complete as one run alone
+    queued = [c for c in fake.calls_to("chat.update") if "Queued behind" in json.dumps(c.args)]
+    assert queued, "a queued run says so in its thread while it waits"
 
 
 # --- Slack failing ---------------------------------------------------------------------------------------

@@ -43,12 +43,20 @@ def _report_stub(incident: Incident) -> Report:
     )
 
 
+MAX_RUNS = 8
+
+
 class IncidentService(TaskSupervisor):
     """Opens, fills and closes incident threads; the one place their logic lives."""
 
-    def __init__(self, runtime: Runtime, store: IncidentStore) -> None:
+    def __init__(self, runtime: Runtime, store: IncidentStore, *, max_runs: int = MAX_RUNS) -> None:
         self.runtime = runtime
         self.store = store
+        # Playbooks running at once. The others wait here, their thread already open and saying so,
+        # and start with their whole step timeouts: a timeout then measures the cluster's answer,
+        # never our own queue (under 200 concurrent /debug, steps used to time out in the queue).
+        self._runs = asyncio.Semaphore(max_runs)
+        self._waiting = 0
         self.db = AsyncIncidentStore(store)  # every store call off the event loop
         super().__init__()
         # One lock an incident: re-rendering the checklist reads the store and updates the message;
@@ -138,8 +146,23 @@ class IncidentService(TaskSupervisor):
             updater.submit(render.progress_message(current))
 
         try:
-            # the namespace that was authorized, not a default the playbook would pick again
-            report = await run_command(self.runtime, cmd, namespace=namespace, context=context, on_progress=on_progress)
+            if self._runs.locked():  # full: say so in the thread, then wait for a place
+                self._waiting += 1
+                try:
+                    queued = report.model_copy(deep=True)
+                    queued.steps[0].title = f"Queued behind {self._waiting} other investigation(s)"
+                    updater.submit(render.progress_message(queued))
+                    await self._runs.acquire()
+                finally:
+                    self._waiting -= 1
+            else:
+                await self._runs.acquire()
+            try:
+                # the namespace that was authorized, not a default the playbook would pick again
+                report = await run_command(self.runtime, cmd, namespace=namespace, context=context,
+                                           on_progress=on_progress)
+            finally:
+                self._runs.release()
         except Exception as exc:
             await updater.flush()
             text = error_text(exc)
