@@ -26,7 +26,7 @@ from bot.guard import RequestGuard
 from bot.health import add_health_routes
 from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.runtime import open_runtime
-from bot.slack import make_client, secret
+from bot.slack import SlackSink, make_client, secret
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from handlers import register_all
@@ -171,6 +171,10 @@ async def run_server(
                 log.info("opsbot connected over Socket Mode; health on port %s", port)
             else:
                 log.info("opsbot listening on %s:%s%s", settings.server.host, port, SLACK_PATH)
+            resumed = await service.resume(
+                lambda channel: SlackSink(client, channel, patience=settings.slack.patience))
+            if resumed:
+                log.info("running again %d investigation(s) a restart cut short", resumed)
             if started is not None:
                 started(port)
             await stop.wait()

@@ -648,6 +648,31 @@ async def test_commands_beyond_capacity_wait_their_turn_and_lose_nothing(fake: F
     assert queued, "a queued run says so in its thread while it waits"
 
 
+async def test_a_run_cut_short_by_a_restart_is_run_again_into_its_thread(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = settings_for(fake, tmp_path / "opsbot.db")
+    async with open_runtime(settings, demo=True) as runtime:
+        # what a crash leaves: the thread and its incident, the run started, nothing after it
+        store = IncidentStore(settings.store.path)
+        root_ts = await SlackSink(make_client(settings), CHANNEL).post(usage_message(":mag: Investigating"))
+        incident = store.open_incident(channel=CHANNEL, thread_ts=root_ts, service="taskflow-api",
+                                       namespace="taskflow", context=None, opened_by="U0ALICE", checklist=[])
+        store.set_message(incident.id, "root", root_ts)
+        store.add_timeline(incident.id, "debug", "/debug taskflow-api", by="U0ALICE")
+        store.close()
+        bot = await start_bot(fake, settings, runtime)
+        try:
+            assert await bot.service.resume(lambda channel: SlackSink(bot.client, channel)) == 1
+            await bot.service.drain()
+            assert await bot.service.resume(lambda channel: SlackSink(bot.client, channel)) == 0  # done now
+        finally:
+            await stop_bot(bot)
+    thread = thread_messages(bot, root_ts)
+    assert "restarted during /debug taskflow-api" in json.dumps(thread)
+    assert checklist_messages(bot, root_ts), "the resumed run finished: its checklist is posted"
+    assert "Investigating" not in thread[0]["text"] and "findings" in thread[0]["text"]
+    assert len(bot.roots()) == 1
+
+
 # --- Slack failing ---------------------------------------------------------------------------------------
 
 

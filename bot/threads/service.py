@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot import render
-from bot.commands import IncidentCommand, PlaybookCommand, TraceCommand
+from bot.commands import IncidentCommand, PlaybookCommand, ServiceCommand, TraceCommand
 from bot.errors import NotFoundError, OpsbotError, UsageError
 from bot.models import BOT_USER, ChecklistItem, Incident, NextAction, Report, StepError, StepResult, StepStatus
 from bot.plumbing.metrics import COMMANDS
@@ -97,11 +98,14 @@ class IncidentService(TaskSupervisor):
         context: str | None,
         user: str,
         thread_ts: str | None = None,
+        resumed: bool = False,
     ) -> Incident:
         """Open (or, inside a thread, reuse) the incident and fill its thread as the playbook runs, in
         the namespace and context the request was authorized for.
 
-        A trace's subject is its correlation id: it names the incident and the report as a service would."""
+        A trace's subject is its correlation id: it names the incident and the report as a service would.
+        `resumed`: the run that opened the thread `thread_ts` is run again after a restart (its root
+        gets the report, as it would have)."""
         subject = cmd.correlation_id if isinstance(cmd, TraceCommand) else cmd.service
         report = Report(
             kind=cmd.playbook,
@@ -132,6 +136,7 @@ class IncidentService(TaskSupervisor):
             if thread_ts is None:
                 await self.db.set_message(incident.id, "root", root_ts)
         assert incident is not None
+        owns_root = thread_ts is None or resumed
         await self.db.add_timeline(incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
 
         progress_ts = await sink.post(render.progress_message(report), thread_ts=root_ts)
@@ -177,7 +182,7 @@ class IncidentService(TaskSupervisor):
             report.errors.append(StepError(step=started.name, message=redact(reason)))
             with contextlib.suppress(OpsbotError):
                 await sink.update(progress_ts, render.progress_message(report))
-                if thread_ts is None:
+                if owns_root:
                     current = await self.db.incident(incident.id)
                     await sink.update(root_ts, render.root_message(current, report, requested_by=user))
             raise Reported(exc) from exc
@@ -186,7 +191,7 @@ class IncidentService(TaskSupervisor):
         if updater.sent != final:
             await sink.update(progress_ts, final)
         incident = await self.db.incident(incident.id)
-        if thread_ts is None:
+        if owns_root:
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
@@ -208,6 +213,45 @@ class IncidentService(TaskSupervisor):
         )
         await self.refresh_checklist(sink, incident)
         return incident
+
+    # --- after a restart -----------------------------------------------------------------------
+
+    async def interrupted_runs(self) -> list[tuple[Incident, PlaybookCommand, str | None, bool]]:
+        """Runs a crash or restart cut short: an open incident whose last run started (timeline
+        `debug`/`verify`/`trace`) and never ended (`findings` or `error`). Each as (incident, the
+        command again, who asked, whether it was the run that opened the thread)."""
+        found = []
+        for incident in await self.db.list_incidents(status="open"):
+            entries = await self.db.timeline(incident.id)
+            runs = [i for i, e in enumerate(entries) if e.kind in ("debug", "verify", "trace")]
+            if not runs or any(e.kind in ("findings", "error") for e in entries[runs[-1] + 1:]):
+                continue
+            start = entries[runs[-1]]
+            cmd: PlaybookCommand
+            if start.kind == "trace":
+                cmd = TraceCommand(correlation_id=incident.service, namespace=incident.namespace)
+            else:
+                cmd = ServiceCommand(service=incident.service, namespace=incident.namespace,
+                                     playbook="verify" if start.kind == "verify" else "debug")
+            found.append((incident, cmd, start.by, runs[-1] == runs[0]))
+        return found
+
+    async def resume(self, sink_for: Callable[[str], ThreadSink]) -> int:
+        """Run again, in their own threads, the runs a restart cut short (say so first); how many."""
+        runs = await self.interrupted_runs()
+        for incident, cmd, user, first in runs:
+            sink = sink_for(incident.channel)
+            note = render.usage_message(f":arrows_counterclockwise: opsbot restarted during /{cmd.playbook} "
+                                        f"{incident.service}: running it again.")
+
+            async def again(sink: ThreadSink = sink, incident: Incident = incident, cmd: PlaybookCommand = cmd,
+                            user: str = user or BOT_USER, first: bool = first, note: Message = note) -> None:
+                await sink.post(note, thread_ts=incident.thread_ts)
+                await self.run_playbook(sink, cmd, namespace=incident.namespace, context=incident.context,
+                                        user=user, thread_ts=incident.thread_ts, resumed=first)
+
+            self.spawn(again(), sink=sink, user=user or BOT_USER, command=cmd.playbook, thread_ts=incident.thread_ts)
+        return len(runs)
 
     # --- checklist -----------------------------------------------------------------------------
 
