@@ -75,7 +75,10 @@ def settings() -> Settings:
 def print_report(report: Report, as_json: bool) -> None:
     """Print the report; exit 1 when a step failed (the report says which and why)."""
     if as_json:
-        typer.echo(report.model_dump_json(indent=None))
+        from bot.redact import redact_model
+
+        # every string of the report, log lines included, passes redaction: --json is a way out too
+        typer.echo(redact_model(report).model_dump_json(indent=None))
     else:
         from rich.console import Console
 
