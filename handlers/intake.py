@@ -82,6 +82,8 @@ class Intake:
         if isinstance(cmd, HelpCommand):
             return _answered(Accepted("help", reply=render.usage_message(help_text())))
         if isinstance(cmd, ServiceCommand | TraceCommand):
+            if thread_ts is not None:
+                _refuse_closed(await service.incident_for_message(sink.channel, thread_ts))
             namespace, context = resolve_target(self.settings, cmd)
             where = "into this thread" if thread_ts else "an incident thread"
             if isinstance(cmd, ServiceCommand):
@@ -105,6 +107,15 @@ class Intake:
             return _answered(Accepted(cmd.name, reply=await service.status_message(sink.channel, thread_ts=thread_ts)))
         if cmd.action == "list":
             return _answered(Accepted(cmd.name, reply=await service.list_message(sink.channel)))
+        if cmd.action == "reopen":
+            if cmd.incident_id is None and thread_ts is None:
+                raise UsageError("which incident? `/incident reopen #ID` (`/incident list` shows the open ones; "
+                                 "the id is on the thread's root)")
+            target = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+            if target.status == "open":
+                raise UsageError(f"incident #{target.id} is open already")
+            reply = render.usage_message(f"Reopening incident #{target.id} ({target.service}).")
+            return Accepted(cmd.name, reply=reply, work=lambda: service.reopen(sink, target, user=user))
         target = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
         if target.status == "closed":
             raise UsageError(f"incident #{target.id} is already closed")
@@ -175,6 +186,7 @@ class Intake:
             incident, refusal = await self._incident_of(body, sink, user)
             if refusal is not None:
                 return _answered(Accepted(name, reply=render.usage_message(refusal), outcome="denied"))
+            _refuse_closed(incident)
             accepted: Accepted = await plan(incident, action, body, sink, user)
             return accepted
         except OpsbotError as exc:
@@ -182,6 +194,13 @@ class Intake:
         except Exception as exc:
             log.exception("accepting %s failed", name)
             return _answered(Accepted(name, reply=render.usage_message(error_text(exc)), outcome="internal"))
+
+
+def _refuse_closed(incident: Incident | None) -> None:
+    """Nothing runs in, and nothing edits, a closed incident's thread: the person is told how to reopen it."""
+    if incident is not None and incident.status == "closed":
+        raise UsageError(f"incident #{incident.id} is closed: reopen it with `@opsbot incident reopen` in this thread "
+                         f"(or `/incident reopen #{incident.id}`), or start a new one with `/debug` in the channel")
 
 
 def _answered(accepted: Accepted) -> Accepted:

@@ -562,3 +562,26 @@ def test_any_trace_renders_within_slack_limits(report: Report, since: int | None
         for block in message.blocks:
             if block["type"] == "section":
                 assert "<" not in block["text"]["text"].replace("<@U1>", "")
+
+
+async def test_progress_edits_are_coalesced_to_one_a_second_and_the_last_one_wins() -> None:
+    import asyncio
+
+    from bot.models import Message
+    from bot.threads import LatestOnly
+
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, str]] = []
+
+    async def send(message: Message) -> None:
+        sent.append((loop.time(), message.text))
+
+    updater = LatestOnly(send, interval=0.05)
+    for i in range(20):  # a burst of steps ending
+        updater.submit(Message(text=f"step {i}", blocks=[]))
+        await asyncio.sleep(0)
+    await updater.finish(Message(text="done", blocks=[]))
+    assert [text for _, text in sent] == ["step 0", "done"]  # everything in between was overtaken
+    assert all(b - a >= 0.05 for (a, _), (b, _) in zip(sent, sent[1:], strict=False))  # noqa: RUF007
+    await updater.finish(Message(text="done", blocks=[]))
+    assert len(sent) == 2  # the final version is not sent twice

@@ -388,7 +388,7 @@ async def test_unknown_service_gets_a_clear_error_in_the_thread(bot: Bot) -> Non
         ("/debug", "Bad_Name", "not a valid service name"),
         ("/debug", "", "which service?"),
         ("/verify", "a b", "one service at a time"),
-        ("/incident", "reopen", "unknown subcommand"),
+        ("/incident", "revive", "unknown subcommand"),
         ("/incident", "close", "no open incident in this channel"),
         ("/opsbot", "help", "/debug SERVICE"),
         ("/opsbot", "help", "/trace CORRELATION_ID"),
@@ -475,6 +475,38 @@ async def test_incident_status_list_and_close(bot: Bot) -> None:
     assert "Closed" in json.dumps(root_now["blocks"])
     # a closed incident leaves no render state behind in a long-running bot
     assert 1 not in bot.service._locks and 1 not in bot.service._generation and 1 not in bot.service._rendered
+
+
+async def test_a_closed_thread_refuses_mentions_buttons_and_ticks_until_reopened(bot: Bot) -> None:
+    root = await debug_thread(bot)
+    checklist = checklist_messages(bot, root["ts"])[0]
+    await bot.command("/incident", "close done")
+    await bot.service.drain()
+    edits_before = edits(bot, checklist["ts"])
+    ephemeral_before = len(bot.fake.calls_to("chat.postEphemeral"))
+    mention = event_body("<@U0BOT> debug taskflow-api", event_id="Ev0CLOSED", thread_ts=root["ts"])
+    assert (await bot.event(mention)).status == 200
+    box = checkboxes(checklist)
+    todo = next(o["value"] for o in box["options"] if o["value"] not in
+                {i["value"] for i in box.get("initial_options") or []})
+    tick = actions_body(as_payload_message(checklist), tick_action(checklist, [todo]), user="U0BOB")
+    assert (await bot.action(tick)).status == 200
+    await bot.service.drain()
+    answers = [c.args["text"] for c in bot.fake.calls_to("chat.postEphemeral")[ephemeral_before:]]
+    assert len(answers) == 2 and all("is closed: reopen it" in a for a in answers)
+    assert edits(bot, checklist["ts"]) == edits_before  # nothing edited the closed checklist
+    assert not any(i.done for i in bot.store.checklist(1) if i.key == todo)
+    assert bot.store.incident(1).status == "closed"
+    reopening = await (await bot.command("/incident", "reopen #1")).json()
+    assert "Reopening incident #1" in reopening["text"]
+    await bot.service.drain()
+    assert bot.store.incident(1).status == "open"
+    assert any("Reopened by <@U0ALICE>" in m["text"] for m in thread_messages(bot, root["ts"]))
+    again = actions_body(as_payload_message(checklist), {**tick_action(checklist, [todo]), "action_ts": "1700001001.1"},
+                         user="U0BOB")  # a new click (the same request again would be a replay)
+    assert (await bot.action(again)).status == 200
+    await bot.service.drain()
+    assert any(i.done for i in bot.store.checklist(1) if i.key == todo)
 
 
 # --- /trace ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         incident_list_message,
         incident_status_message,
         note,
+        reopened_message,
         usage_message,
     )
     from bot.render.progress import progress_message
@@ -36,6 +37,7 @@ _WHERE = {
     "parse_next_action": "bot.render.findings",
     "MAX_SECTION": "bot.render.message", "ActionId": "bot.render.message", "BlockId": "bot.render.message",
     "action_result_message": "bot.render.notes", "closed_message": "bot.render.notes",
+    "reopened_message": "bot.render.notes",
     "incident_list_message": "bot.render.notes", "incident_status_message": "bot.render.notes",
     "note": "bot.render.notes", "usage_message": "bot.render.notes",
     "progress_message": "bot.render.progress",
@@ -67,6 +69,7 @@ __all__ = [
     "parse_next_action",
     "plain",
     "progress_message",
+    "reopened_message",
     "root_message",
     "text_length",
     "trace_message",

@@ -66,6 +66,11 @@ def incident_list_message(incidents: list[Incident]) -> Message:
     return note("\n".join(lines))
 
 
+def reopened_message(by: str) -> Message:
+    """What the thread says when its incident is opened again."""
+    return note(f":arrows_counterclockwise: Reopened by {user(by)}")
+
+
 def closed_message(by: str, summary: str | None) -> Message:
     """What the thread says when its incident is closed."""
     text = f":white_check_mark: Closed by {user(by)}"

@@ -62,6 +62,9 @@ class AsyncIncidentStore:
     async def list_incidents(self, *, channel: str | None = None, status: str | None = "open") -> list[Incident]:
         return await self._run(self.store.list_incidents, channel=channel, status=status)
 
+    async def reopen_incident(self, incident_id: int, *, by: str) -> Incident:
+        return await self._run(self.store.reopen_incident, incident_id, by=by)
+
     async def close_incident(self, incident_id: int, *, by: str, summary: str | None) -> Incident:
         return await self._run(self.store.close_incident, incident_id, by=by, summary=summary)
 

@@ -215,6 +215,22 @@ class IncidentStore:
         sql = "SELECT * FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
         return [self._incident(r) for r in self._read(sql + " ORDER BY id DESC", tuple(params))]
 
+    def reopen_incident(self, incident_id: int, *, by: str) -> Incident:
+        """Open a closed incident again (its checklist and timeline go on where they were)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"incident #{incident_id} does not exist")
+            if row[0] == "open":
+                raise UsageError(f"incident #{incident_id} is open already")
+            conn.execute("UPDATE incidents SET status = 'open', closed_by = NULL, closed_at = NULL WHERE id = ?",
+                         (incident_id,))
+            conn.execute(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'reopen', 'reopened', ?)",
+                (incident_id, _iso(_now()), by),
+            )
+        return self.incident(incident_id)
+
     def close_incident(self, incident_id: int, *, by: str, summary: str | None) -> Incident:
         """Close an incident with the summary someone typed (stored redacted)."""
         summary = redact(summary) if summary is not None else None

@@ -186,10 +186,8 @@ class IncidentService(TaskSupervisor):
                     current = await self.db.incident(incident.id)
                     await sink.update(root_ts, render.root_message(current, report, requested_by=user))
             raise Reported(exc) from exc
-        await updater.flush()
-        final = render.progress_message(report)
-        if updater.sent != final:
-            await sink.update(progress_ts, final)
+        # the final progress goes out in the background: findings never wait behind its edits
+        finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
         incident = await self.db.incident(incident.id)
         if owns_root:
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
@@ -212,6 +210,7 @@ class IncidentService(TaskSupervisor):
             by=BOT_USER,
         )
         await self.refresh_checklist(sink, incident)
+        await finishing
         return incident
 
     # --- after a restart -----------------------------------------------------------------------
@@ -327,6 +326,16 @@ class IncidentService(TaskSupervisor):
     async def list_message(self, channel: str) -> Message:
         incidents: list[Incident] = await self.db.list_incidents(channel=channel, status="open")
         return render.incident_list_message(incidents)
+
+    async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
+        """Open a closed incident again: say so in its thread and on its root."""
+        incident = await self.db.reopen_incident(incident.id, by=user)
+        await sink.post(render.reopened_message(user), thread_ts=incident.thread_ts)
+        root = (await self.db.messages(incident.id)).get("root")
+        if root is not None:
+            stub = await self.db.last_report(incident.id) or _report_stub(incident)
+            await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
+        return incident
 
     async def close(
         self, sink: ThreadSink, cmd: IncidentCommand, *, user: str, thread_ts: str | None = None

@@ -40,15 +40,21 @@ class ThreadSink(Protocol):
 
 
 class LatestOnly:
-    """Sends the newest version of one message, dropping versions overtaken while a send is in flight.
+    """Sends the newest version of one message, at most one send per `interval` seconds, dropping
+    versions overtaken in between.
 
-    Steps end in bursts; each would be a chat.update (rate limited), and only the last one matters."""
+    Steps end in bursts; each would be a chat.update (Slack allows about one a second per message,
+    and rate-limits the rest), and only the last one matters. `finish` sends the final version (or
+    nothing, when it is what was sent last) once the interval allows."""
 
-    def __init__(self, send: Callable[[Message], Awaitable[None]]) -> None:
+    def __init__(self, send: Callable[[Message], Awaitable[None]], *, interval: float = 1.0) -> None:
         self._send = send
+        self._interval = interval
         self._pending: Message | None = None
         self._task: asyncio.Task[None] | None = None
+        self._last = float("-inf")  # loop time of the last send
         self.sent: Message | None = None
+        self.sends = 0
 
     def submit(self, message: Message) -> None:
         self._pending = message
@@ -56,14 +62,28 @@ class LatestOnly:
             self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending is not None:
+            wait = self._last + self._interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # versions submitted meanwhile replace the pending one
             message, self._pending = self._pending, None
+            if message is None or message == self.sent:
+                continue
+            self._last = loop.time()
             try:
                 await self._send(message)
                 self.sent = message
+                self.sends += 1
             except OpsbotError as exc:  # a lost progress update is not worth stopping the run
                 log.warning("progress update failed: %s", exc)
 
     async def flush(self) -> None:
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
+
+    async def finish(self, message: Message) -> None:
+        """Send the final version (replacing any pending one) and wait until it went out."""
+        if message != self.sent:
+            self.submit(message)
+        await self.flush()
