@@ -245,7 +245,7 @@ _RULES: list[_Rule] = [
     _rule(rf"(?P<pre>(?<![\w.-])(?P<nq>{_Q}?)(?:name|key)(?P=nq){_H}*[:=]{_H}*(?P<q1>{_Q}?)(?P<name>[\w.-]+)"
           rf"(?P=q1){_H}*,?{_H}*(?P<vq>{_Q}?)value(?P=vq){_H}*[:=]{_H}*{_VALUE}", _named, "value",
           rf"value{_Q}?{_H}*[:=]", flags=re.I),
-    _rule(rf"(?P<pre>(?<![\w-])--?(?P<name>[a-z][\w-]*?(?:{_SECRET_WORDS})){_H}+(?!-){_VALUE}", _named,
+    _rule(rf"(?P<pre>(?<![\w-])--?(?P<name>(?!-)[\w-]*?(?:{_SECRET_WORDS})){_H}+(?!-){_VALUE}", _named,
           "pass pwd secret token cred auth key", rf"{_SECRET_CHECK}{_H}+[^\s-]", flags=re.I),
     _rule(rf"(?P<pre>(?:\b(?i:mysql\w*|mariadb[\w-]*)\b[^\n|;&]*?{_H}-p|\bsshpass{_H}+-p{_H}*"
           rf"|\bredis-cli\b[^\n|;&]*?{_H}-a{_H}+){_VALUE}", _keep_groups("password"),
