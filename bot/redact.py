@@ -85,10 +85,9 @@ _NOT_SECRET_NAME = re.compile(
     r"|(?:idempotency|cache|partition|routing|sort|dedup\w*|object|primary|foreign|lock|shard|row|message"
     r"|group|lookup|bucket|index|event|request|correlation|trace|metric|label|public|kms)[_.-]?keys?$"
 )
-_ID_SHAPE = re.compile(
-    r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{7,}"
-    r"|(?:sha\d+|md5):[0-9a-f]+|[a-z0-9]+(?:-[a-z0-9]+)+"
-)
+# ids: digests, pod-like names, and parts of one kind (words, numbers, hex: UUIDs, `orders:42`, `a/2024/05`)
+_ID_PART = r"(?:[a-z]+|[A-Z]+|\d+|[0-9a-f]+|[0-9A-F]+)"
+_ID_SHAPE = re.compile(rf"(?:sha\d+|md5):[0-9a-fA-F]+|[a-z0-9]+(?:-[a-z0-9]+)+|{_ID_PART}(?:[:/._-]{_ID_PART})*")
 _PLAIN_WORD = re.compile(r"(?:[A-Za-z][a-z]*|[A-Z]+)(?:[_-][a-z]+)*\d?")
 
 
