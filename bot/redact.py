@@ -59,9 +59,10 @@ _VALUE = (
     rf"(?P<q>{_Q})?)(?P<value>{_DONE}(?(q)(?:(?!(?P=q)).)*|(?![\[{{\\])[^\s\"',;&|)}}\]<]+))"
     r"(?P<post>(?(q)(?P=q)|))"
 )
-# values that hide nothing: empty markers, masks, placeholders and references to env variables
+# values that hide nothing: empty markers, answers (MySQL's `using password: NO`), masks, placeholders
+# and references to env variables
 _KEEP_VALUES = re.compile(
-    r"(?i)(?:none|null|nil|true|false|undefined|\*+|<[^>]*>?|\$\{[^}]*\}?|\$\w+|\[REDACTED:[^]]*\])"
+    r"(?i)(?:none|null|nil|true|false|yes|no|undefined|\*+|<[^>]*>?|\$\{[^}]*\}?|\$\w+|\[REDACTED:[^]]*\])"
 )
 # a name ending with one of these holds a secret (`by`pass and `com`pass do not)
 _SECRET_WORDS = (

@@ -331,6 +331,7 @@ HARMLESS = [
     "docker login --username ci --password-stdin ghcr.io",
     "mysql -u root -p taskflow",  # -p alone prompts; what follows is the database
     "bypass=cache",
+    "ERROR 1045 (28000): Access denied for user 'root'@'localhost' (using password: YES)",  # was redacted
     '{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}',
 ]
 
