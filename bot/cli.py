@@ -212,10 +212,11 @@ def redact(
     file: Annotated[Path | None, typer.Argument(help="File (default: stdin)", show_default=False)] = None,
 ) -> None:
     """Print FILE or stdin with secrets replaced by [REDACTED:kind]."""
-    from bot.redact import redact as scrub
+    from bot.redact import redact_lines
 
-    for line in _read_lines(file):
-        typer.echo(scrub(line))
+    # as one log: a private key's lines, or `name: API_SECRET` and the `value:` below it, are seen together
+    for line in redact_lines([text.rstrip("\r\n") for text in _read_lines(file)]):
+        typer.echo(line)
 
 
 @app.command()

@@ -263,7 +263,9 @@ _BODY_LINES = re.compile(rf"(?m)^{_BODY.pattern}$")
 _BODY_START = re.compile(r"\n[A-Za-z0-9+/]{16}")
 # `- name: API_SECRET` then, on the next line, `value: ...`
 _ENV_NAME = rf"(?<![\w.-])(?P<nq>{_Q}?)name(?P=nq){_H}*[:=]{_H}*(?P<q1>{_Q}?)(?P<name>[\w.-]+)(?P=q1){_H}*,?{_H}*"
-_ENV_NEXT = re.compile(rf"(?P<pre>{_ENV_NAME}\n{_H}*(?P<vq>{_Q}?)value(?P=vq){_H}*[:=]{_H}*{_VALUE}", re.I)
+# (the value line may carry the log's own prefix: `INFO     value: ...`, `2024-05-01T10:00:00Z   value: ...`)
+_ENV_NEXT = re.compile(
+    rf"(?P<pre>{_ENV_NAME}\n[^\n]{{0,80}}?(?<![\w.-])(?P<vq>{_Q}?)value(?P=vq){_H}*[:=]{_H}*{_VALUE}", re.I)
 _ENV_TAIL = re.compile(rf"{_ENV_NAME}\Z", re.I)
 _ENV_CHECK = re.compile(rf"name{_Q}?{_H}*[:=]{_H}*{_Q}?[\w.-]+{_Q}?{_H}*,?{_H}*(?:\n|\Z)")
 

@@ -143,3 +143,16 @@ def test_a_cluster_that_does_not_answer_is_a_report_of_what_failed_and_exit_1(tm
     [error] = report["errors"]
     assert error["step"] == "deployment" and "not answering" in error["message"]
     assert not any(item["done"] for item in report["checklist"])
+
+
+def test_redact_reads_its_input_as_one_log() -> None:
+    import subprocess
+    import sys
+
+    text = ("- name: DB_PASSWORD\n  value: hunter2hunter2\n-----BEGIN RSA PRIVATE KEY-----\n"
+            "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\nQ29tZQ==\n"
+            "-----END RSA PRIVATE KEY-----\ncommit 3f2a9c1b7d4e5f60718293a4b5c6d7e8f9012345\n")
+    done = subprocess.run([sys.executable, "-m", "bot", "redact"], input=text, capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert "hunter2hunter2" not in done.stdout and "MIIEow" not in done.stdout and "Q29tZQ" not in done.stdout
+    assert "3f2a9c1b7d4e5f60718293a4b5c6d7e8f9012345" in done.stdout
