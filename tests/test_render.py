@@ -196,15 +196,19 @@ def test_findings_show_cause_fix_sample_and_next_step_buttons() -> None:
     [message] = render.findings_messages(report())
     text = all_text(message)
     for part in ("SQLAlchemy connection pool exhausted", ":red_circle:", "×12", "taskflow-api-7d9-abcde",
-                 "first seen 2026-03-01 14:02:00 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
-                 "pool_pre_ping=True", "12 occurrences", "kubectl describe pod"):
+                 "since 14:02 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
+                 "pool_pre_ping=True", "kubectl describe pod"):
         assert part in text, part
+    # the evidence and the full details are in the file, not on the phone screen
+    details = next(f for f in message.files if f.filename.startswith("findings-"))
+    assert "12 occurrences" in details.content and "first seen: 2026-03-01 14:02:00 UTC" in details.content
     # the critical one comes first, the warning after it
     assert text.index("connection pool exhausted") < text.index("Dapr invoke 404")
     [actions] = [b for b in message.blocks if b["type"] == "actions"]
     [button] = actions["elements"]  # only the command with a read-only action gets a button
     assert button["action_id"] == f"{ActionId.NEXT_STEP}:0"
-    assert button["text"]["text"] == "Previous logs of api"
+    command = pool_finding().next_commands[0].command
+    assert button["text"]["text"] == (command if len(command) <= 75 else "Previous logs of api")  # shows its command
     assert render.parse_next_action(button["value"]) == pool_finding().next_commands[0].action
 
 
@@ -213,12 +217,16 @@ def test_no_findings_says_so() -> None:
     assert "No known error pattern" in message.text
 
 
-def test_button_action_ids_are_unique_across_all_findings_messages() -> None:
+def test_many_findings_fit_one_phone_message_three_cards_the_rest_one_line_each() -> None:
     many = report(findings=[pool_finding().model_copy(update={"title": f"F{i}"}) for i in range(12)])
     messages = render.findings_messages(many)
-    assert len(messages) > 1
+    assert len(messages) == 1 and len(messages[0].blocks) <= 20
     ids = [e["action_id"] for m in messages for b in m.blocks if b["type"] == "actions" for e in b["elements"]]
-    assert len(ids) == 12 and len(set(ids)) == 12
+    assert len(ids) == 1  # the twelve offer the same next step: it is shown once
+    text = all_text(messages[0])
+    assert all(f"F{i}" in text for i in range(12))  # every finding named
+    details = next(f for f in messages[0].files if f.filename.startswith("findings-"))
+    assert all(f"{i + 1}. [critical] F{i}" in details.content for i in range(12))
     assert all(i.startswith(ActionId.NEXT_STEP + ":") for i in ids)
     for m in messages:
         assert_within_slack_limits(m)
@@ -242,7 +250,7 @@ def test_log_tails_of_the_findings_go_up_as_a_file() -> None:
         LogSnapshot(pod="unrelated", container="api", lines=[LogLine(None, "quiet")]),
     ]
     messages = render.findings_messages(report(logs=logs))
-    [snippet] = messages[0].files
+    [snippet] = [f for f in messages[0].files if f.filename.startswith("logs-")]
     assert snippet.filename == "logs-taskflow-api.txt"
     assert "== taskflow-api-7d9-abcde/api ==" in snippet.content
     assert "line 499" in snippet.content and "line 299" not in snippet.content  # the tail
@@ -421,11 +429,12 @@ def test_user_and_log_text_cannot_inject_mentions_or_links() -> None:
         cause="a < b > c", fix="&amp; stays literal", evidence=["<!everyone>"],
     )
     message = render.findings_messages(report(findings=[evil]))[0]
-    text = "".join(section_texts(message)) + all_text(message)
+    # (files are plain text: Slack does not read mentions in them, so only what renders as mrkdwn counts)
+    text = "".join(section_texts(message)) + message.text + json.dumps(message.blocks)
     for raw in ("<!channel>", "<http://evil|click>", "<@U0ADMIN>", "<!here>", "<!everyone>", "a < b"):
         assert raw not in text
-    assert "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in section_texts(message)[1]
-    assert "&amp;amp; stays literal" in section_texts(message)[-1]
+    assert "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in "".join(section_texts(message))
+    assert "&amp;amp; stays literal" in "".join(section_texts(message))
     root = render.root_message(None, report(), requested_by="bob <!channel>")
     assert "bob &lt;!channel&gt;" in section_texts(root)[0]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -363,6 +364,28 @@ async def test_debug_acks_then_fills_the_thread(bot: Bot) -> None:
     assert any(item.done and item.by == "opsbot" for item in bot.store.checklist(incident.id))
     assert edits(bot, root["ts"]) >= 1
     assert "finding" in thread_messages(bot, root["ts"])[0]["text"]
+
+
+async def test_the_demo_thread_reads_on_a_phone(bot: Bot) -> None:
+    """The budget of issue 15: root to checklist in about three phone screens (<= 25 blocks), few
+    messages, each message edited at most about once a second, and no next step shown twice."""
+    started = time.monotonic()
+    root = await debug_thread(bot)
+    elapsed = time.monotonic() - started
+    thread = thread_messages(bot, root["ts"])
+    before_checklist = []
+    for message in thread:
+        if message["text"].startswith("Checklist"):
+            break
+        before_checklist.append(message)
+    blocks = sum(len(_blocks(m)) for m in before_checklist)
+    assert blocks <= 25, f"{blocks} blocks before the checklist"
+    assert len(thread) <= 8
+    assert all(edits(bot, m["ts"]) <= 2 + int(elapsed) for m in thread)  # one chat.update a second at most
+    shown = json.dumps([_blocks(m) for m in before_checklist])
+    for command in re.findall(r"kubectl [^`\"]+", shown):
+        assert shown.count(command) == 1, f"shown twice: {command}"
+    assert "finished in" in json.dumps(_blocks(thread[1])) and len(_blocks(thread[1])) == 1  # steps collapsed
 
 
 async def test_long_logs_go_up_as_a_file_in_the_thread(bot: Bot) -> None:

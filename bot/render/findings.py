@@ -1,4 +1,5 @@
-"""Findings as Block Kit: cause, fix, evidence and the next steps of each, plus the log tail as a file."""
+"""Findings as Block Kit, for a phone: the top three as compact cards (cause, fix, a sample, each next step
+once as a button), the others one line each, everything in full in a file, plus the log tails as a file."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pydantic import ValidationError
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
-    DividerBlock,
     PlainTextObject,
 )
 
@@ -25,16 +25,15 @@ from bot.models import (
 from bot.redact import redact
 from bot.render.message import (
     BUTTONS_PER_FINDING,
-    MAX_BLOCKS,
     MAX_BUTTON_TEXT,
     MAX_BUTTON_VALUE,
     MAX_FALLBACK,
-    TEXT_BUDGET,
+    MAX_SECTION,
     ActionId,
     BlockId,
 )
 from bot.render.root import SEVERITY_EMOJI
-from bot.render.text import clean, code, context, plain, section, slug, text_length
+from bot.render.text import clean, code, context, plain, section, slug
 from bot.text import plural
 
 
@@ -57,74 +56,100 @@ def parse_next_action(value: str) -> NextAction:
         raise UsageError(f"this button carries no valid action ({type(exc).__name__})") from None
 
 
-def _finding_blocks(
-    finding: Finding, index: int, button_start: int
-) -> tuple[list[dict[str, Any]], list[FileSnippet], int]:
-    """Blocks of one finding (always well under one message's budget), its files, buttons used."""
+EXPANDED = 3  # findings shown as cards; the others are one line each (their details are in the file)
+
+
+def _card(finding: Finding, index: int, button_start: int, seen: set[str]) -> tuple[list[dict[str, Any]], int]:
+    """A finding as a compact card for a phone: title, where and since when, a sample line, cause and
+    fix in a sentence or two, and each next step once, as a button that shows its command."""
     emoji = SEVERITY_EMOJI.get(finding.severity, ":red_circle:")
     head = f"{emoji} *{clean(finding.title, 200)}*"
     if finding.count:
         head += f"  ×{finding.count}"
     blocks = [section(head, f"{BlockId.FINDING}:{index}")]
-    files: list[FileSnippet] = []
     where = []
     if finding.pods:
-        where.append(f"pods: {_names(finding.pods)}")
+        where.append(f"pods: {_names(finding.pods, 2)}")
     if finding.containers:
-        where.append(f"containers: {_names(finding.containers)}")
+        where.append(f"containers: {_names(finding.containers, 3)}")
     if finding.first_seen:
-        where.append(f"first seen {finding.first_seen:%Y-%m-%d %H:%M:%S} UTC")
+        where.append(f"since {finding.first_seen:%H:%M} UTC")
     if where:
         blocks.append(context(" · ".join(where)))
-    if finding.sample:
-        blocks.append(section(code(finding.sample, 1000)))
     explain = []
+    if finding.sample:
+        explain.append(code(finding.sample, 300))
     if finding.cause:
-        explain.append(f"*Cause* {clean(finding.cause, 1200)}")
+        explain.append(f"*Cause* {clean(finding.cause, 300)}")
     if finding.fix:
-        explain.append(f"*Fix* {clean(finding.fix, 1200)}")
+        explain.append(f"*Fix* {clean(finding.fix, 300)}")
     if explain:
         blocks.append(section("\n".join(explain)))
-    if finding.snippet:
-        if len(finding.snippet) > 1500:
-            files.append(
-                FileSnippet(
-                    filename=f"fix-{slug(finding.pattern)}.txt",
-                    content=redact(finding.snippet),
-                    title=plain(f"Fix for {finding.title}", 200),
-                )
-            )
-            blocks.append(section(code(finding.snippet, 1400) + "\n_(whole snippet attached below)_"))
-        else:
-            blocks.append(section(code(finding.snippet, 1600)))
-    if finding.evidence:
-        lines = [f"• {clean(e, 200)}" for e in finding.evidence[:5]]
-        if len(finding.evidence) > 5:
-            lines.append(f"… {len(finding.evidence) - 5} more")
-        blocks.append(context("*Evidence*\n" + "\n".join(lines)))
     commands = finding.next_commands[:BUTTONS_PER_FINDING]
-    if commands:
-        blocks.append(
-            section("*Next*\n" + "\n".join(f"`{clean(c.command, 280)}`" for c in commands))
-        )
     buttons: list[ButtonElement] = []
+    plain_commands: list[str] = []
     for command in commands:
-        if command.action is None:
+        if command.command in seen:  # another card offers it already: each next step once
             continue
-        value = next_action_value(command.action)
+        seen.add(command.command)
+        value = next_action_value(command.action) if command.action is not None else None
         if value is None:
+            plain_commands.append(f"`{clean(command.command, 280)}`")
             continue
-        label = command.label.strip() or command.command.strip() or "Run"
+        # the button shows its command where it fits, else what it does
+        text = command.command.strip() if len(command.command.strip()) <= MAX_BUTTON_TEXT else command.label.strip()
         buttons.append(
             ButtonElement(
-                text=PlainTextObject(text=plain(label, MAX_BUTTON_TEXT)),
+                text=PlainTextObject(text=plain(text or "Run", MAX_BUTTON_TEXT)),
                 action_id=f"{ActionId.NEXT_STEP}:{button_start + len(buttons)}",
                 value=value,
             )
         )
+    if plain_commands:
+        blocks.append(context("*Next* " + " · ".join(plain_commands)))
     if buttons:
         blocks.append(ActionsBlock(elements=buttons, block_id=f"{BlockId.NEXT_STEPS}:{index}").to_dict())
-    return blocks, files, len(buttons)
+    return blocks, len(buttons)
+
+
+def _one_line(finding: Finding) -> str:
+    emoji = SEVERITY_EMOJI.get(finding.severity, ":red_circle:")
+    count = f" ×{finding.count}" if finding.count else ""
+    where = f" · {_names(finding.pods, 1)}" if finding.pods else ""
+    return f"{emoji} {clean(finding.title, 150)}{count}{where}"
+
+
+def _details_file(report: Report, ordered: list[Finding]) -> FileSnippet:
+    """Every finding in full (cause, fix, snippet, evidence, every next command): the "more" of the cards."""
+    parts = []
+    for n, f in enumerate(ordered, 1):
+        lines = [f"{n}. [{f.severity.value}] {f.title}" + (f" x{f.count}" if f.count else ""),
+                 f"   pattern: {f.pattern}"]
+        if f.pods:
+            lines.append(f"   pods: {', '.join(f.pods)}")
+        if f.containers:
+            lines.append(f"   containers: {', '.join(f.containers)}")
+        if f.first_seen:
+            lines.append(f"   first seen: {f.first_seen:%Y-%m-%d %H:%M:%S} UTC")
+        if f.last_seen:
+            lines.append(f"   last seen: {f.last_seen:%Y-%m-%d %H:%M:%S} UTC")
+        if f.frame:
+            lines.append(f"   innermost frame: {f.frame}")
+        if f.sample:
+            lines.append("   sample:\n      " + f.sample.replace("\n", "\n      "))
+        if f.cause:
+            lines.append(f"   cause: {f.cause}")
+        if f.fix:
+            lines.append(f"   fix: {f.fix}")
+        if f.snippet:
+            lines.append("   fix snippet:\n      " + f.snippet.replace("\n", "\n      "))
+        if f.evidence:
+            lines.append("   evidence:\n" + "\n".join(f"      - {e}" for e in f.evidence))
+        if f.next_commands:
+            lines.append("   next:\n" + "\n".join(f"      $ {c.command}" for c in f.next_commands))
+        parts.append("\n".join(lines))
+    return FileSnippet(filename=f"findings-{slug(report.service)}.txt", content=redact("\n\n".join(parts)),
+                       title=plain(f"All {len(ordered)} findings in full · {report.service}", 200))
 
 
 def _logs_file(report: Report) -> FileSnippet | None:
@@ -176,22 +201,27 @@ def findings_messages(report: Report) -> list[Message]:
         f"{plural(len(ordered), 'finding')} for {report.service}: " + "; ".join(f.title for f in ordered),
         MAX_FALLBACK,
     )
-    messages: list[Message] = []
     blocks: list[dict[str, Any]] = [section(head, BlockId.FINDINGS)]
-    files: list[FileSnippet] = []
     buttons = 0
-    for i, finding in enumerate(ordered):
-        group, group_files, used = _finding_blocks(finding, i, buttons)
+    seen: set[str] = set()
+    for i, finding in enumerate(ordered[:EXPANDED]):
+        card, used = _card(finding, i, buttons, seen)
         buttons += used
-        group = [DividerBlock().to_dict(), *group]
-        too_many = len(blocks) + len(group) > MAX_BLOCKS
-        too_long = text_length(blocks) + text_length(group) > TEXT_BUDGET
-        if (too_many or too_long) and len(blocks) > 1:
-            messages.append(Message(text=fallback, blocks=blocks, files=files))
-            blocks, files = [section("*Findings* (continued)")], []
-        blocks += group
-        files += group_files
-    messages.append(Message(text=fallback, blocks=blocks, files=files))
+        blocks += card
+    rest = ordered[EXPANDED:]
+    if rest:
+        lines = [_one_line(f) for f in rest]
+        text, shown = "*Also*", 0
+        for line in lines:
+            if len(text) + 1 + len(line) > MAX_SECTION - 60:
+                break
+            text += "\n" + line
+            shown += 1
+        if shown < len(rest):
+            text += f"\n… {len(rest) - shown} more"
+        blocks.append(section(text))
+    blocks.append(context("All findings in full (evidence, fix snippets, every next command) in the file below."))
+    messages = [Message(text=fallback, blocks=blocks, files=[_details_file(report, ordered)])]
     logs = _logs_file(report)
     if logs is not None:
         messages[0].files.append(logs)

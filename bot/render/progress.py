@@ -10,7 +10,7 @@ from bot.models import (
 )
 from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, TEXT_BUDGET, BlockId
 from bot.render.root import running
-from bot.render.text import clean, context, section
+from bot.render.text import clean, clip, context, section
 
 
 def _step_line(step: StepResult) -> str:
@@ -38,6 +38,11 @@ def progress_message(report: Report) -> Message:
     head = f"*Progress* · {report.steps_done}/{total} steps done"
     if total and not running(report):
         head += f" · finished in {report.duration_ms / 1000:.1f}s"
+        # the run ended: one block, naming only the steps that did not succeed
+        trouble = [_step_line(s) for s in report.steps if s.status not in (StepStatus.OK, StepStatus.SKIPPED)]
+        text = "\n".join([head, *trouble[:6]] + ([f"… {len(trouble) - 6} more"] if len(trouble) > 6 else []))
+        return Message(text=clean(f"{report.service}: {report.steps_done}/{total} steps done", MAX_FALLBACK),
+                       blocks=[section(clip(text, MAX_SECTION), BlockId.PROGRESS)])
     blocks = [section(head, BlockId.PROGRESS)]
     chunk: list[str] = []
     shown, budget = 0, TEXT_BUDGET - len(head) - 100
