@@ -386,6 +386,13 @@ async def test_the_demo_thread_reads_on_a_phone(bot: Bot) -> None:
     for command in re.findall(r"kubectl [^`\"]+", shown):
         assert shown.count(command) == 1, f"shown twice: {command}"
     assert "finished in" in json.dumps(_blocks(thread[1])) and len(_blocks(thread[1])) == 1  # steps collapsed
+    # what notifies says something: the root as first posted does not read "0 pods · 0 findings", and
+    # one reply mentions who asked with the verdict in words (the top finding, where, since when, next)
+    first_post = bot.fake.calls_to("chat.postMessage")[0].args["text"]
+    assert "0 findings" not in first_post and "investigating" in first_post
+    (told,) = [m for m in thread if m["text"].startswith("<@U0ALICE>")]
+    assert "Database connection pool exhausted" in told["text"] and " since " in told["text"]
+    assert "Database connection pool exhausted" in thread[0]["text"]  # the root's own text leads with it
 
 
 async def test_long_logs_go_up_as_a_file_in_the_thread(bot: Bot) -> None:

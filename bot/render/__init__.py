@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         usage_message,
     )
     from bot.render.progress import progress_message
-    from bot.render.root import root_message, verdict
+    from bot.render.root import root_message, verdict, verdict_note
     from bot.render.text import clean, clip, code, escape, plain, text_length, user
     from bot.render.trace import trace_message
 
@@ -41,7 +41,7 @@ _WHERE = {
     "incident_list_message": "bot.render.notes", "incident_status_message": "bot.render.notes",
     "note": "bot.render.notes", "usage_message": "bot.render.notes",
     "progress_message": "bot.render.progress",
-    "root_message": "bot.render.root", "verdict": "bot.render.root",
+    "root_message": "bot.render.root", "verdict": "bot.render.root", "verdict_note": "bot.render.root",
     "clean": "bot.render.text", "clip": "bot.render.text", "code": "bot.render.text", "escape": "bot.render.text",
     "plain": "bot.render.text", "text_length": "bot.render.text", "user": "bot.render.text",
     "trace_message": "bot.render.trace",
@@ -76,6 +76,7 @@ __all__ = [
     "usage_message",
     "user",
     "verdict",
+    "verdict_note",
 ]
 
 

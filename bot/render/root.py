@@ -61,6 +61,22 @@ def verdict(report: Report) -> str:
     return " · ".join(parts)
 
 
+def headline(report: Report) -> str | None:
+    """The top finding in words, for the verdict: "Database connection pool exhausted ×12 in 1 of 3
+    pods since 21:37 UTC → kubectl logs ...". None while running or when nothing was found."""
+    if running(report) or not report.findings:
+        return None
+    top = min(report.findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.unrecognised, -f.count))
+    words = top.title + (f" ×{top.count}" if top.count else "")
+    if top.pods and report.pods:
+        words += f" in {len(top.pods)} of {plural(len(report.pods), 'pod')}"
+    if top.first_seen:
+        words += f" since {top.first_seen:%H:%M} UTC"
+    if top.next_commands:
+        words += f" → {top.next_commands[0].command}"
+    return words
+
+
 def _status(incident: Incident | None, report: Report) -> str:
     if incident is not None and incident.status == "closed":
         line = f":white_check_mark: *Closed* by {user(incident.closed_by)}"
@@ -81,10 +97,14 @@ def root_message(incident: Incident | None, report: Report, *, requested_by: str
     if report.context:
         where += f" · *Cluster* `{clean(report.context, 100)}`"
     where += f" · asked by {user(requested_by)}"
-    line = verdict(report)
+    top = headline(report)
+    # while running there is nothing to count yet: "0 pods · 0 findings" would be read as an answer
+    empty = running(report) and not report.pods and not report.findings and not report.trace
+    line = "investigating: the thread fills in as the steps end" if empty else verdict(report)
+    status = f"{_status(incident, report)}" + (f" · {clean(top, 400)}" if top else "")
     blocks = [
         HeaderBlock(text=PlainTextObject(text=plain(title, MAX_HEADER)), block_id=BlockId.ROOT).to_dict(),
-        section(f"{_status(incident, report)}\n{clean(line)}\n{where}", BlockId.STATUS),
+        section(f"{status}\n{clean(line)}\n{where}", BlockId.STATUS),
     ]
     notes = []
     if incident is not None:
@@ -101,5 +121,16 @@ def root_message(incident: Incident | None, report: Report, *, requested_by: str
     if unknown:
         top = " · ".join(f"`{clean(f.title.removeprefix('Unrecognised error: '), 90)}` ×{f.count}" for f in unknown)
         blocks.append(context(f"Unrecognised errors: {top}"))
-    text = clean(f"{title} ({report.namespace}): {line}", MAX_FALLBACK)
+    said = " · ".join(part for part in (top, line) if part)
+    text = clean(f"{title} ({report.namespace}): {said}", MAX_FALLBACK)
     return Message(text=text, blocks=blocks)
+
+
+def verdict_note(report: Report, *, requested_by: str) -> Message:
+    """Once the run ends, a reply that mentions who asked: Slack notifies on it (edits of the root
+    do not), with the verdict in words."""
+    worst = _worst(report)
+    status = f"{SEVERITY_EMOJI[worst]} {worst.value.capitalize()}" if worst else _status(None, report)
+    top = headline(report)
+    text = f"{user(requested_by)} {status}: {clean(top, 400) if top else clean(verdict(report))}"
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text, BlockId.STATUS)])

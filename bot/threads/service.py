@@ -210,6 +210,9 @@ class IncidentService(TaskSupervisor):
             by=BOT_USER,
         )
         await self.refresh_checklist(sink, incident)
+        if owns_root and not isinstance(cmd, TraceCommand):
+            # edits of the root do not notify: one reply that mentions who asked, with the verdict
+            await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
         await finishing
         return incident
 
