@@ -3,6 +3,7 @@ once as a button), the others one line each, everything in full in a file, plus 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -122,32 +123,24 @@ def _one_line(finding: Finding) -> str:
 def _details_file(report: Report, ordered: list[Finding]) -> FileSnippet:
     """Every finding in full (cause, fix, snippet, evidence, every next command): the "more" of the cards."""
     parts = []
+    def when(moment: datetime | None) -> str | None:
+        return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else None
+
+    def indented(items: list[str], mark: str = "") -> str | None:
+        return "\n" + "\n".join(f"      {mark}{item}".replace("\n", "\n      ") for item in items) if items else None
+
     for n, f in enumerate(ordered, 1):
-        lines = [f"{n}. [{f.severity.value}] {f.title}" + (f" x{f.count}" if f.count else ""),
-                 f"   pattern: {f.pattern}"]
-        if f.pods:
-            lines.append(f"   pods: {', '.join(f.pods)}")
-        if f.containers:
-            lines.append(f"   containers: {', '.join(f.containers)}")
-        if f.first_seen:
-            lines.append(f"   first seen: {f.first_seen:%Y-%m-%d %H:%M:%S} UTC")
-        if f.last_seen:
-            lines.append(f"   last seen: {f.last_seen:%Y-%m-%d %H:%M:%S} UTC")
-        if f.frame:
-            lines.append(f"   innermost frame: {f.frame}")
-        if f.sample:
-            lines.append("   sample:\n      " + f.sample.replace("\n", "\n      "))
-        if f.cause:
-            lines.append(f"   cause: {f.cause}")
-        if f.fix:
-            lines.append(f"   fix: {f.fix}")
-        if f.snippet:
-            lines.append("   fix snippet:\n      " + f.snippet.replace("\n", "\n      "))
-        if f.evidence:
-            lines.append("   evidence:\n" + "\n".join(f"      - {e}" for e in f.evidence))
-        if f.next_commands:
-            lines.append("   next:\n" + "\n".join(f"      $ {c.command}" for c in f.next_commands))
-        parts.append("\n".join(lines))
+        fields: list[tuple[str, str | None]] = [
+            ("pattern", f.pattern), ("pods", ", ".join(f.pods) or None),
+            ("containers", ", ".join(f.containers) or None), ("first seen", when(f.first_seen)),
+            ("last seen", when(f.last_seen)), ("innermost frame", f.frame),
+            ("sample", indented([f.sample] if f.sample else [])), ("cause", f.cause), ("fix", f.fix),
+            ("fix snippet", indented([f.snippet] if f.snippet else [])), ("evidence", indented(f.evidence, "- ")),
+            ("next", indented([c.command for c in f.next_commands], "$ ")),
+        ]
+        head = f"{n}. [{f.severity.value}] {f.title}" + (f" x{f.count}" if f.count else "")
+        parts.append("\n".join([head, *(f"   {label}: {value}".replace(": \n", ":\n")
+                                         for label, value in fields if value)]))
     return FileSnippet(filename=f"findings-{slug(report.service)}.txt", content=redact("\n\n".join(parts)),
                        title=plain(f"All {len(ordered)} findings in full · {report.service}", 200))
 
