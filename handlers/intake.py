@@ -142,7 +142,8 @@ class Intake:
         return incident, refusal
 
     async def accept_tick(self, body: dict[str, Any], *, sink: ThreadSink) -> Accepted:
-        """A checklist checkbox interaction: which items it ticked or unticked; never raises."""
+        """A checklist checkbox interaction: which items it ticked or unticked, committed to the store
+        here (before the acknowledgement); only showing them is left as work. Never raises."""
         return await self._accept_action("tick", body, sink, self._plan_tick)
 
     async def accept_next_step(self, body: dict[str, Any], *, sink: ThreadSink) -> Accepted:

@@ -24,6 +24,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import accumulate
 from typing import Any
 
@@ -397,13 +398,12 @@ class _Triggers:
         return cls.automaton
 
 
+@cache
 def _trigger_scanner() -> fastscan.LineScanner | None:
-    if not hasattr(_trigger_scanner, "built"):
-        patterns = [(n, ("^" + re.escape(word[1:])) if word.startswith("\n") else re.escape(word))
-                    for n, word in enumerate(TRIGGERS)]
-        _trigger_scanner.built = fastscan.LineScanner.build(patterns, caseless=False)  # type: ignore[attr-defined]
-    scanner: fastscan.LineScanner | None = _trigger_scanner.built  # type: ignore[attr-defined]
-    return scanner
+    """The hyperscan database of the triggers (a leading line break: the start of a line), built once."""
+    patterns = [(n, ("^" + re.escape(word[1:])) if word.startswith("\n") else re.escape(word))
+                for n, word in enumerate(TRIGGERS)]
+    return fastscan.LineScanner.build(patterns, caseless=False)
 
 
 def candidate_lines(lines: Sequence[str], encoded: bytes | None = None) -> list[int]:

@@ -330,14 +330,18 @@ class IncidentService(TaskSupervisor):
         incidents: list[Incident] = await self.db.list_incidents(channel=channel, status="open")
         return render.incident_list_message(incidents)
 
-    async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
-        """Open a closed incident again: say so in its thread and on its root."""
-        incident = await self.db.reopen_incident(incident.id, by=user)
-        await sink.post(render.reopened_message(user), thread_ts=incident.thread_ts)
+    async def _show_status_on_root(self, sink: ThreadSink, incident: Incident) -> None:
+        """Re-render the thread's root from the store (its last report) after the incident's status changed."""
         root = (await self.db.messages(incident.id)).get("root")
         if root is not None:
             stub = await self.db.last_report(incident.id) or _report_stub(incident)
             await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
+
+    async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
+        """Open a closed incident again: say so in its thread and on its root."""
+        incident = await self.db.reopen_incident(incident.id, by=user)
+        await sink.post(render.reopened_message(user), thread_ts=incident.thread_ts)
+        await self._show_status_on_root(sink, incident)
         return incident
 
     async def close(
@@ -347,10 +351,7 @@ class IncidentService(TaskSupervisor):
         incident = await self.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
         incident = await self.db.close_incident(incident.id, by=user, summary=cmd.summary)
         await sink.post(render.closed_message(user, cmd.summary), thread_ts=incident.thread_ts)
-        root = (await self.db.messages(incident.id)).get("root")
-        if root is not None:
-            stub = await self.db.last_report(incident.id) or _report_stub(incident)
-            await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
+        await self._show_status_on_root(sink, incident)
         self._forget(incident.id)
         return incident
 

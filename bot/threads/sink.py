@@ -83,7 +83,7 @@ class LatestOnly:
             await asyncio.shield(self._task)
 
     async def finish(self, message: Message) -> None:
-        """Send the final version (replacing any pending one) and wait until it went out."""
-        if message != self.sent:
-            self.submit(message)
+        """Send the final version (replacing any pending one) and wait until it went out; nothing is
+        sent when it is what went out last."""
+        self.submit(message)
         await self.flush()
