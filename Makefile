@@ -7,7 +7,18 @@ DEVSTAMP := $(VENV)/.installed-dev
 # the benchmark times opsbot as shipped: `pip install .`, runtime dependencies only
 BENCHVENV := .venv-bench
 
-.PHONY: demo test bench clean sandbox
+.PHONY: demo test bench clean sandbox tools
+
+# A real Prometheus and a real Alertmanager for the tests (Debian's packages), installed when absent.
+# apt-get only, and only for what is missing: a machine that has them is not touched.
+TOOLS := /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(TOOLS):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+
+tools: $(TOOLS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +34,7 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/opsbot demo
 
-test: $(DEVSTAMP)
+test: $(DEVSTAMP) $(TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
