@@ -14,7 +14,7 @@ BENCHVENV := .venv-bench
 TOOLS := /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(TOOLS):
+$(TOOLS) &:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 
