@@ -18,7 +18,7 @@ import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
 from bot.config import Settings, load_settings
-from bot.errors import OpsbotError, UsageError
+from bot.errors import ConfigError, OpsbotError, PatternFileError, UsageError
 from bot.models import Report
 from playbooks.patterns import PatternTable
 
@@ -37,6 +37,7 @@ NamespaceOpt = Annotated[str | None, typer.Option("-n", "--namespace", help="Nam
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Run against the embedded sandbox (taskflow scenario)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
+BriefOpt = Annotated[bool, typer.Option("--brief", help="Only the verdict, the findings' titles and the next steps")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -57,7 +58,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.run(main())
         return box[0]
-    except UsageError as exc:
+    except (UsageError, ConfigError, PatternFileError) as exc:  # bad input or a bad setting: exit 2
         fail(str(exc), 2)
     except OpsbotError as exc:
         fail(str(exc))
@@ -72,7 +73,7 @@ def settings() -> Settings:
         fail(str(exc), 2)
 
 
-def print_report(report: Report, as_json: bool) -> None:
+def print_report(report: Report, as_json: bool, brief: bool = False) -> None:
     """Print the report; exit 1 when a step failed (the report says which and why)."""
     if as_json:
         from bot.redact import redact_model
@@ -86,7 +87,7 @@ def print_report(report: Report, as_json: bool) -> None:
 
         # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
         width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-        render_report(report, Console(highlight=False, width=width))
+        render_report(report, Console(highlight=False, width=width), brief=brief)
     if report.errors:
         raise typer.Exit(1)
 
@@ -100,10 +101,10 @@ async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | 
 
 
 @app.command()
-def demo(as_json: JsonOpt = False) -> None:
+def demo(as_json: JsonOpt = False, brief: BriefOpt = False) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
     report = run(lambda: _playbook(ServiceCommand("taskflow-api"), None, None, True))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -113,10 +114,11 @@ def debug(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    brief: BriefOpt = False,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
     report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -126,10 +128,11 @@ def verify(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    brief: BriefOpt = False,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs."""
     report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if report.findings:
         raise typer.Exit(3)
 
@@ -142,6 +145,7 @@ def trace(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    brief: BriefOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.inputs import parse_since
@@ -150,7 +154,7 @@ def trace(
         return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo)
 
     report = run(go)
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if not report.trace:
         raise typer.Exit(3)
 

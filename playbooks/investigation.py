@@ -51,11 +51,12 @@ class Investigation:
         self.rt = rt
         self.kind = kind
         self.service = check_name(service, "service")
-        self.namespace = check_name(rt.settings.namespace_for(service, namespace), "namespace")
+        chosen, source = rt.namespace_of(service, namespace, context)
+        self.namespace = check_name(chosen, "namespace")
         self.catalogue = rt.settings.service(service)
         self.k8s = rt.kubernetes(context)
-        self.report = Report(kind=kind, service=service, namespace=self.namespace, context=context,
-                             started_at=datetime.now(UTC))
+        self.report = Report(kind=kind, service=service, namespace=self.namespace, namespace_source=source,
+                             context=context, started_at=datetime.now(UTC))
         self.deployment: DeploymentSnapshot | None = None
         self.pods: list[PodSnapshot] | None = None
         self.logs: list[LogSnapshot] | None = None
@@ -156,7 +157,7 @@ class Investigation:
         return self.path
 
     async def _hop(self, service: str, tail: int) -> PathHop:
-        namespace = self.rt.settings.namespace_for(service)
+        namespace = self.rt.settings.namespace_of(service, context_namespace=self.k8s.namespace)[0]
         hop = PathHop(service=service, namespace=namespace)
         if namespace != self.namespace:
             # who asked may look into this namespace (access.namespaces), not necessarily into that one

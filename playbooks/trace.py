@@ -39,9 +39,11 @@ async def run_trace(
     context: str | None = None, on_progress: Progress | None = None,
 ) -> Report:
     cid = check_correlation_id(correlation_id)
-    ns = check_name(namespace or rt.settings.kubernetes.namespace, "namespace")
+    chosen, source = rt.namespace_of(None, namespace, context)
+    ns = check_name(chosen, "namespace")
     k8s = rt.kubernetes(context)
-    report = Report(kind="trace", service=cid, namespace=ns, context=context, started_at=datetime.now(UTC))
+    report = Report(kind="trace", service=cid, namespace=ns, namespace_source=source, context=context,
+                    started_at=datetime.now(UTC))
     targets: list[DeploymentSnapshot] = []
     read: list[LogSnapshot] = []
     owners: dict[str, str] = {}
