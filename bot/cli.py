@@ -30,6 +30,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"opsbot {version('opsbot')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("opsbot (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print opsbot's version and exit")] = False,
+) -> None:
+    """opsbot: incident response on Kubernetes, from Slack or the terminal."""
+
+
 patterns_app = typer.Typer(help="The bug-pattern table: list it, or classify log lines.", no_args_is_help=True)
 app.add_typer(patterns_app, name="patterns")
 
@@ -225,12 +246,14 @@ def redact(
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8001,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port)")] = 8001,
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
 ) -> None:
     """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
     from bot.sandbox import serve_forever
 
+    if not 0 <= port <= 65535:
+        fail(f"--port {port} is not a TCP port (1-65535, or 0 for any free one)", 2)
     try:
         serve_forever("taskflow", host=host, port=port)
     except OSError as exc:

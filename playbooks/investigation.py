@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
+from bot.errors import ConfigError, ForbiddenError, NotFoundError, OpsbotError, UnavailableError
 from bot.inputs import check_name
 from bot.models import (
     DaprSidecar,
@@ -65,12 +65,12 @@ class Investigation:
         self.dapr: list[DaprSidecar] | None = None
         self.dapr_failures: list[str] = []  # sidecars that did not answer while others did
         self.path: list[PathHop] | None = None
-        self._not_found: NotFoundError | None = None
+        self._not_found: OpsbotError | None = None
 
     async def fetch_deployment(self) -> DeploymentSnapshot:
         try:
             self.deployment = await self.k8s.get_deployment(self.namespace, self.catalogue.deployment or self.service)
-        except NotFoundError as exc:  # no such service: the whole run ends with this, not a report
+        except (NotFoundError, ConfigError) as exc:  # no such service, or no cluster: the run ends with this
             self._not_found = exc
             raise
         self.report.deployment = self.deployment

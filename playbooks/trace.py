@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.errors import NotFoundError
+from bot.errors import ConfigError, NotFoundError
 from bot.inputs import check_correlation_id, check_name
 from bot.models import SEVERITY_ORDER, DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit, path_summary
 from bot.plumbing.metrics import observe_playbook
@@ -53,8 +53,15 @@ async def run_trace(
         rank = {name: i for i, name in reversed(list(enumerate(path)))}
         return sorted(deployments, key=lambda d: (rank.get(d.name, len(rank)), d.name))[:MAX_DEPLOYMENTS]
 
+    fatal: list[ConfigError] = []  # no cluster at that address: the run ends with it, not a report
+
     async def deployments() -> str:
-        targets[:] = search_order(await k8s.list_deployments(ns))
+        try:
+            found = await k8s.list_deployments(ns)
+        except ConfigError as exc:
+            fatal.append(exc)
+            raise
+        targets[:] = search_order(found)
         if not targets:
             raise NotFoundError(f'no deployments in namespace "{ns}"')
         return f"{len(targets)} deployments in {ns}"
@@ -91,6 +98,8 @@ async def run_trace(
         Step("analysis", "Request path and errors", analysis, needs=("logs",), timeout=30),
     ]
     await run_steps(report, steps, playbook="trace", on_progress=on_progress)
+    if fatal:
+        raise fatal[0]
     # ticks "Trace request path" in the checklist of the incident thread the trace ran in
     proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
     report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})

@@ -296,4 +296,4 @@ def render_report(report: Report, console: Console, *, brief: bool = False) -> N
     if report.checklist:
         console.print(checklist_view(report))
     console.print()
-    console.print(summary_line(report))
+    console.print(summary_line(report), no_wrap=True, overflow="ellipsis")
