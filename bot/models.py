@@ -365,7 +365,7 @@ class Incident(BaseModel):
     service: str
     namespace: str
     context: str | None = None
-    status: Literal["open", "closed"] = "open"
+    status: Literal["open", "closed", "report"] = "open"  # report: a thread opsbot filled, not an incident
     opened_by: str
     opened_at: datetime
     closed_by: str | None = None

@@ -58,7 +58,7 @@ def root_message(incident: Incident | None, report: Report, *, requested_by: str
         section(f"{status}\n{clean(line)}\n{where}", BlockId.STATUS),
     ]
     notes = []
-    if incident is not None:
+    if incident is not None and incident.status != "report":
         notes.append(f"Incident #{incident.id} · opened {incident.opened_at:%Y-%m-%d %H:%M} UTC")
     if report.deployment is not None:
         d = report.deployment

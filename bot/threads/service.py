@@ -117,7 +117,7 @@ class IncidentService(TaskSupervisor):
             steps=[StepResult(name="start", title=f"Starting the {cmd.playbook} playbook", status=StepStatus.RUNNING)],
         )
         incident = await self.db.get_incident(sink.channel, thread_ts) if thread_ts else None
-        if incident is not None and incident.status == "open":
+        if incident is not None and incident.status in ("open", "report"):
             root_ts = incident.thread_ts
         else:
             if thread_ts is None:
@@ -132,6 +132,9 @@ class IncidentService(TaskSupervisor):
                 context=context,
                 opened_by=user,
                 checklist=[],
+                # the thread is recorded (buttons, ticks) but only a /debug that finds its service opens an
+                # incident: a typo, a /verify or a /trace leaves none for someone to close
+                status="report",
             )
             if thread_ts is None:
                 await self.db.set_message(incident.id, "root", root_ts)
@@ -188,6 +191,8 @@ class IncidentService(TaskSupervisor):
             raise Reported(exc) from exc
         # the final progress goes out in the background: findings never wait behind its edits
         finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
+        if cmd.playbook == "debug" and incident.status == "report":
+            incident = await self.db.promote(incident.id, by=user)
         incident = await self.db.incident(incident.id)
         if owns_root:
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
@@ -223,7 +228,8 @@ class IncidentService(TaskSupervisor):
         `debug`/`verify`/`trace`) and never ended (`findings` or `error`). Each as (incident, the
         command again, who asked, whether it was the run that opened the thread)."""
         found = []
-        for incident in await self.db.list_incidents(status="open"):
+        threads = [*await self.db.list_incidents(status="open"), *await self.db.list_incidents(status="report")]
+        for incident in threads:
             entries = await self.db.timeline(incident.id)
             runs = [i for i, e in enumerate(entries) if e.kind in ("debug", "verify", "trace")]
             if not runs or any(e.kind in ("findings", "error") for e in entries[runs[-1] + 1:]):
@@ -309,9 +315,14 @@ class IncidentService(TaskSupervisor):
             incident: Incident = await self.db.incident(incident_id)
             if incident.channel != channel:
                 raise NotFoundError(f"incident #{incident_id} belongs to another channel")
+            if incident.status == "report":
+                raise NotFoundError(f"#{incident_id} is a report thread, not an incident")
             return incident
         if thread_ts is not None:
             found = await self.db.get_incident(channel, thread_ts)
+            if found is not None and found.status == "report":
+                raise UsageError("this thread is a report, not an incident: `/incident list` shows the open ones; "
+                                 "`/debug SERVICE` opens one")
             if found is not None:
                 return found
         open_here: list[Incident] = await self.db.list_incidents(channel=channel, status="open")
