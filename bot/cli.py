@@ -184,9 +184,9 @@ def trace(
 def patterns_list(as_json: JsonOpt = False) -> None:
     """List the bug patterns: id, severity, title and likely cause."""
     table = _patterns()
-    if as_json:
-        for p in table.patterns:
-            typer.echo(json.dumps({"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause}))
+    if as_json:  # one JSON document: an array, a row a pattern
+        rows = [{"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause} for p in table.patterns]
+        typer.echo(json.dumps(rows, indent=1))
         return
     from rich.console import Console
     from rich.table import Table

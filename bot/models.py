@@ -320,6 +320,7 @@ class Report(BaseModel):
     path: list[PathHop] = Field(default_factory=list)  # the other services on the request path
     checklist: list[ChecklistItem] = Field(default_factory=list)
     trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
+    correlation_id: str | None = None  # trace reports: the id followed (`service` holds it too, as the subject)
     steps: list[StepResult] = Field(default_factory=list)
     errors: list[StepError] = Field(default_factory=list)
     logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised

@@ -3,6 +3,7 @@ events, a CI run's failed jobs): one fetch each, one readable result."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.errors import OpsbotError, UsageError
@@ -15,13 +16,16 @@ if TYPE_CHECKING:
 
 
 def format_events(events: list[EventSnapshot]) -> str:
+    """One line an event, its last time in UTC (dated when it is not today's)."""
     if not events:
         return "no events"
     rows = []
+    today = datetime.now(UTC).date()
     for e in events:
-        when = e.last_seen.strftime("%H:%M:%S") if e.last_seen else "--:--:--"
+        at = e.last_seen.astimezone(UTC) if e.last_seen else None
+        when = "--:--:--" if at is None else f"{at:%H:%M:%S}" if at.date() == today else f"{at:%Y-%m-%d %H:%M:%S}"
         rows.append(f"{when}  {e.type:<7} {e.reason:<18} x{e.count:<3} {e.message}")
-    return "\n".join(rows)
+    return "time (UTC)\n" + "\n".join(rows)
 
 
 async def run_followup(rt: Runtime, action: NextAction, *, context: str | None = None) -> ActionResult:

@@ -13,6 +13,7 @@ from bot.errors import ConfigError, NotFoundError
 from bot.inputs import check_correlation_id, check_name
 from bot.models import SEVERITY_ORDER, DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit, path_summary
 from bot.plumbing.metrics import observe_playbook
+from bot.text import plural
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import derive_findings
 from playbooks.investigation import redact_report
@@ -42,8 +43,8 @@ async def run_trace(
     chosen, source = rt.namespace_of(None, namespace, context)
     ns = check_name(chosen, "namespace")
     k8s = rt.kubernetes(context)
-    report = Report(kind="trace", service=cid, namespace=ns, namespace_source=source, context=context,
-                    started_at=datetime.now(UTC))
+    report = Report(kind="trace", service=cid, correlation_id=cid, namespace=ns, namespace_source=source,
+                    context=context, started_at=datetime.now(UTC))
     targets: list[DeploymentSnapshot] = []
     read: list[LogSnapshot] = []
     owners: dict[str, str] = {}
@@ -64,7 +65,7 @@ async def run_trace(
         targets[:] = search_order(found)
         if not targets:
             raise NotFoundError(f'no deployments in namespace "{ns}"')
-        return f"{len(targets)} deployments in {ns}"
+        return f"{plural(len(targets), 'deployment')} in {ns}"
 
     async def logs() -> str:
         pods_of: list[list[PodSnapshot]] = await asyncio.gather(*(k8s.list_pods(d) for d in targets))
@@ -74,7 +75,9 @@ async def run_trace(
         read[:] = [s for s in await k8s.read_logs(all_pods, tail=TRACE_TAIL, since_seconds=since_seconds)
                    if s.error is None]
         report.trace = trace_hits(cid, read, owners)
-        return f"{len(read)} logs of {len(all_pods)} pods read, {len(report.trace)} lines carry {cid}"
+        carry = "carries" if len(report.trace) == 1 else "carry"
+        return (f"{plural(len(read), 'log')} of {plural(len(all_pods), 'pod')} read, "
+                f"{plural(len(report.trace), 'line')} {carry} {cid}")
 
     async def analysis() -> str:
         by_service: dict[str, list[LogSnapshot]] = {}

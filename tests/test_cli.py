@@ -77,7 +77,7 @@ def test_patterns_list_names_every_row() -> None:
     from playbooks.patterns import PatternTable
 
     result = opsbot("patterns", "list", "--json")
-    ids = [json.loads(line)["id"] for line in result.stdout.splitlines()]
+    ids = [row["id"] for row in json.loads(result.stdout)]  # one JSON document, an array
     assert ids == [p.id for p in PatternTable.default()]
 
 
@@ -357,3 +357,31 @@ def test_readme_links_only_files_in_the_repository() -> None:
                 continue
             path = os.path.normpath(os.path.join(os.path.dirname(doc), target.split("#")[0]))
             assert path in tracked or any(t.startswith(path + "/") for t in tracked), f"{doc} links {target}"
+
+
+def test_trace_json_names_the_correlation_id_under_its_own_key() -> None:
+    result = opsbot("trace", "7f3a9c2e", "--since", "2h", "--demo", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["correlation_id"] == "7f3a9c2e" and report["kind"] == "trace"
+
+
+def test_times_are_dated_and_zoned_and_words_agree() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.render.verdict import age, stamp
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    assert stamp(now - timedelta(hours=2), now=now) == "10:00 UTC"
+    assert stamp(now - timedelta(days=1), now=now) == "2026-11-28 12:00 UTC"
+    assert [age(s) for s in (59, 600, 7080, 7200, 200_000)] == ["59s", "10m", "1h58m", "2h0m", "2d7h"]
+    out = "\n".join(opsbot(*args).stdout for args in (("demo",), ("verify", "taskflow-api", "--demo"),
+                                                       ("trace", "7f3a9c2e", "--since", "2h", "--demo")))
+    assert not re.search(r"\b1 (runs|pods|findings|lines|logs|steps|hits)\b", out)
+    assert "(s)" not in out
+    # a word said twice, not names that share one ("taskflow-pubsub pubsub.redis")
+    doubled = [m.group(0) for m in re.finditer(r"(?<![\w.-])([a-z]{2,}) \1(?![\w.-])", out)]
+    assert doubled == [], doubled
+    ages = re.findall(r"\b(\d+)m\b", out)  # minutes alone only under an hour: never "118m" beside "2h0m"
+    assert all(int(m) < 60 for m in ages), ages
+    assert re.search(r"first seen \d\d:\d\d:\d\d UTC", out)

@@ -23,6 +23,7 @@ from bot.plumbing.metrics import COMMANDS
 from bot.redact import redact
 from bot.render import Message
 from bot.store import AsyncIncidentStore, IncidentStore
+from bot.text import plural
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
 from playbooks.followups import run_followup
@@ -158,7 +159,7 @@ class IncidentService(TaskSupervisor):
                 self._waiting += 1
                 try:
                     queued = report.model_copy(deep=True)
-                    queued.steps[0].title = f"Queued behind {self._waiting} other investigation(s)"
+                    queued.steps[0].title = f"Queued behind {plural(self._waiting, 'other investigation')}"
                     updater.submit(render.progress_message(queued))
                     await self._runs.acquire()
                 finally:
@@ -207,11 +208,12 @@ class IncidentService(TaskSupervisor):
             ts = await sink.post(message, thread_ts=root_ts)
             await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self.db.set_checklist(incident.id, report.checklist)
-        lines = f"{len(report.trace)} line(s) carry {subject}, " if isinstance(cmd, TraceCommand) else ""
+        lines = f"{plural(len(report.trace), 'line')} with {subject}, " if isinstance(cmd, TraceCommand) else ""
         await self.db.add_timeline(
             incident.id,
             "findings",
-            f"{cmd.playbook}: {lines}{len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
+            f"{cmd.playbook}: {lines}{plural(len(report.findings), 'finding')}, "
+            f"{report.steps_done}/{plural(len(report.steps), 'step')}",
             by=BOT_USER,
         )
         await self.refresh_checklist(sink, incident)
