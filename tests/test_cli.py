@@ -197,6 +197,14 @@ def sandbox() -> Iterator[RunningSandbox]:
     running.stop()
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def kubeconfig_for(tmp_path: Path, server: str, namespace: str | None = None) -> Path:
     context: dict[str, str] = {"cluster": "c", "user": "u"}
     if namespace:
@@ -385,3 +393,26 @@ def test_times_are_dated_and_zoned_and_words_agree() -> None:
     ages = re.findall(r"\b(\d+)m\b", out)  # minutes alone only under an hour: never "118m" beside "2h0m"
     assert all(int(m) < 60 for m in ages), ages
     assert re.search(r"first seen \d\d:\d\d:\d\d UTC", out)
+
+
+@pytest.mark.parametrize(("tokens", "named"), [
+    ({"SLACK_BOT_TOKEN": "xoxb-wrong", "SLACK_SIGNING_SECRET": "s3cret"}, "SLACK_BOT_TOKEN"),
+    ({"SLACK_BOT_TOKEN": "xoxb-fake-bot-token", "SLACK_APP_TOKEN": "xapp-wrong"}, "SLACK_APP_TOKEN"),
+])
+async def test_serve_checks_the_slack_tokens_at_start_and_names_the_wrong_one(
+        tokens: dict[str, str], named: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.fakes.slack import FakeSlack
+
+    async with FakeSlack() as fake:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "GITHUB_"))}
+        env = {**clean, **tokens, "SLACK_API_URL": fake.url, "PORT": str(free_port()), "OPSBOT_DB": str(tmp_path / "o.db")}
+        proc = await asyncio.create_subprocess_exec(OPSBOT, "serve", "--demo", env=env,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 2
+        line = err.decode().strip().splitlines()[-1]
+        assert line.startswith(f"opsbot: bad setting {named}: Slack refused it"), err.decode()
+        assert "Traceback" not in err.decode()
+        assert fake.calls_to("auth.test")
