@@ -7,6 +7,8 @@ only see this class, never how it was wired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.config import Settings
 from bot.errors import OpsbotError
 from bot.github import GitHubGateway
@@ -26,8 +28,11 @@ class Runtime:
         checklists: ChecklistCatalogue,
         github: GitHubGateway | None,
         kubernetes: dict[str | None, KubernetesGateway] | None = None,
+        answers: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        # which suggested commands the cluster can answer (the sandbox: not all of them); None: all
+        self.answers = answers
         self.patterns = patterns
         self.checklists = checklists
         self.github = github

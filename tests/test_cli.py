@@ -407,7 +407,8 @@ async def test_serve_checks_the_slack_tokens_at_start_and_names_the_wrong_one(
 
     async with FakeSlack() as fake:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "GITHUB_"))}
-        env = {**clean, **tokens, "SLACK_API_URL": fake.url, "PORT": str(free_port()), "OPSBOT_DB": str(tmp_path / "o.db")}
+        env = {**clean, **tokens, "SLACK_API_URL": fake.url, "PORT": str(free_port()),
+               "OPSBOT_DB": str(tmp_path / "o.db")}
         proc = await asyncio.create_subprocess_exec(OPSBOT, "serve", "--demo", env=env,
                                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _out, err = await asyncio.wait_for(proc.communicate(), 120)

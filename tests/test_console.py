@@ -125,3 +125,11 @@ def test_a_failed_debug_leaves_incident_close_about_no_other_incident(tmp_path: 
     output = run(["/debug taskflow-api", "/incident close fixed", "/debug nosuch", "/incident close"], tmp_path)
     assert "no open incident in this channel" in after(output, "/incident close")
     assert "already closed" not in output
+
+
+def test_press_applies_the_grep_its_command_shows(session: str) -> None:
+    pressed = after(session, "press 1")
+    head, *lines = [line.removeprefix("  │ ").strip() for line in pressed.strip().splitlines()]
+    assert "| grep -i -E 'QueuePool|TimeoutError'" in head
+    shown = [line for line in lines if line]
+    assert shown and all(re.search("queuepool|timeouterror", line, re.I) for line in shown), shown
