@@ -16,7 +16,6 @@ from bot.sandbox.selectors import field_lookup, parse_selector
 from bot.sandbox.tables import as_table
 from bot.sandbox.world import World
 
-
 _NEVER_STARTED = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
