@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -31,6 +31,9 @@ from bot.runtime import open_runtime
 from bot.store import Incident, IncidentStore
 from bot.threads import IncidentService
 from handlers.intake import Intake
+
+if TYPE_CHECKING:
+    from bot.sandbox import Scenario
 
 CHANNEL = "console"
 PROMPT = "opsbot> "
@@ -274,9 +277,10 @@ def _store_for(settings: Settings, demo: bool) -> Iterator[IncidentStore]:
             store.close()
 
 
-async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console: Console, user: str) -> None:
-    async with open_runtime(settings, demo=demo) as runtime:
-        with _store_for(settings, demo) as store:
+async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console: Console, user: str,
+                      scenario: Scenario | None = None) -> None:
+    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
+        with _store_for(settings, demo or scenario is not None) as store:
             service = IncidentService(runtime, store)
             session = ConsoleSession(service, TerminalSink(console), user=user)
             interactive = stdin.isatty()
@@ -294,14 +298,15 @@ async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console:
             await service.shutdown(5.0)
 
 
-def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout: TextIO | None = None) -> None:
-    """`opsbot console [--demo]`: blocks until `quit` or the end of input."""
+def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout: TextIO | None = None,
+            scenario: Scenario | None = None) -> None:
+    """`opsbot console [--demo | --scenario FILE]`: blocks until `quit` or the end of input."""
     out = Console(file=stdout or sys.stdout, highlight=False, emoji=False, soft_wrap=True)
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "console"
     try:
-        asyncio.run(run_console(settings, demo=demo, stdin=stdin, console=out, user=user))
+        asyncio.run(run_console(settings, demo=demo, stdin=stdin, console=out, user=user, scenario=scenario))
     except KeyboardInterrupt:
         out.print()

@@ -104,6 +104,7 @@ class PodSpec(BaseModel):
     ready: bool | None = Field(None, description="Unset: every container ready")
     replicaset: str | None = Field(None, description="template_hash of an older ReplicaSet (replicasets) owning "
                                                     "this pod; unset: the current one")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels of this pod only, beside the template's")
 
 
 class ReplicaSetSpec(BaseModel):

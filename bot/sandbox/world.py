@@ -385,9 +385,8 @@ class World:
             pod_spec = {**pod_spec, **{key: [{**c, "image": images.get(c["name"], c["image"])}
                                              for c in pod_spec.get(key, [])]
                                        for key in ("containers", "initContainers") if key in pod_spec}}
-        meta = self._meta(
-            spec.name, ns, spec.created, labels=labels, annotations=dep.pod_annotations, generateName=f"{rs_name}-"
-        )
+        meta = self._meta(spec.name, ns, spec.created, labels={**labels, **spec.labels},
+                          annotations=dep.pod_annotations, generateName=f"{rs_name}-")
         meta["ownerReferences"] = [
             {
                 "apiVersion": "apps/v1",
