@@ -289,4 +289,6 @@ def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
         fail(str(exc), 2)
 
 
-from bot import cli_snapshot  # noqa: E402,F401  registers snapshot and eval
+from bot import cli_snapshot  # noqa: E402  snapshot and eval
+
+cli_snapshot.register(app)

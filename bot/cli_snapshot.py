@@ -1,47 +1,58 @@
 """`opsbot snapshot` and `opsbot eval`: keep an incident as a scenario file, and replay a folder of them
-as a regression suite. Registered on `bot.cli.app` (bot/cli.py imports this module at its end)."""
+as a regression suite. bot/cli.py calls `register(app)` at its end.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the commands are defined inside `register` (so that
+this module does not import bot.cli at import time, which imports it), and typer reads their
+annotations as objects.
+"""
 
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from bot.cli import (
-    ContextOpt,
-    DemoOpt,
-    NamespaceOpt,
-    ScenarioOpt,
-    app,
-    fail,
-    load_scenario_file,
-    run,
-    settings,
-)
 from bot.errors import OpsbotError
 
 if TYPE_CHECKING:
     from bot.capture.evaluate import Judgement
     from bot.sandbox import Scenario
 
+OutputOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (evaluated by typer at definition)
+    "-o", "--output", help="File to write (`-`: stdout; default: snapshot-SERVICE-TIME.yaml)", show_default=False)]
+FolderArg = Annotated[Path, typer.Argument(help="Folder of scenario files (those with an expect: block are run)")]
 
-@app.command()
-def snapshot(
-    service: Annotated[str, typer.Argument(help="Service (Deployment) to snapshot")],
-    namespace: NamespaceOpt = None,
-    context: ContextOpt = None,
-    output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="File to write (`-`: stdout; default: snapshot-SERVICE-TIME.yaml)",
-        show_default=False)] = None,
-    demo: DemoOpt = False,
-    scenario: ScenarioOpt = None,
-) -> None:
-    """Run /debug and keep what it read (deployment, ReplicaSets, pods, logs, events, Dapr, runs) as one
-    redacted scenario file, to replay later with --scenario FILE."""
+
+def register(app: typer.Typer) -> None:
+    """Add `snapshot` and `eval` to the CLI."""
+    from bot.cli import ContextOpt, DemoOpt, NamespaceOpt, ScenarioOpt
+
+    @app.command()
+    def snapshot(
+        service: Annotated[str, typer.Argument(help="Service (Deployment) to snapshot")],
+        namespace: NamespaceOpt = None,
+        context: ContextOpt = None,
+        output: OutputOpt = None,
+        demo: DemoOpt = False,
+        scenario: ScenarioOpt = None,
+    ) -> None:
+        """Run /debug and keep what it read (deployment, ReplicaSets, pods, logs, events, Dapr, runs) as
+        one redacted scenario file, to replay later with --scenario FILE."""
+        take(service, namespace, context, output, demo, scenario)
+
+    @app.command("eval")
+    def eval_scenarios(folder: FolderArg) -> None:
+        """Run every scenario of FOLDER that has an `expect:` block and check its findings and verdict; a
+        table, then `scenarios=N passed=N recall=... false_findings=...`. Exit 1 on a miss."""
+        evaluate(folder)
+
+
+def take(service: str, namespace: "str | None", context: "str | None", output: "Path | None", demo: bool,
+         scenario: "Path | None") -> None:
+    """`opsbot snapshot`: the debug playbook's run, written as a scenario file."""
     from bot.capture import take_snapshot
+    from bot.cli import fail, load_scenario_file, run, settings
     from bot.runtime import open_runtime
 
     world = load_scenario_file(scenario)
@@ -65,8 +76,9 @@ def snapshot(
                f"(replay: opsbot debug {service} --scenario {path})", err=True)
 
 
-def _suite(folder: Path) -> list[tuple[Path, Scenario]]:
+def _suite(folder: Path) -> "list[tuple[Path, Scenario]]":
     """Every scenario of the folder that has an `expect:` block, validated before any runs."""
+    from bot.cli import fail
     from bot.sandbox import load_scenario
 
     if not folder.is_dir():
@@ -85,13 +97,10 @@ def _suite(folder: Path) -> list[tuple[Path, Scenario]]:
     return suite
 
 
-@app.command("eval")
-def eval_scenarios(
-    folder: Annotated[Path, typer.Argument(help="Folder of scenario files (those with an expect: block are run)")],
-) -> None:
-    """Run every scenario of FOLDER that has an `expect:` block and check its findings and verdict; a table,
-    then `scenarios=N passed=N recall=... false_findings=...`. Exit 1 on a miss."""
+def evaluate(folder: Path) -> None:
+    """`opsbot eval`: every scenario with an `expect:` block, run and judged."""
     from bot.capture.evaluate import judge, summary_line
+    from bot.cli import run, settings
     from bot.commands import ServiceCommand
     from bot.runtime import open_runtime
     from playbooks.registry import run_command
@@ -99,7 +108,7 @@ def eval_scenarios(
     suite = _suite(folder)
     base = settings()
 
-    async def go() -> list[Judgement]:
+    async def go() -> "list[Judgement]":
         out = []
         for path, scenario in suite:
             expect = scenario.expect
@@ -117,7 +126,7 @@ def eval_scenarios(
         raise typer.Exit(1)
 
 
-def _print_table(judgements: list[Judgement]) -> None:
+def _print_table(judgements: "list[Judgement]") -> None:
     from rich.console import Console
     from rich.table import Table
 
