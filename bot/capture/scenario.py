@@ -179,7 +179,7 @@ def _deployment(d: DeploymentSnapshot, pods: Sequence[PodSnapshot], logs: Sequen
         out["annotations"] = {"opsbot.io/commit": d.commit}
     ports = next((p.dapr for p in pods if p.dapr is not None), None)
     if ports is not None:
-        notes = {"dapr.io/enabled": "true", "dapr.io/app-id": ports.app_id or d.name}
+        notes = {"dapr.io/enabled": "true", **({"dapr.io/app-id": ports.app_id} if ports.app_id else {})}
         if ports.http_port != 3500:
             notes["dapr.io/http-port"] = str(ports.http_port)
         if ports.app_port:
