@@ -107,6 +107,12 @@ class Intake:
             return _answered(Accepted(cmd.name, reply=await service.status_message(sink.channel, thread_ts=thread_ts)))
         if cmd.action == "list":
             return _answered(Accepted(cmd.name, reply=await service.list_message(sink.channel)))
+        if cmd.action == "snapshot":
+            if cmd.incident_id is None and thread_ts is None:
+                raise UsageError("which incident? `/incident snapshot #ID`, or type it in the incident's thread")
+            found = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+            reply = render.usage_message(f"Attaching the snapshot of incident #{found.id} ({found.service}).")
+            return Accepted(cmd.name, reply=reply, work=lambda: service.attach_snapshot(sink, found, user=user))
         if cmd.action == "reopen":
             if cmd.incident_id is None and thread_ts is None:
                 raise UsageError("which incident? `/incident reopen #ID` (`/incident list` shows the open ones; "

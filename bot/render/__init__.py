@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         incident_status_message,
         note,
         reopened_message,
+        snapshot_message,
         usage_message,
     )
     from bot.render.progress import progress_message
@@ -37,7 +38,7 @@ _WHERE = {
     "parse_next_action": "bot.render.findings",
     "MAX_SECTION": "bot.render.message", "ActionId": "bot.render.message", "BlockId": "bot.render.message",
     "action_result_message": "bot.render.notes", "closed_message": "bot.render.notes",
-    "reopened_message": "bot.render.notes",
+    "reopened_message": "bot.render.notes", "snapshot_message": "bot.render.notes",
     "incident_list_message": "bot.render.notes", "incident_status_message": "bot.render.notes",
     "note": "bot.render.notes", "usage_message": "bot.render.notes",
     "progress_message": "bot.render.progress",
@@ -71,6 +72,7 @@ __all__ = [
     "progress_message",
     "reopened_message",
     "root_message",
+    "snapshot_message",
     "text_length",
     "trace_message",
     "usage_message",

@@ -74,6 +74,12 @@ class AsyncIncidentStore:
     async def save_report(self, incident_id: int, report: Report) -> None:
         await self._run(self.store.save_report, incident_id, report)
 
+    async def save_snapshot(self, incident_id: int, body: str) -> None:
+        await self._run(self.store.save_snapshot, incident_id, body)
+
+    async def snapshot(self, incident_id: int) -> tuple[datetime, str] | None:
+        return await self._run(self.store.snapshot, incident_id)
+
     async def last_report(self, incident_id: int) -> Report | None:
         return await self._run(self.store.last_report, incident_id)
 

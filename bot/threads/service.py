@@ -194,6 +194,8 @@ class IncidentService(TaskSupervisor):
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
+            if cmd.playbook == "debug":
+                await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
             ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
@@ -336,6 +338,27 @@ class IncidentService(TaskSupervisor):
         if root is not None:
             stub = await self.db.last_report(incident.id) or _report_stub(incident)
             await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
+
+    async def _keep_snapshot(self, incident: Incident, report: Report) -> None:
+        """Keep what this /debug read as a scenario file (redacted), for `/incident snapshot` and for
+        replaying the incident later without the cluster. A failure here costs the snapshot only."""
+        from bot.capture import snapshot_yaml
+
+        try:
+            body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings)
+            await self.db.save_snapshot(incident.id, body)
+        except Exception:  # the thread is what matters; the snapshot is a keepsake
+            log.exception("could not keep the snapshot of incident #%s", incident.id)
+
+    async def attach_snapshot(self, sink: ThreadSink, incident: Incident, *, user: str) -> None:
+        """Post the incident's snapshot to its thread as a file (open or closed: it is kept)."""
+        kept = await self.db.snapshot(incident.id)
+        if kept is None:
+            raise UsageError(f"incident #{incident.id} has no snapshot: it is taken by /debug in its thread")
+        taken_at, body = kept
+        await sink.post(render.snapshot_message(incident, body, taken_at=taken_at, requested_by=user),
+                        thread_ts=incident.thread_ts)
+        await self.db.add_timeline(incident.id, "snapshot", "snapshot attached", by=user)
 
     async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
         """Open a closed incident again: say so in its thread and on its root."""
