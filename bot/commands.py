@@ -25,7 +25,8 @@ HELP: dict[str, str] = {
     "/debug": "open an incident thread and run the debug playbook on SERVICE",
     "/verify": "check that the latest deployment of SERVICE is healthy and runs the latest build",
     "/trace": "follow one request across services: every log line carrying its correlation id, in time order",
-    "/incident": "status of this channel's open incident, the open incidents, close one with a summary, reopen one, or attach its snapshot (what /debug read) as a file",
+    "/incident": "status of this channel's open incident, the open incidents, close one with a summary, reopen one,"
+                 " or attach its snapshot (what /debug read) as a file",
     "/opsbot": "this help",
 }
 
