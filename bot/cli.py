@@ -253,3 +253,6 @@ def console(demo: DemoOpt = False) -> None:
         run_console(settings(), demo=demo)
     except OpsbotError as exc:
         fail(str(exc), 2)
+from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
+
+app.add_typer(incident_app, name="incident")
