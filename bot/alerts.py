@@ -75,9 +75,10 @@ def add_alert_routes(web_app: web.Application, desk: AlertDesk, settings: Settin
     web_app.router.add_post(ALERTS_PATH, alertmanager)
 
 
-def mount_alerts(web_app: web.Application, service: IncidentService, settings: Settings,
-                 client: AsyncWebClient) -> AlertDesk:
-    """The desk that lands alerts in Slack threads, and its route (when alerts are configured)."""
+def mount_alerts(web_app: web.Application, service: IncidentService, client: AsyncWebClient) -> AlertDesk:
+    """The desk that lands alerts in Slack threads, and its route (when alerts are configured). The
+    runtime's settings: with --demo they hold the sandbox's catalogue (which namespace a service is in)."""
+    settings = service.runtime.settings
     desk = AlertDesk(service, settings, lambda channel: SlackSink(client, channel, patience=settings.slack.patience))
     add_alert_routes(web_app, desk, settings)
     return desk

@@ -157,7 +157,7 @@ async def run_server(
         guard = RequestGuard(signing_secret) if signing_secret is not None else None
         web_app = build_web_app(app, readiness(runtime, store), guard=guard, service=service,
                                 slack_path=app_token is None)
-        mount_alerts(web_app, service, settings, client)  # POST /alertmanager, when alerts are configured
+        mount_alerts(web_app, service, client)  # POST /alertmanager, when alerts are configured
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket_mode: Any = None

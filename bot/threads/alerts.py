@@ -41,23 +41,28 @@ _ENTRY = re.compile(r"^(firing|resolved) .* \[fp ([0-9A-Za-z]+)\]$", re.DOTALL)
 class ChannelPace:
     """A token bucket per channel: `BURST` posts at once, then one per `interval` seconds."""
 
-    def __init__(self, interval: float, burst: int = BURST) -> None:
+    def __init__(self, interval: float, burst: int = BURST, *, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.interval = interval
         self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = float(burst)
         self._at: float | None = None
         self._lock = asyncio.Lock()
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
     async def take(self) -> None:
         async with self._lock:  # in turn: the first to wait is the first to post
-            loop = asyncio.get_running_loop()
-            now = loop.time()
+            now = self._now()
             if self._at is not None:
                 self._tokens = min(self.burst, self._tokens + (now - self._at) / self.interval)
             self._at = now
             if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) * self.interval)
-                self._tokens, self._at = 1.0, loop.time()
+                await self._sleep((1 - self._tokens) * self.interval)
+                self._tokens, self._at = 1.0, self._now()
             self._tokens -= 1
 
 
@@ -234,7 +239,8 @@ class AlertDesk:
 
         async def run() -> None:
             try:
-                await self.service.run_playbook(sink, cmd, namespace=target.namespace, context=None, user=ALERT_USER,
+                await self.service.run_playbook(sink, cmd, namespace=target.namespace,
+                                                context=self.settings.kubernetes.context, user=ALERT_USER,
                                                 thread_ts=thread_ts, on_open=on_open)
             finally:
                 if done is not None and not done.done():
