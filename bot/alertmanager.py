@@ -152,9 +152,10 @@ def target_of(alert: Alert, settings: Settings) -> Target | None:
 _QUIET_LABELS = {"alertname", "job", "instance", "prometheus", "receiver", "endpoint", "container_id"}
 
 
-def describe(alert: Alert, *, limit: int = 300) -> str:
+def describe(alert: Alert) -> str:
     """One plain-text line for a person: name, the telling labels, the summary, since/until when.
-    (Not escaped: the renderer escapes and redacts; the store redacts.)"""
+    Neither escaped, redacted nor clipped: redact first, then clip (a secret cut in half would no
+    longer look like one); the renderer and the store do both."""
     labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _QUIET_LABELS)
     parts = [alert.name]
     if labels:
@@ -167,5 +168,4 @@ def describe(alert: Alert, *, limit: int = 300) -> str:
         parts.append(f"resolved at {ended:%H:%M:%S} UTC")
     else:
         parts.append(f"since {alert.starts_at:%H:%M:%S} UTC")
-    text = " ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return " ".join(parts)

@@ -309,3 +309,17 @@ async def test_a_channels_posts_keep_to_the_pace_after_a_burst() -> None:
         # by time t, at most burst + t/interval posts went out
         assert i + 1 <= 5 + at / 1.0 + 1e-9
     assert taken[:5] == [0.0] * 5 and taken[-1] == pytest.approx(35.0)
+
+
+async def test_secrets_in_an_alert_reach_neither_slack_nor_the_store(stack: Stack, tmp_path: Path) -> None:
+    leaky = alert("DbAuthFailed", pod="a")
+    leaky["annotations"]["summary"] = "login failed: postgres://app:Sup3r-s3cret-pw@db:5432/app"
+    leaky["labels"]["dsn"] = "password=Sup3r-s3cret-pw"
+    assert (await stack.send(notification(leaky))).status == 200
+    await stack.service.drain()
+    posted = json.dumps([c.args for c in stack.fake.calls])
+    assert "DbAuthFailed" in posted and "Sup3r-s3cret-pw" not in posted
+    stack.store.close()
+    for path in Path(stack.store.path).parent.glob("opsbot.db*"):
+        assert b"Sup3r-s3cret-pw" not in path.read_bytes(), path.name
+    stack.store = IncidentStore(stack.store.path)  # the fixture closes it again

@@ -30,8 +30,8 @@ def alert_lines_message(changes: Sequence[AlertChange], *, receiver: str = "aler
     counts = " · ".join(p for p in (f"{firing} firing" if firing else "", f"{resolved} resolved" if resolved else "")
                         if p)
     head = f"*Alerts* from {clean(receiver, 60)} · {counts}"
-    text = f"Alerts: {counts}: " + "; ".join(describe(a, limit=120) for _, a in changes[:5])
-    return Message(text=clean(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(shown), BlockId.ALERTS)])
+    text = f"Alerts: {counts}: " + "; ".join(clean(describe(a), 120) for _, a in changes[:5])
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(shown), BlockId.ALERTS)])
 
 
 def close_offer_message(incident: Incident, *, checked: str) -> Message:

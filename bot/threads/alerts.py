@@ -25,8 +25,10 @@ from bot.alertmanager import Alert, Target, describe
 from bot.commands import ServiceCommand
 from bot.config import Settings
 from bot.errors import OpsbotError
-from bot.models import SEVERITY_ORDER, FileSnippet, Incident, Message, Report, Severity
+from bot.models import BOT_USER, SEVERITY_ORDER, FileSnippet, Incident, Message, Report, Severity
+from bot.redact import redact
 from bot.render.alerts import AlertChange, alert_lines_message, close_offer_message, still_wrong_message
+from bot.render.text import clip
 from bot.threads.service import IncidentService
 from bot.threads.sink import ThreadSink
 from playbooks.registry import run_command
@@ -127,7 +129,7 @@ class AlertThread:
 
 def timeline_text(status: str, alert: Alert) -> str:
     """The timeline entry of an alert line; ends with its fingerprint, read back by `restore`."""
-    return f"{status} {describe(alert, limit=500)} [fp {alert.fingerprint}]"
+    return f"{status} {clip(redact(describe(alert)), 600)} [fp {alert.fingerprint}]"
 
 
 def findings_stopped(report: Report) -> tuple[bool, str]:
@@ -273,7 +275,7 @@ class AlertDesk:
         at = datetime.now(UTC)
         await self.service.db.add_timeline(incident.id, "recheck",
                                            f"all alerts resolved by {at:%H:%M:%S} UTC; recheck: {checked}",
-                                           by="opsbot")
+                                           by=BOT_USER)
         sink = self.sink(target.channel)
         if stopped:
             ts = await sink.post(close_offer_message(incident, checked=checked), thread_ts=incident.thread_ts)
