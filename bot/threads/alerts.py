@@ -31,7 +31,6 @@ from bot.render.alerts import AlertChange, alert_lines_message, close_offer_mess
 from bot.render.text import clip
 from bot.threads.service import IncidentService
 from bot.threads.sink import ThreadSink
-from playbooks.registry import run_command
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +269,7 @@ class AlertDesk:
         """Every alert resolved: did the findings stop too? Offer Close when they did."""
         incident = thread.incident
         cmd = ServiceCommand(service=target.service, namespace=target.namespace, playbook="debug")
-        report = await run_command(self.service.runtime, cmd, namespace=target.namespace, context=incident.context)
+        report = await self.service.run_quietly(cmd, namespace=target.namespace, context=incident.context)
         stopped, checked = findings_stopped(report)
         at = datetime.now(UTC)
         await self.service.db.add_timeline(incident.id, "recheck",

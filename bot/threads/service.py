@@ -222,6 +222,11 @@ class IncidentService(TaskSupervisor):
         await finishing
         return incident
 
+    async def run_quietly(self, cmd: PlaybookCommand, *, namespace: str, context: str | None) -> Report:
+        """A playbook run that posts nothing (an alert's recheck), in a place of the same capacity."""
+        async with self._runs:
+            return await run_command(self.runtime, cmd, namespace=namespace, context=context)
+
     # --- after a restart -----------------------------------------------------------------------
 
     async def interrupted_runs(self) -> list[tuple[Incident, PlaybookCommand, str | None, bool]]:
