@@ -97,7 +97,7 @@ def _summary(incident: Incident, timeline: Sequence[TimelineEntry], report: Repo
 
 
 def _timeline(timeline: Sequence[TimelineEntry]) -> list[str]:
-    rows = ["| when | who | what | |", "| --- | --- | --- | --- |"]
+    rows = ["| when | who | what | detail |", "| --- | --- | --- | --- |"]
     shown = list(timeline)
     cut = 0
     if len(shown) > MAX_TIMELINE:
