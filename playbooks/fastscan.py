@@ -16,14 +16,15 @@ exact path, because without Unicode properties (which make compiling ~30x slower
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Sequence
 from itertools import compress
 from operator import not_
 from typing import Any
 
-try:
-    _hs: Any = importlib.import_module("hyperscan")
+try:  # OPSBOT_NO_HYPERSCAN=1 measures (and checks) the pure-Python path where the wheel is installed
+    _hs: Any = None if os.environ.get("OPSBOT_NO_HYPERSCAN") == "1" else importlib.import_module("hyperscan")
 except ImportError:  # pragma: no cover - the fast path is optional
     _hs = None
 

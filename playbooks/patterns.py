@@ -142,7 +142,8 @@ class _Probe:
         self.regex = regex
         # lowercase; None: no usable literal, always run the regex
         self.primary = requirements[0] if requirements else None
-        self.also = tuple(re.compile("|".join(map(re.escape, sorted(r, key=len, reverse=True))))
+        self.also = tuple(re.compile("|".join(re.escape(s).replace(SPACE, r"\s")
+                                              for s in sorted(r, key=len, reverse=True)))
                           for r in (requirements or ())[1:])
 
 
@@ -372,13 +373,24 @@ def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
     except Exception:  # any parser surprise only costs speed, never a wrong answer
         return None
     usable = sorted((c for c in candidates if min(len(s) for s in c) >= _MIN_LITERAL), key=_selectivity, reverse=True)
+    # the primary set feeds the Aho-Corasick automaton, which knows no white-space class
+    primary = next((c for c in usable if not any(SPACE in s for s in c)), None)
+    if primary is None:
+        return None
+    # a set whose every string holds a string of the primary one ("get" then "get ") rejects nothing more
+    # (or that the primary set implies: "errored" needs "error")
+    usable = [c for c in usable if c is not primary and not all(any(p in s for p in primary) for s in c)
+              and not all(any(s in p for s in c) for p in primary)]
     kept: list[tuple[str, ...]] = []
-    for best in usable[:_MAX_REQUIREMENTS]:
+    for best in [primary, *usable][:_MAX_REQUIREMENTS]:
         # a string that contains another one of the set adds nothing: {"foo", "foobar"} is {"foo"}
         kept.append(tuple(sorted(x for x in best if not any(y != x and y in x for y in best))))
     return tuple(kept) or None
 
 
+# stands for "one white-space character" (`\\s`) in a literal; a private-use character, which a
+# regex's own literals never give (non-ASCII literals are not used); checked as `\\s` by `_Probe`
+SPACE = "\ue000"
 _MAX_RUNS = 128  # cap on the strings a run multiplies out to ("5[0-9][0-9]" is 100)
 _MAX_REQUIREMENTS = 2  # literal sets checked per regex: the primary one and at most one more
 _MAX_RANGE = 16  # a character range of at most this many characters is a set of literals
@@ -407,6 +419,8 @@ def _best(candidates: list[Literals]) -> Literals | None:
 def _class_literals(items: list[tuple[Any, Any]]) -> Literals | None:
     """The characters of a class such as `[ _]` or `[0-9]`, if it is a few ASCII ones, lowercased."""
     c = _sre_consts
+    if items == [(c.CATEGORY, c.CATEGORY_SPACE)]:  # \s: one white-space character, whatever it is
+        return frozenset({SPACE})
     chars: set[str] = set()
     for op, av in items:
         if op is c.LITERAL and chr(av).isascii():
@@ -462,6 +476,17 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
             inner = _best(needs)
             if av[0] == av[1] == 1:
                 exact = once
+            elif once is not None and all(once) and len(once) <= _MAX_RUNS:
+                # `ab+c` holds "ab" (the first repetition ends the run before it) and "bc" (the last
+                # one starts the next run): `GET\s+/x\s+5[0-9][0-9]` needs a white space before the 5
+                if all(run):  # the run alone too: the Aho-Corasick set cannot hold the white space
+                    candidates.append(run)
+                if len(run) * len(once) <= _MAX_RUNS:
+                    run = frozenset(a + b for a in run for b in once)
+                exact_all = False
+                flush()
+                run = once
+                continue
             elif once is not None and all(once):
                 inner = once if inner is None else max(inner, once, key=_selectivity)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[1] == 1:  # x? is x or nothing

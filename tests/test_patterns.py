@@ -12,6 +12,7 @@ from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
 from playbooks.patterns import (
     DEFAULT_FILE,
+    SPACE,
     Pattern,
     PatternTable,
     _required_literals,
@@ -269,13 +270,14 @@ def test_classify_many_equals_classify_each(table: PatternTable, lines: list[str
         (r"x|\d+", None),  # one branch has no literal: always run
         (r"ab", None),  # too short to reject anything
         (r"\bfoo(?:bar)?\b", (("foo",),)),  # "foobar" holds "foo": one check is enough
-        (r"(?:error|fail)+ed", (("error", "fail"),)),
+        (r"(?:error|fail)+ed", (("errored", "failed"),)),  # the last repetition runs on
         (r"(?:https?|grpc)://\S+ 404", (("grpc://", "http://", "https://"), (" 404",))),
         (r"\bexit(?:ed)?[ _]code\W{0,3}137", (("exit code", "exit_code", "exited code", "exited_code"), ("137",))),
         (r"(?:ab)?c", None),  # the optional part may be absent: only "c" is required
-        # both sets are required; a line needs one string of each. Bare numbers go second: "500".."504"
-        # are in the timestamps, durations and ids of most lines, the methods only in access logs
-        (r"\b(?:GET|HEAD)\s+\S+\s+50[0-4]\b", (("get", "head"), ("500", "501", "502", "503", "504"))),
+        # both sets are required; a line needs one string of each. Bare numbers are no second set:
+        # "500".."504" are in the timestamps, durations and ids of most lines; a white space (SPACE,
+        # checked as \s) then the number is in an access line's status only
+        (r"\b(?:GET|HEAD)\s+\S+\s+50[0-4]\b", (("get", "head"), tuple(f"{SPACE}50{d}" for d in range(5)))),
         (r"error .* timeout .* retry", ((" timeout ",), ("error ",))),  # the two most selective are kept
         (r"[^a]bcd", (("bcd",),)),  # a negated class is no literal
         (r"x[a-z]yz", None),  # a range of 26 letters is too wide to multiply out; "yz" is too short
