@@ -179,10 +179,17 @@ def patterns_match(
     """Classify log lines: one JSON object a line a pattern matches, {"line", "pattern", "text"}, and one
     an error event no pattern explains, {"line", "pattern": null, "signature", "text"}."""
     from bot.redact import redact
-    from playbooks.unrecognised import classify_lines
+    from playbooks.unrecognised import classify_stream
 
     table = _patterns()
-    for verdict in classify_lines(table, _read_lines(file)):
+    # read a block at a time: a log of any size in flat memory
+    try:
+        stream = sys.stdin.buffer if file is None else file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+    with stream:
+        verdicts = classify_stream(table, stream)
+    for verdict in verdicts:
         row: dict[str, object] = {"line": verdict.line, "pattern": verdict.pattern}
         if verdict.signature is not None:
             row["signature"] = redact(verdict.signature)

@@ -431,9 +431,24 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
     """The error events of one log, in order. Lines in `skip` (already explained by the pattern
     table) never start an event, and an event holding one of them is left out: it is accounted for.
     `encoded`: `fastscan.encode(lines)`, when the caller has it."""
+    return events_before(lines, skip, encoded=encoded)[0]
+
+
+# lines an event may span from its first line (a leveled line, a few records, then a whole trace) and
+# a little more: a window of a log holding this many lines after an event's start sees it whole
+SPAN = MAX_FRAMES + LOOKAHEAD + 4
+
+
+def events_before(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset(), *,
+                  encoded: bytes | None = None, stop: int | None = None,
+                  covered: int = -1) -> tuple[list[ErrorEvent], int]:
+    """find_events for a window of a log read in pieces: (the events starting before line `stop`,
+    where the last event ends). `covered`: where the previous window's last event ended (lines
+    before it start nothing). Exact when the window holds SPAN lines after `stop`."""
     events: list[ErrorEvent] = []
-    covered = -1
     for index in candidate_lines(lines, encoded):
+        if stop is not None and index >= stop:
+            break
         if index < covered or index in skip:
             continue
         shape = classify_line(lines[index])
@@ -444,7 +459,7 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
         if skip and any(i in skip for i in range(event.start, event.end)):
             continue
         events.append(event)
-    return events
+    return events, covered
 
 
 _DESCRIBE_REASON = re.compile(r"^\s*Reason:\s+Error\s*$")
