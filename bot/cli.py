@@ -6,21 +6,24 @@ never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
-from bot.config import Settings, load_settings
 from bot.errors import OpsbotError, UsageError
-from bot.models import Report
-from playbooks.patterns import PatternTable
+
+# Start-up is part of every one-shot command: a module is imported where a command needs it
+# (pydantic-settings, the models, the pattern table, asyncio, rich), not here.
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.models import Report
+    from playbooks.patterns import PatternTable
 
 T = TypeVar("T")
 
@@ -49,6 +52,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     # The result leaves through a box, not as the main task's result: on the way out asyncio.run
     # builds an error message holding the repr of that task (CPython's signal.getsignal meets its
     # SIGINT handler), and the repr of a task holding a report is the repr of every log line in it.
+    import asyncio
+
     box: list[T] = []
 
     async def main() -> None:
@@ -66,6 +71,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def settings() -> Settings:
+    from bot.config import load_settings
+
     try:
         return load_settings()
     except OpsbotError as exc:
@@ -198,6 +205,7 @@ def patterns_match(
 
 
 def _patterns() -> PatternTable:
+    from playbooks.patterns import PatternTable
 
     try:
         return PatternTable.load(*settings().patterns_files)
