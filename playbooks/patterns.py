@@ -230,9 +230,12 @@ class PatternTable:
         automaton = self._words[source]
         if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
             data = encoded if encoded is not None else fastscan.encode(texts)
-            folds = not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
-            if data.count(b"\n") == len(texts) - 1 and not folds:
-                scanner = self._fast_scanner(source)
+            # a view of the buffer has its lines by construction; its non-ASCII lines (folding
+            # characters included) take the exact path of `_classify_scanned`
+            lazy = isinstance(texts, fastscan.LazyLines)
+            folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
+            if (lazy or data.count(b"\n") == len(texts) - 1) and not folds:
+                scanner = self.fast_scanner(source)
                 if scanner is not None:
                     return self._classify_scanned(scanner, probes, texts, source, data)
         joined = "\n".join(texts)
@@ -258,7 +261,7 @@ class PatternTable:
                 out[line] = self._first_match(probes, set(always), texts[line], folded_lines[line])
         return out
 
-    def _fast_scanner(self, source: str) -> fastscan.LineScanner | None:
+    def fast_scanner(self, source: str) -> fastscan.LineScanner | None:
         """The hyperscan database of every regex of a source, compiled on first use (big logs only)."""
         if source not in self._scanners:
             probes = self._probes[source]

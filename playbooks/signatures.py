@@ -399,7 +399,7 @@ class _Triggers:
 
 
 @cache
-def _trigger_scanner() -> fastscan.LineScanner | None:
+def trigger_scanner() -> fastscan.LineScanner | None:
     """The hyperscan database of the triggers (a leading line break: the start of a line), built once."""
     patterns = [(n, ("^" + re.escape(word[1:])) if word.startswith("\n") else re.escape(word))
                 for n, word in enumerate(TRIGGERS)]
@@ -410,7 +410,7 @@ def candidate_lines(lines: Sequence[str], encoded: bytes | None = None) -> list[
     """Indexes of the lines holding a trigger: one pass over the whole log, as it is (hyperscan for a
     big log where it is installed, else Aho-Corasick). `encoded`: `fastscan.encode(lines)`, if known."""
     big = encoded is not None or sum(map(len, lines)) >= fastscan.MIN_BYTES
-    if big and (scanner := _trigger_scanner()) is not None:
+    if big and (scanner := trigger_scanner()) is not None:
         # the triggers are ASCII: matched on the bytes, they find exactly what they find in the text
         hits, _ = scanner.scan(lines, ascii_only=False, data=encoded)
         return sorted(hits)

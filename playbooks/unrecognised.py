@@ -11,12 +11,21 @@ from datetime import datetime
 from itertools import compress
 from operator import methodcaller
 from typing import BinaryIO, NamedTuple
+from weakref import WeakKeyDictionary
 
 from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
 from playbooks import fastscan
 from playbooks.next_steps import next_command
 from playbooks.patterns import PatternTable
-from playbooks.signatures import SPAN, ErrorEvent, SignatureClusters, events_before, find_events, signature_id
+from playbooks.signatures import (
+    SPAN,
+    ErrorEvent,
+    SignatureClusters,
+    events_before,
+    find_events,
+    signature_id,
+    trigger_scanner,
+)
 
 MAX_EVIDENCE = 5
 _WORD = re.compile(r"[A-Za-z_][\w.$]{3,}")
@@ -175,9 +184,18 @@ def classify_lines(table: PatternTable, lines: Sequence[str]) -> list[LineVerdic
 # --- a log of any size, read in blocks ---------------------------------------------------------
 
 BLOCK = 4 << 20  # bytes read at a time: memory stays flat in the size of the log
-# line breaks of str.splitlines other than "\n" (\x85, \u2028, \u2029 in UTF-8); `in` finds each at
-# GB/s, where a regex reading bytes runs at ~50 MB/s
-_ODD_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+# line breaks of str.splitlines other than "\n": `in` finds a byte at GB/s, where a regex reading bytes
+# runs at ~50 MB/s; the ones outside ASCII (\x85, \u2028, \u2029 in UTF-8) are looked for in the
+# few runs of non-ASCII bytes only
+_ODD_BYTES = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_ODD_WIDE = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+def _odd_breaks(window: bytes) -> bool:
+    if any(odd in window for odd in _ODD_BYTES):
+        return True
+    return not window.isascii() and any(odd in window[max(start - 2, 0):end + 2] for start, end
+                                        in fastscan.non_ascii_runs(window) for odd in _ODD_WIDE)
 
 
 def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
@@ -203,6 +221,20 @@ def _carry_cut(window: bytes, keep: int) -> int:
     return at + 1
 
 
+_Scanners = tuple[fastscan.LineScanner, fastscan.LineScanner, fastscan.LineScanner]
+_UNIONS: WeakKeyDictionary[PatternTable, _Scanners] = WeakKeyDictionary()
+
+
+def _scanners(table: PatternTable) -> _Scanners | None:
+    """The table's scanner of log lines, the triggers' scanner, and their union (built once a table)."""
+    if table not in _UNIONS:
+        rows, triggers = table.fast_scanner("log"), trigger_scanner()
+        if rows is None or triggers is None:
+            return None
+        _UNIONS[table] = (rows, triggers, fastscan.LineScanner.union([rows, triggers]))
+    return _UNIONS[table]
+
+
 def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK) -> list[LineVerdict]:
     """`classify_lines` of the lines of a byte stream (UTF-8, bad bytes replaced, split as
     `str.splitlines` does), read a block at a time: the same verdicts, in memory that does not grow
@@ -225,10 +257,13 @@ def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK
         cut = len(window) if last else _carry_cut(window, SPAN)
         lines: Sequence[str]
         encoded: bytes | None
-        if fastscan.available() and not any(odd in window for odd in _ODD_BREAKS):
+        scanners = _scanners(table) if fastscan.available() else None
+        if scanners is not None and not _odd_breaks(window):
             encoded = window[:-1] if window.endswith(b"\n") else window
             lines = fastscan.LazyLines(encoded)
-            stop = window.count(b"\n", 0, cut) if cut < len(window) else len(lines)
+            # one pass of hyperscan for the table and the triggers, one count of lines for all
+            stop = lines.prescan(scanners[:2], scanners[2], [min(cut, len(encoded))])[0]
+            stop = stop if cut < len(window) else len(lines)
         else:
             head = window[:cut].decode("utf-8", "replace").splitlines()
             lines = head + window[cut:].decode("utf-8", "replace").splitlines()

@@ -65,3 +65,19 @@ def test_streaming_edges(text: str) -> None:
     table = PatternTable.default()
     data = text.encode()
     assert classify_stream(table, io.BytesIO(data), block=3) == classify_lines(table, text.splitlines())
+
+
+def test_a_compiled_database_comes_back_from_the_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table's hyperscan database is compiled once and kept on disk; the loaded one finds the same."""
+    from playbooks import fastscan
+
+    if not fastscan.available():
+        pytest.skip("hyperscan is not installed here")
+    monkeypatch.setenv("OPSBOT_CACHE_DIR", str(tmp_path))
+    patterns = [(0, r"connection refused"), (1, r"\bstatus\s*[:=]\s*5\d\d\b"), (2, r"(?<=x)lookbehind")]
+    lines = ["ok", "dial tcp: Connection Refused", "status=503", "xlookbehind", "status=200"]
+    compiled = fastscan.LineScanner.build(patterns, caseless=True)
+    assert compiled is not None and len(list((tmp_path / "hyperscan").iterdir())) == 1
+    loaded = fastscan.LineScanner.build(patterns, caseless=True)
+    assert loaded is not None and loaded is not compiled
+    assert loaded.scan(lines) == compiled.scan(lines) == ({1: {0}, 2: {1}, 3: {2}}, [])
