@@ -17,10 +17,10 @@ from __future__ import annotations
 import importlib
 import re
 import string
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
-from itertools import accumulate
+from itertools import compress
+from operator import not_
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,6 +158,7 @@ class PatternTable:
         self._probes: dict[str, list[_Probe]] = {}
         self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: primary literal -> probe indexes
         self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
+        self._spaced: dict[str, tuple[int, ...]] = {}  # probes whose literal holds SPACE: run on non-ASCII lines
         self._scanners: dict[str, fastscan.LineScanner | None] = {}  # hyperscan, built for big logs only
         for source in SOURCES:
             probes = [
@@ -168,10 +169,15 @@ class PatternTable:
             ]
             self._probes[source] = probes
             self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.primary is None)
+            # a primary literal holding a white space (SPACE) is looked for with each ASCII one; a line
+            # where it may be another (\u2003, \xa0...) holds a non-ASCII character: there, always run
+            self._spaced[source] = tuple(n for n, pr in enumerate(probes)
+                                         if pr.primary and any(SPACE in lit for lit in pr.primary))
             owners: dict[str, list[int]] = {}
             for n, pr in enumerate(probes):
                 for lit in pr.primary or ():
-                    owners.setdefault(lit, []).append(n)
+                    for word in _ascii_spaced(lit):
+                        owners.setdefault(word, []).append(n)
             automaton = None
             if owners:
                 automaton = ahocorasick.Automaton()
@@ -215,6 +221,8 @@ class PatternTable:
         automaton = self._words[source]
         candidates: set[int] = set(self._always[source])
         folded = _fold(text)
+        if not folded.isascii():
+            candidates.update(self._spaced[source])
         if automaton is not None:
             for _, indexes in automaton.iter(folded):
                 candidates.update(indexes)
@@ -243,15 +251,21 @@ class PatternTable:
             return [self.classify(text, source) for text in texts]
         folded = _fold(joined)
         folded_lines = folded.split("\n")  # folding keeps newlines where they were
-        ends = list(accumulate(len(line) + 1 for line in folded_lines))  # one past each line's newline
         hits: dict[int, set[int]] = {}
-        for end, indexes in automaton.iter(folded):
-            line = bisect_right(ends, end)
+        line = position = 0
+        for end, indexes in automaton.iter(folded):  # in order of end: count the breaks in between
+            if end > position:
+                line += folded.count("\n", position, end)
+                position = end
             found = hits.get(line)
             if found is None:
                 hits[line] = set(indexes)
             else:
                 found.update(indexes)
+        spaced = self._spaced[source]
+        if spaced and not folded.isascii():
+            for line in compress(range(len(texts)), map(not_, map(str.isascii, folded_lines))):
+                hits.setdefault(line, set()).update(spaced)
         always = self._always[source]
         out: list[Pattern | None] = [None] * len(texts)
         for line, candidates in hits.items():
@@ -376,8 +390,7 @@ def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
     except Exception:  # any parser surprise only costs speed, never a wrong answer
         return None
     usable = sorted((c for c in candidates if min(len(s) for s in c) >= _MIN_LITERAL), key=_selectivity, reverse=True)
-    # the primary set feeds the Aho-Corasick automaton, which knows no white-space class
-    primary = next((c for c in usable if not any(SPACE in s for s in c)), None)
+    primary = usable[0] if usable else None
     if primary is None:
         return None
     # a set whose every string holds a string of the primary one ("get" then "get ") rejects nothing more
@@ -413,6 +426,18 @@ def _selectivity(candidate: Literals) -> tuple[int, int, int]:
     else:
         kind = 2
     return min(len(s) for s in candidate), kind, -len(candidate)
+
+
+# what `\s` matches within ASCII (a line holds no "\n"); other white space is not ASCII
+_ASCII_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def _ascii_spaced(literal: str) -> list[str]:
+    """The literal with each SPACE replaced by each ASCII white-space character."""
+    words = [""]
+    for part in literal.split(SPACE)[:-1]:
+        words = [w + part + c for w in words for c in _ASCII_SPACE]
+    return [w + literal.split(SPACE)[-1] for w in words]
 
 
 def _best(candidates: list[Literals]) -> Literals | None:
@@ -480,12 +505,8 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
             if av[0] == av[1] == 1:
                 exact = once
             elif once is not None and all(once) and len(once) <= _MAX_RUNS:
-                # `ab+c` holds "ab" (the first repetition ends the run before it) and "bc" (the last
-                # one starts the next run): `GET\s+/x\s+5[0-9][0-9]` needs a white space before the 5
-                if all(run):  # the run alone too: the Aho-Corasick set cannot hold the white space
-                    candidates.append(run)
-                if len(run) * len(once) <= _MAX_RUNS:
-                    run = frozenset(a + b for a in run for b in once)
+                # `ab+c` holds "bc": the last repetition starts the next run, so `GET\s+/x\s+5[0-9][0-9]`
+                # needs a white space then the status, which a timestamp or an id rarely holds
                 exact_all = False
                 flush()
                 run = once

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
 from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found]
@@ -415,14 +413,15 @@ def candidate_lines(lines: Sequence[str], encoded: bytes | None = None) -> list[
         hits, _ = scanner.scan(lines, ascii_only=False, data=encoded)
         return sorted(hits)
     joined = "\n" + "\n".join(lines)
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=1))  # offset of each line's first char
     found: list[int] = []
-    last = -1
-    for end, _word in _Triggers.get().iter(joined):
-        index = bisect_right(starts, end) - 1
-        if index != last:
+    index, position = -1, 0  # the line of `position` (-1: the "\n" put before the first line)
+    for end, _word in _Triggers.get().iter(joined):  # in order of end: count the breaks in between
+        if end > position:
+            index += joined.count("\n", position, end)
+            position = end
+        # (no word ends with a line break: `end`, its last character, is on the line it belongs to)
+        if not found or found[-1] != index:
             found.append(min(index, len(lines) - 1))
-            last = index
     return sorted(set(found))
 
 
