@@ -6,7 +6,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,10 +16,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
-from bot.config import Settings, load_settings
 from bot.errors import OpsbotError, UsageError
-from bot.models import Report
-from playbooks.patterns import PatternTable
+
+# Start-up is part of every one-shot command: a module is imported where a command needs it
+# (pydantic-settings, the models, the pattern table, asyncio, rich), not here.
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.models import Report
+    from playbooks.patterns import PatternTable
 
 if TYPE_CHECKING:
     from bot.sandbox import Scenario
@@ -55,6 +58,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     # The result leaves through a box, not as the main task's result: on the way out asyncio.run
     # builds an error message holding the repr of that task (CPython's signal.getsignal meets its
     # SIGINT handler), and the repr of a task holding a report is the repr of every log line in it.
+    import asyncio
+
     box: list[T] = []
 
     async def main() -> None:
@@ -72,6 +77,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def settings() -> Settings:
+    from bot.config import load_settings
+
     try:
         return load_settings()
     except OpsbotError as exc:
@@ -210,10 +217,17 @@ def patterns_match(
     """Classify log lines: one JSON object a line a pattern matches, {"line", "pattern", "text"}, and one
     an error event no pattern explains, {"line", "pattern": null, "signature", "text"}."""
     from bot.redact import redact
-    from playbooks.unrecognised import classify_lines
+    from playbooks.unrecognised import classify_stream
 
     table = _patterns()
-    for verdict in classify_lines(table, _read_lines(file)):
+    # read a block at a time: a log of any size in flat memory
+    try:
+        stream = sys.stdin.buffer if file is None else file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+    with stream:
+        verdicts = classify_stream(table, stream)
+    for verdict in verdicts:
         row: dict[str, object] = {"line": verdict.line, "pattern": verdict.pattern}
         if verdict.signature is not None:
             row["signature"] = redact(verdict.signature)
@@ -222,6 +236,7 @@ def patterns_match(
 
 
 def _patterns() -> PatternTable:
+    from playbooks.patterns import PatternTable
 
     try:
         return PatternTable.load(*settings().patterns_files)

@@ -192,7 +192,8 @@ class Investigation:
         found = {k: v for k, v in evidence().items() if v is not None}
         self.report.checklist = self.rt.checklists.items(self.kind, found)
         observe_playbook(self.kind, self.report.duration_ms / 1000)
-        return redact_report(self.report)
+        # redacting every string of the report is CPU work: off the event loop, so acks keep flowing
+        return await asyncio.to_thread(redact_report, self.report)
 
 
 def _sidecar_ready(pod: PodSnapshot) -> bool:

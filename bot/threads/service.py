@@ -203,9 +203,11 @@ class IncidentService(TaskSupervisor):
                 await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
-            ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
+            trace = await asyncio.to_thread(render.trace_message, report, since_seconds=cmd.since_seconds)
+            ts = await sink.post(trace, thread_ts=root_ts)
             await self.db.set_message(incident.id, "trace", ts)
-        for i, message in enumerate(render.findings_messages(report)):
+        for i, message in enumerate(await asyncio.to_thread(render.findings_messages, report)):
             ts = await sink.post(message, thread_ts=root_ts)
             await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self.db.set_checklist(incident.id, report.checklist)
