@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alerts import mount_alerts
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.guard import RequestGuard
@@ -160,6 +161,7 @@ async def run_server(
         guard = RequestGuard(signing_secret) if signing_secret is not None else None
         web_app = build_web_app(app, readiness(runtime, store), guard=guard, service=service,
                                 slack_path=app_token is None)
+        mount_alerts(web_app, service, client)  # POST /alertmanager, when alerts are configured
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket_mode: Any = None

@@ -290,5 +290,7 @@ def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
 
 
 from bot import cli_snapshot  # noqa: E402  snapshot and eval
+from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
 
 cli_snapshot.register(app)
+app.add_typer(incident_app, name="incident")

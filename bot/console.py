@@ -44,7 +44,8 @@ Slash commands, as in Slack:
   /verify SERVICE [-n NAMESPACE] [--cluster NAME]  verify its latest deployment
   /trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]
                                                    follow one request across services by its id
-  /incident status | list | close [#ID] [summary]
+  /incident status | list | close [#ID] [summary]   (close posts a postmortem draft)
+  /incident note TEXT                              add a note to the incident's timeline
   /opsbot help
 In the current thread:
   tick N / untick N    tick or untick checklist item N
@@ -124,7 +125,8 @@ class TerminalSink:
     async def upload(self, snippet: FileSnippet, *, thread_ts: str) -> None:
         lines = snippet.content.splitlines()
         self.console.print(Text(f"  📎 {snippet.filename} · {snippet.title} · {len(lines)} lines", style="cyan"))
-        for line in lines[-8:]:
+        # a document (the postmortem draft) is read whole; a log, from its end
+        for line in lines if snippet.filename.endswith(".md") else lines[-8:]:
             self.console.print(Text("     " + line[:200], style="dim"))
 
     async def notify(self, user: str, message: Message, *, thread_ts: str | None = None) -> None:

@@ -123,6 +123,11 @@ class Intake:
             reply = render.usage_message(f"Reopening incident #{target.id} ({target.service}).")
             return Accepted(cmd.name, reply=reply, work=lambda: service.reopen(sink, target, user=user))
         target = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+        if cmd.action == "note" and cmd.note is not None:
+            _refuse_closed(target)
+            note = cmd.note
+            reply = render.usage_message(f"Noted in the timeline of incident #{target.id} ({target.service}).")
+            return Accepted(cmd.name, reply=reply, work=lambda: service.note(sink, target, note, user=user))
         if target.status == "closed":
             raise UsageError(f"incident #{target.id} is already closed")
         close = IncidentCommand("close", incident_id=target.id, summary=cmd.summary)

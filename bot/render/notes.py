@@ -91,3 +91,16 @@ def closed_message(by: str, summary: str | None) -> Message:
     if summary:
         text += f": {clean(summary, 500)}"
     return note(text)
+
+
+def note_message(by: str, text: str) -> Message:
+    """`/incident note TEXT`, as the thread shows it."""
+    return note(f":memo: Note from {user(by)}: {clean(text, 2000)}")
+
+
+def postmortem_message(incident: Incident, draft: FileSnippet) -> Message:
+    """The postmortem draft, attached to a one-line message (the file holds the Markdown)."""
+    text = (f":page_facing_up: Postmortem draft of incident #{incident.id} ({clean(incident.service, 63)}):"
+            " summary, impact window, timeline, findings with evidence, the checklist, the fix, follow-ups."
+            f" Also: `opsbot incident export {incident.id}`.")
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text)], files=[draft])

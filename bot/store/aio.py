@@ -104,6 +104,9 @@ class AsyncIncidentStore:
     async def add_timeline(self, incident_id: int, kind: str, text: str, *, by: str | None = None) -> None:
         await self._run(self.store.add_timeline, incident_id, kind, text, by=by)
 
+    async def add_timeline_many(self, incident_id: int, entries: list[tuple[str, str, str | None]]) -> None:
+        await self._run(self.store.add_timeline_many, incident_id, entries)
+
     async def timeline(self, incident_id: int) -> list[TimelineEntry]:
         return await self._run(self.store.timeline, incident_id)
 

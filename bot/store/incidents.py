@@ -438,6 +438,16 @@ class IncidentStore:
                 (incident_id, _iso(_now()), kind, redact(text), by),
             )
 
+    def add_timeline_many(self, incident_id: int, entries: list[tuple[str, str, str | None]]) -> None:
+        """Several (kind, text, by) entries in one transaction (a run's steps and findings)."""
+        now = _iso(_now())
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.executemany(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
+                [(incident_id, now, kind, redact(text), by) for kind, text, by in entries],
+            )
+
     def timeline(self, incident_id: int) -> list[TimelineEntry]:
         rows = self._read("SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", (incident_id,))
         return [
