@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 OutputOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (evaluated by typer at definition)
     "-o", "--output", help="File to write (`-`: stdout; default: snapshot-SERVICE-TIME.yaml)", show_default=False)]
-FolderArg = Annotated[Path, typer.Argument(help="Folder of scenario files (those with an expect: block are run)")]
+FolderArg = Annotated[Path, typer.Argument(
+    help="Folder of scenario files (those with an expect: block are run), or one scenario file")]
 
 
 def register(app: typer.Typer) -> None:
@@ -77,13 +78,17 @@ def take(service: str, namespace: "str | None", context: "str | None", output: "
 
 
 def _suite(folder: Path) -> "list[tuple[Path, Scenario]]":
-    """Every scenario of the folder that has an `expect:` block, validated before any runs."""
+    """Every scenario of the folder (or the one file) that has an `expect:` block, validated before
+    any runs."""
     from bot.cli import fail
     from bot.sandbox import load_scenario
 
-    if not folder.is_dir():
-        fail(f"{folder} is not a directory", 2)
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if folder.is_file():
+        files = [folder]
+    elif folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    else:
+        fail(f"{folder}: no such file or directory", 2)
     suite = []
     for path in files:
         try:
