@@ -310,6 +310,8 @@ class Report(BaseModel):
     kind: Literal["debug", "verify", "trace"] = "debug"
     service: str
     namespace: str
+    # why that namespace, as kubectl would pick it: "-n", "the catalogue", "the kubeconfig context", "default"
+    namespace_source: str | None = None
     context: str | None = None
     started_at: datetime
     duration_ms: float = 0.0

@@ -41,6 +41,16 @@ class Runtime:
             self._kubernetes[context] = gateway
         return gateway
 
+    def namespace_of(self, service: str | None, override: str | None = None,
+                     context: str | None = None) -> tuple[str, str]:
+        """The namespace a command looks in and where it came from (see `Settings.namespace_of`); the
+        kubeconfig context's own namespace is read only when nothing earlier decides."""
+        settings = self.settings
+        found = settings.namespace_of(service, override)
+        if found[1] != "default":
+            return found
+        return settings.namespace_of(service, override, context_namespace=self.kubernetes(context).namespace)
+
     async def ready(self) -> list[tuple[str, bool, str]]:
         try:
             await self.kubernetes().ping()

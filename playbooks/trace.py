@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.errors import NotFoundError
+from bot.errors import ConfigError, NotFoundError
 from bot.inputs import check_correlation_id, check_name
 from bot.models import SEVERITY_ORDER, DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit, path_summary
 from bot.plumbing.metrics import observe_playbook
@@ -40,9 +40,11 @@ async def run_trace(
     context: str | None = None, on_progress: Progress | None = None,
 ) -> Report:
     cid = check_correlation_id(correlation_id)
-    ns = check_name(namespace or rt.settings.kubernetes.namespace, "namespace")
+    chosen, source = rt.namespace_of(None, namespace, context)
+    ns = check_name(chosen, "namespace")
     k8s = rt.kubernetes(context)
-    report = Report(kind="trace", service=cid, namespace=ns, context=context, started_at=datetime.now(UTC))
+    report = Report(kind="trace", service=cid, namespace=ns, namespace_source=source, context=context,
+                    started_at=datetime.now(UTC))
     targets: list[DeploymentSnapshot] = []
     read: list[LogSnapshot] = []
     owners: dict[str, str] = {}
@@ -52,8 +54,15 @@ async def run_trace(
         rank = {name: i for i, name in reversed(list(enumerate(path)))}
         return sorted(deployments, key=lambda d: (rank.get(d.name, len(rank)), d.name))[:MAX_DEPLOYMENTS]
 
+    fatal: list[ConfigError] = []  # no cluster at that address: the run ends with it, not a report
+
     async def deployments() -> str:
-        targets[:] = search_order(await k8s.list_deployments(ns))
+        try:
+            found = await k8s.list_deployments(ns)
+        except ConfigError as exc:
+            fatal.append(exc)
+            raise
+        targets[:] = search_order(found)
         if not targets:
             raise NotFoundError(f'no deployments in namespace "{ns}"')
         return f"{len(targets)} deployments in {ns}"
@@ -93,6 +102,8 @@ async def run_trace(
         Step("analysis", "Request path and errors", analysis, needs=("logs",), timeout=30),
     ]
     await run_steps(report, steps, playbook="trace", on_progress=on_progress)
+    if fatal:
+        raise fatal[0]
     # ticks "Trace request path" in the checklist of the incident thread the trace ran in
     proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
     report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})
