@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -224,6 +225,7 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                                 await asyncio.sleep(HELP_EVERY)
 
                         probe = asyncio.create_task(prober())
+                        cpu_before = cpu_s(server.pid)
                         started = time.perf_counter()
                         acks = await asyncio.gather(*(_post(session, url, "/debug", "taskflow-api", c)
                                                       for c in channels))
@@ -231,6 +233,7 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                         done.set()
                         await probe
                         burst = [_last_call(fake, c) - started for c in channels]
+                        burst_cpu = cpu_s(server.pid) - cpu_before
                     rss = peak_rss_mb(server.pid)
                 finally:
                     server.terminate()
@@ -238,7 +241,14 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
     o, b = spread(one), spread(burst)
     return {"slack_pods": pods, "lines": size, "one_s_min": o[0], "one_s_median": o[1], "one_s_max": o[2],
             "burst_median_s": b[1], "burst_max_s": b[2], "ack_max_ms": max(ms for _, ms in acks),
-            "help_max_ms": max(helps), "help_answers": len(helps), "serve_rss_mb": rss}
+            "help_max_ms": max(helps), "help_answers": len(helps), "cpu_ms_per_debug": burst_cpu / BURST * 1000,
+            "serve_rss_mb": rss}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a live process has used (threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def line(values: dict[str, Any]) -> str:
