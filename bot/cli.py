@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from bot.models import Report
     from playbooks.patterns import PatternTable
 
+if TYPE_CHECKING:
+    from bot.sandbox import Scenario
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -40,6 +43,9 @@ NamespaceOpt = Annotated[str | None, typer.Option("-n", "--namespace", help="Nam
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Run against the embedded sandbox (taskflow scenario)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
+ScenarioOpt = Annotated[Path | None, typer.Option(
+    "--scenario", help="Run against this scenario file (a snapshot, docs/scenarios.md) in the sandbox", dir_okay=False,
+    show_default=False)]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -98,18 +104,35 @@ def print_report(report: Report, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool) -> Report:
+def load_scenario_file(path: Path | None) -> Scenario | None:
+    """The --scenario file, loaded and validated before anything starts: a bad one is one line, exit 2."""
+    if path is None:
+        return None
+    from bot.sandbox import load_scenario
+
+    try:
+        return load_scenario(str(path))
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool,
+                    scenario: Scenario | None = None) -> Report:
     from bot.runtime import open_runtime
     from playbooks.registry import run_command
 
-    async with open_runtime(settings(), demo=demo) as rt:
+    async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
         return await run_command(rt, cmd, namespace=namespace, context=context)
 
 
 @app.command()
-def demo(as_json: JsonOpt = False) -> None:
+def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
-    report = run(lambda: _playbook(ServiceCommand("taskflow-api"), None, None, True))
+    world = load_scenario_file(scenario)
+    # a snapshot names the service it was taken of; an eval scenario the one it expects findings of
+    service = (world.capture.service if world.capture else world.expect.service if world.expect
+               else "taskflow-api") if world else "taskflow-api"
+    report = run(lambda: _playbook(ServiceCommand(service), None, None, True, world))
     print_report(report, as_json)
 
 
@@ -120,9 +143,11 @@ def debug(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
-    report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo))
+    world = load_scenario_file(scenario)
+    report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo, world))
     print_report(report, as_json)
 
 
@@ -133,9 +158,11 @@ def verify(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs."""
-    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo))
+    world = load_scenario_file(scenario)
+    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world))
     print_report(report, as_json)
     if report.findings:
         raise typer.Exit(3)
@@ -149,12 +176,16 @@ def trace(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.inputs import parse_since
 
+    world = load_scenario_file(scenario)
+
     def go() -> Awaitable[Report]:
-        return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo)
+        return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo,
+                         world)
 
     report = run(go)
     print_report(report, as_json)
@@ -238,33 +269,43 @@ def redact(
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8001,
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+    scenario: ScenarioOpt = None,
 ) -> None:
     """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
     from bot.sandbox import serve_forever
 
     try:
-        serve_forever("taskflow", host=host, port=port)
+        serve_forever(str(scenario) if scenario else "taskflow", host=host, port=port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}", 2)
 
 
 @app.command()
-def serve(demo: DemoOpt = False) -> None:
+def serve(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
     """The Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT at /slack/events."""
     from bot.app import serve as serve_app
 
+    world = load_scenario_file(scenario)
     try:
-        serve_app(settings(), demo=demo)
+        serve_app(settings(), demo=demo, scenario=world)
     except OpsbotError as exc:
         fail(str(exc), 2)
 
 
 @app.command()
-def console(demo: DemoOpt = False) -> None:
+def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
     """Type slash commands and tick checklist items in the terminal, as in a Slack thread."""
     from bot.console import console as run_console
 
+    world = load_scenario_file(scenario)
     try:
-        run_console(settings(), demo=demo)
+        run_console(settings(), demo=demo, scenario=world)
     except OpsbotError as exc:
         fail(str(exc), 2)
+
+
+from bot import cli_snapshot  # noqa: E402  snapshot and eval
+from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
+
+cli_snapshot.register(app)
+app.add_typer(incident_app, name="incident")

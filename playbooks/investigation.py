@@ -174,6 +174,7 @@ class Investigation:
         return hop.model_copy(update={
             "replicas": deployment.replicas, "ready_replicas": deployment.ready_replicas,
             "restarts": sum(p.restarts for p in pods), "findings": findings[:MAX_HOP_FINDINGS],
+            "deployment": deployment, "pods": pods, "logs": logs,
         })
 
     def mark_running_build(self) -> None:
