@@ -150,7 +150,8 @@ class IncidentService(TaskSupervisor):
         async def send_progress(message: Message) -> None:
             await sink.update(progress_ts, message)
 
-        updater = LatestOnly(send_progress)
+        # a run that ends within half a second shows its progress once, done (Slack's last update sooner)
+        updater = LatestOnly(send_progress, first_after=0.5)
 
         async def on_progress(current: Report) -> None:
             updater.submit(render.progress_message(current))
