@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alerts import mount_alerts
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.guard import RequestGuard
@@ -32,6 +33,9 @@ from bot.threads import IncidentService
 from handlers import register_all
 from handlers.intake import Intake
 from playbooks.runtime import Runtime
+
+if TYPE_CHECKING:
+    from bot.sandbox import Scenario
 
 SLACK_PATH = "/slack/events"
 MAX_BODY = 1024 * 1024  # bytes: Slack's payloads are a few KB; a block_actions one with a big message, tens
@@ -143,11 +147,12 @@ async def run_server(
     demo: bool,
     stop: asyncio.Event,
     started: Callable[[int], None] | None = None,
+    scenario: Scenario | None = None,
 ) -> None:
     """Serve until `stop` is set; then stop taking requests, let running work finish, close."""
     check_slack_settings(settings)
     app_token = secret(settings.slack.app_token)
-    async with open_runtime(settings, demo=demo) as runtime:
+    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
         store = IncidentStore(settings.store.path)
         client = make_client(settings)
         try:
@@ -162,6 +167,7 @@ async def run_server(
         guard = RequestGuard(signing_secret) if signing_secret is not None else None
         web_app = build_web_app(app, readiness(runtime, store), guard=guard, service=service,
                                 slack_path=app_token is None)
+        mount_alerts(web_app, service, client)  # POST /alertmanager, when alerts are configured
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         socket_mode: Any = None
@@ -192,7 +198,7 @@ async def run_server(
             store.close()
 
 
-def serve(settings: Settings, *, demo: bool) -> None:
+def serve(settings: Settings, *, demo: bool, scenario: Scenario | None = None) -> None:
     """`opsbot serve`: blocks until Ctrl-C or SIGTERM, then exits cleanly."""
     check_slack_settings(settings)
     configure_logging()
@@ -202,7 +208,7 @@ def serve(settings: Settings, *, demo: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_server(settings, demo=demo, stop=stop)
+        await run_server(settings, demo=demo, stop=stop, scenario=scenario)
 
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         asyncio.run(main())

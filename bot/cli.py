@@ -6,21 +6,25 @@ never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
-from bot.config import Settings, load_settings
 from bot.errors import ConfigError, OpsbotError, PatternFileError, UsageError
-from bot.models import Report
-from playbooks.patterns import PatternTable
+
+# Start-up is part of every one-shot command: a module is imported where a command needs it
+# (pydantic-settings, the models, the pattern table, asyncio, rich), not here.
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.models import Report
+    from bot.sandbox import Scenario
+    from playbooks.patterns import PatternTable
 
 T = TypeVar("T")
 
@@ -58,6 +62,9 @@ NamespaceOpt = Annotated[str | None, typer.Option("-n", "--namespace", help="Nam
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Run against the embedded sandbox (taskflow scenario)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")]
+ScenarioOpt = Annotated[Path | None, typer.Option(
+    "--scenario", help="Run against this scenario file (a snapshot, docs/scenarios.md) in the sandbox", dir_okay=False,
+    show_default=False)]
 BriefOpt = Annotated[bool, typer.Option("--brief", help="Only the verdict, the findings' titles and the next steps")]
 
 
@@ -71,6 +78,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     # The result leaves through a box, not as the main task's result: on the way out asyncio.run
     # builds an error message holding the repr of that task (CPython's signal.getsignal meets its
     # SIGINT handler), and the repr of a task holding a report is the repr of every log line in it.
+    import asyncio
+
     box: list[T] = []
 
     async def main() -> None:
@@ -88,6 +97,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def settings() -> Settings:
+    from bot.config import load_settings
+
     try:
         return load_settings()
     except OpsbotError as exc:
@@ -113,18 +124,35 @@ def print_report(report: Report, as_json: bool, brief: bool = False) -> None:
         raise typer.Exit(1)
 
 
-async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool) -> Report:
+def load_scenario_file(path: Path | None) -> Scenario | None:
+    """The --scenario file, loaded and validated before anything starts: a bad one is one line, exit 2."""
+    if path is None:
+        return None
+    from bot.sandbox import load_scenario
+
+    try:
+        return load_scenario(str(path))
+    except OpsbotError as exc:
+        fail(str(exc), 2)
+
+
+async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool,
+                    scenario: Scenario | None = None) -> Report:
     from bot.runtime import open_runtime
     from playbooks.registry import run_command
 
-    async with open_runtime(settings(), demo=demo) as rt:
+    async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
         return await run_command(rt, cmd, namespace=namespace, context=context)
 
 
 @app.command()
-def demo(as_json: JsonOpt = False, brief: BriefOpt = False) -> None:
+def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None, brief: BriefOpt = False) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
-    report = run(lambda: _playbook(ServiceCommand("taskflow-api"), None, None, True))
+    world = load_scenario_file(scenario)
+    # a snapshot names the service it was taken of; an eval scenario the one it expects findings of
+    service = (world.capture.service if world.capture else world.expect.service if world.expect
+               else "taskflow-api") if world else "taskflow-api"
+    report = run(lambda: _playbook(ServiceCommand(service), None, None, True, world))
     print_report(report, as_json, brief)
 
 
@@ -135,10 +163,12 @@ def debug(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
     brief: BriefOpt = False,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
-    report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo))
+    world = load_scenario_file(scenario)
+    report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo, world))
     print_report(report, as_json, brief)
 
 
@@ -149,10 +179,12 @@ def verify(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
     brief: BriefOpt = False,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs."""
-    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo))
+    world = load_scenario_file(scenario)
+    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world))
     print_report(report, as_json, brief)
     if report.findings:
         raise typer.Exit(3)
@@ -166,13 +198,17 @@ def trace(
     context: ContextOpt = None,
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
+    scenario: ScenarioOpt = None,
     brief: BriefOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.inputs import parse_since
 
+    world = load_scenario_file(scenario)
+
     def go() -> Awaitable[Report]:
-        return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo)
+        return _playbook(TraceCommand(correlation_id, since_seconds=parse_since(since)), namespace, context, demo,
+                         world)
 
     report = run(go)
     print_report(report, as_json, brief)
@@ -204,10 +240,17 @@ def patterns_match(
     """Classify log lines: one JSON object a line a pattern matches, {"line", "pattern", "text"}, and one
     an error event no pattern explains, {"line", "pattern": null, "signature", "text"}."""
     from bot.redact import redact
-    from playbooks.unrecognised import classify_lines
+    from playbooks.unrecognised import classify_stream
 
     table = _patterns()
-    for verdict in classify_lines(table, _read_lines(file)):
+    # read a block at a time: a log of any size in flat memory
+    try:
+        stream = sys.stdin.buffer if file is None else file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+    with stream:
+        verdicts = classify_stream(table, stream)
+    for verdict in verdicts:
         row: dict[str, object] = {"line": verdict.line, "pattern": verdict.pattern}
         if verdict.signature is not None:
             row["signature"] = redact(verdict.signature)
@@ -216,6 +259,7 @@ def patterns_match(
 
 
 def _patterns() -> PatternTable:
+    from playbooks.patterns import PatternTable
 
     try:
         return PatternTable.load(*settings().patterns_files)
@@ -248,6 +292,7 @@ def redact(
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port)")] = 8001,
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+    scenario: ScenarioOpt = None,
 ) -> None:
     """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
     from bot.sandbox import serve_forever
@@ -255,28 +300,37 @@ def sandbox(
     if not 0 <= port <= 65535:
         fail(f"--port {port} is not a TCP port (1-65535, or 0 for any free one)", 2)
     try:
-        serve_forever("taskflow", host=host, port=port)
+        serve_forever(str(scenario) if scenario else "taskflow", host=host, port=port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}", 2)
 
 
 @app.command()
-def serve(demo: DemoOpt = False) -> None:
+def serve(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
     """The Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT at /slack/events."""
     from bot.app import serve as serve_app
 
+    world = load_scenario_file(scenario)
     try:
-        serve_app(settings(), demo=demo)
+        serve_app(settings(), demo=demo, scenario=world)
     except OpsbotError as exc:
         fail(str(exc), 2)
 
 
 @app.command()
-def console(demo: DemoOpt = False) -> None:
+def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
     """Type slash commands and tick checklist items in the terminal, as in a Slack thread."""
     from bot.console import console as run_console
 
+    world = load_scenario_file(scenario)
     try:
-        run_console(settings(), demo=demo)
+        run_console(settings(), demo=demo, scenario=world)
     except OpsbotError as exc:
         fail(str(exc), 2)
+
+
+from bot import cli_snapshot  # noqa: E402  snapshot and eval
+from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
+
+cli_snapshot.register(app)
+app.add_typer(incident_app, name="incident")

@@ -17,7 +17,7 @@ USAGE: dict[str, str] = {
     "/debug": "/debug SERVICE [-n NAMESPACE] [--cluster NAME]",
     "/verify": "/verify SERVICE [-n NAMESPACE] [--cluster NAME]",
     "/trace": "/trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]",
-    "/incident": "/incident status | list | close [#ID] [summary] | reopen [#ID]",
+    "/incident": "/incident status | list | close [#ID] [summary] | reopen [#ID] | note [#ID] TEXT | snapshot [#ID]",
     "/opsbot": "/opsbot help",
 }
 
@@ -25,7 +25,9 @@ HELP: dict[str, str] = {
     "/debug": "open an incident thread and run the debug playbook on SERVICE",
     "/verify": "check that the latest deployment of SERVICE is healthy and runs the latest build",
     "/trace": "follow one request across services: every log line carrying its correlation id, in time order",
-    "/incident": "status of this channel's open incident, the open incidents, close one with a summary, or reopen one",
+    "/incident": "status of this channel's open incident, the open incidents, close one with a summary (posts a"
+                 " postmortem draft), reopen one, add a note to its timeline, or attach its snapshot (what /debug"
+                 " read) as a file",
     "/opsbot": "this help",
 }
 
@@ -67,9 +69,10 @@ PlaybookCommand = ServiceCommand | TraceCommand
 
 @dataclass(frozen=True)
 class IncidentCommand:
-    action: Literal["status", "list", "close", "reopen"]
+    action: Literal["status", "list", "close", "reopen", "note", "snapshot"]
     incident_id: int | None = None
     summary: str | None = None
+    note: str | None = None  # `note`: the text that goes into the timeline
 
     @property
     def name(self) -> str:

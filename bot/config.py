@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -150,6 +150,49 @@ class ServiceConfig(BaseModel):
         return value
 
 
+DEFAULT_SERVICE_LABELS: tuple[str, ...] = ("service", "deployment", "app.kubernetes.io/name", "app")
+
+
+class AlertRoute(BaseModel):
+    """Alerts whose labels all equal `match` go to `channel` (the first route that matches wins)."""
+
+    match: dict[str, str] = Field(default_factory=dict, description="label -> value, all must be equal")
+    channel: str = Field(description="Slack channel id the matching alerts' incident threads open in")
+
+
+class AlertsSettings(BaseModel):
+    """`POST /alertmanager`: Alertmanager's webhook receiver. Off until a credential is set."""
+
+    token: SecretStr | None = Field(None, description="Bearer token Alertmanager sends (http_config.authorization)")
+    username: str | None = Field(None, description="Basic auth user (http_config.basic_auth), with `password`")
+    password: SecretStr | None = Field(None, description="Basic auth password")
+    channel: str | None = Field(None, description="Default channel id for alerts no route matches")
+    routes: list[AlertRoute] = Field(default_factory=list, description="label matchers -> channel, first match wins")
+    service_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SERVICE_LABELS),
+        description="Labels that name the service, in order of preference",
+    )
+    services: dict[str, str] = Field(
+        default_factory=dict, description="alertname -> service, for alerts whose labels name none"
+    )
+    batch_seconds: float = Field(
+        1.0, ge=0.05, le=60,
+        description="Alert lines of one thread are posted together at most this often (Slack: ~1 post/s a channel)",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool((self.token and self.token.get_secret_value()) or self.username)
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertsSettings:
+        if self.username is not None and not (self.password and self.password.get_secret_value()):
+            raise ValueError("alerts.username needs alerts.password (basic auth)")
+        if self.enabled and self.channel is None and not self.routes:
+            raise ValueError("alerts need a channel: set alerts.channel (the default) or alerts.routes")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSBOT_", env_nested_delimiter="__", extra="forbid")
 
@@ -159,6 +202,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     services: dict[str, ServiceConfig] = Field(default_factory=dict, description="The service catalogue")
     patterns_files: list[str] = Field(default_factory=list, description="Extra pattern YAML files")
     checklists_files: list[str] = Field(

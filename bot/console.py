@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -32,6 +32,9 @@ from bot.store import Incident, IncidentStore
 from bot.threads import IncidentService
 from handlers.intake import Intake
 
+if TYPE_CHECKING:
+    from bot.sandbox import Scenario
+
 CHANNEL = "console"
 PROMPT = "opsbot> "
 
@@ -41,7 +44,8 @@ Slash commands, as in Slack:
   /verify SERVICE [-n NAMESPACE] [--cluster NAME]  verify its latest deployment
   /trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]
                                                    follow one request across services by its id
-  /incident status | list | close [#ID] [summary]
+  /incident status | list | close [#ID] [summary]   (close posts a postmortem draft)
+  /incident note TEXT                              add a note to the incident's timeline
   /opsbot help
 In the current thread:
   tick N / untick N    tick or untick checklist item N
@@ -121,7 +125,8 @@ class TerminalSink:
     async def upload(self, snippet: FileSnippet, *, thread_ts: str) -> None:
         lines = snippet.content.splitlines()
         self.console.print(Text(f"  📎 {snippet.filename} · {snippet.title} · {len(lines)} lines", style="cyan"))
-        for line in lines[-8:]:
+        # a document (the postmortem draft) is read whole; a log, from its end
+        for line in lines if snippet.filename.endswith(".md") else lines[-8:]:
             self.console.print(Text("     " + line[:200], style="dim"))
 
     async def notify(self, user: str, message: Message, *, thread_ts: str | None = None) -> None:
@@ -277,9 +282,10 @@ def _store_for(settings: Settings, demo: bool) -> Iterator[IncidentStore]:
             store.close()
 
 
-async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console: Console, user: str) -> None:
-    async with open_runtime(settings, demo=demo) as runtime:
-        with _store_for(settings, demo) as store:
+async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console: Console, user: str,
+                      scenario: Scenario | None = None) -> None:
+    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
+        with _store_for(settings, demo or scenario is not None) as store:
             service = IncidentService(runtime, store)
             session = ConsoleSession(service, TerminalSink(console), user=user)
             interactive = stdin.isatty()
@@ -297,14 +303,15 @@ async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console:
             await service.shutdown(5.0)
 
 
-def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout: TextIO | None = None) -> None:
-    """`opsbot console [--demo]`: blocks until `quit` or the end of input."""
+def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout: TextIO | None = None,
+            scenario: Scenario | None = None) -> None:
+    """`opsbot console [--demo | --scenario FILE]`: blocks until `quit` or the end of input."""
     out = Console(file=stdout or sys.stdout, highlight=False, emoji=False, soft_wrap=True)
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "console"
     try:
-        asyncio.run(run_console(settings, demo=demo, stdin=stdin, console=out, user=user))
+        asyncio.run(run_console(settings, demo=demo, stdin=stdin, console=out, user=user, scenario=scenario))
     except KeyboardInterrupt:
         out.print()

@@ -286,6 +286,10 @@ class PathHop(BaseModel):
     restarts: int = 0
     findings: list[Finding] = Field(default_factory=list)  # its most severe few
     error: str | None = None  # why it could not be looked at (not found, forbidden...)
+    # what was read to say so: raw material (for a snapshot of the incident), not serialised
+    deployment: DeploymentSnapshot | None = Field(None, exclude=True)
+    pods: list[PodSnapshot] = Field(default_factory=list, exclude=True)
+    logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)
 
 
 class TraceHit(BaseModel):

@@ -2,6 +2,8 @@
 
 `open_runtime(settings, demo=True)` starts the embedded sandbox and points the real gateways at
 it, so the demo, the console and `serve --demo` run the same code as production.
+`open_runtime(settings, scenario=...)` does the same with another scenario than `taskflow`: a
+loaded one, or a file (`--scenario FILE`, an `opsbot snapshot` for instance).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def demo_settings(settings: Settings, scenario: Scenario) -> Settings:
     services = {name: ServiceConfig.model_validate(hint.model_dump()) for name, hint in scenario.services.items()}
     services.update(settings.services)
     namespace = next((h.namespace for h in scenario.services.values()), settings.kubernetes.namespace)
-    # the sandbox's sidecars answer pods/proxy, so the demo shows the Dapr step too
-    kube = settings.kubernetes.model_copy(update={"namespace": namespace, "dapr_metadata": True})
+    # the sandbox's sidecars answer pods/proxy, so the demo shows the Dapr step too (a snapshot taken
+    # without it is replayed without it)
+    kube = settings.kubernetes.model_copy(update={"namespace": namespace, "dapr_metadata": scenario.dapr_metadata})
     return settings.model_copy(update={"services": services, "kubernetes": kube})
 
 
@@ -52,19 +55,23 @@ def sandbox_answers() -> Callable[[str], bool]:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, demo: bool = False) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, demo: bool = False, scenario: Scenario | str | None = None
+) -> AsyncIterator[Runtime]:
     patterns = PatternTable.load(*settings.patterns_files)
     checklists = ChecklistCatalogue.load(*settings.checklists_files) if settings.checklists_files \
         else ChecklistCatalogue.default()
     async with AsyncExitStack() as stack:
-        if demo:
+        if demo or scenario is not None:
             from bot.sandbox import Sandbox, load_scenario  # the sandbox is only loaded for demos
 
-            scenario = load_scenario("taskflow")
-            sandbox = Sandbox(scenario)
+            # a name or a file is loaded (and validated) now; the CLI loads it before, to answer a bad one
+            loaded = load_scenario(scenario or "taskflow") if scenario is None or isinstance(scenario, str) \
+                else scenario
+            sandbox = Sandbox(loaded)
             await sandbox.start()
             stack.push_async_callback(sandbox.stop)
-            settings = demo_settings(settings, scenario)
+            settings = demo_settings(settings, loaded)
             kcfg = settings.kubernetes
             k8s = KubernetesGateway.for_url(
                 sandbox.url, timeout=kcfg.timeout, concurrency=kcfg.concurrency, sidecars=kcfg.sidecars)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def register_all(app: AsyncApp, intake: Intake) -> None:
     # imported here, so that `handlers.parsing` & co. do not pull in Bolt for the console
-    from handlers import actions, commands, events
+    from handlers import actions, alerts, commands, events
 
-    for module in (commands, actions, events):
+    for module in (commands, actions, events, alerts):
         module.register(app, intake)

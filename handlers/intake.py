@@ -107,6 +107,12 @@ class Intake:
             return _answered(Accepted(cmd.name, reply=await service.status_message(sink.channel, thread_ts=thread_ts)))
         if cmd.action == "list":
             return _answered(Accepted(cmd.name, reply=await service.list_message(sink.channel)))
+        if cmd.action == "snapshot":
+            if cmd.incident_id is None and thread_ts is None:
+                raise UsageError("which incident? `/incident snapshot #ID`, or type it in the incident's thread")
+            found = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+            reply = render.usage_message(f"Attaching the snapshot of incident #{found.id} ({found.service}).")
+            return Accepted(cmd.name, reply=reply, work=lambda: service.attach_snapshot(sink, found, user=user))
         if cmd.action == "reopen":
             if cmd.incident_id is None and thread_ts is None:
                 raise UsageError("which incident? `/incident reopen #ID` (`/incident list` shows the open ones; "
@@ -117,6 +123,11 @@ class Intake:
             reply = render.usage_message(f"Reopening incident #{target.id} ({target.service}).")
             return Accepted(cmd.name, reply=reply, work=lambda: service.reopen(sink, target, user=user))
         target = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
+        if cmd.action == "note" and cmd.note is not None:
+            _refuse_closed(target)
+            note = cmd.note
+            reply = render.usage_message(f"Noted in the timeline of incident #{target.id} ({target.service}).")
+            return Accepted(cmd.name, reply=reply, work=lambda: service.note(sink, target, note, user=user))
         if target.status == "closed":
             raise UsageError(f"incident #{target.id} is already closed")
         close = IncidentCommand("close", incident_id=target.id, summary=cmd.summary)

@@ -135,11 +135,11 @@ def _parse_incident(text: str) -> IncidentCommand:
         if rest:
             raise _usage("/incident", f"{action} takes no arguments")
         return IncidentCommand(action=action)  # type: ignore[arg-type]
-    if action == "reopen":
+    if action in ("reopen", "snapshot"):
         match = _INCIDENT_REF.match(rest)
         if rest and (match is None or match.end() != len(rest)):
-            raise _usage("/incident", "reopen takes an incident id, e.g. #12")
-        return IncidentCommand(action="reopen", incident_id=int(match.group(1)) if match else None)
+            raise _usage("/incident", f"{action} takes an incident id, e.g. #12")
+        return IncidentCommand(action=action, incident_id=int(match.group(1)) if match else None)  # type: ignore[arg-type]
     if action == "close":
         incident_id: int | None = None
         first, _, tail = rest.partition(" ")
@@ -149,8 +149,17 @@ def _parse_incident(text: str) -> IncidentCommand:
         # Slack sends &, < and > entity-escaped; keep the summary as the person typed it.
         summary = html.unescape(rest)[:500] or None
         return IncidentCommand(action="close", incident_id=incident_id, summary=summary)
+    if action == "note":
+        note_id: int | None = None
+        first, _, tail = rest.partition(" ")
+        if match := _INCIDENT_REF.match(first):
+            note_id = int(match.group(1))
+            rest = tail.strip()
+        if not rest:
+            raise _usage("/incident", "note needs the text to add to the timeline")
+        return IncidentCommand(action="note", incident_id=note_id, note=html.unescape(rest)[:2000])
     if not action:
-        raise _usage("/incident", "status, list, close or reopen?")
+        raise _usage("/incident", "status, list, close, reopen, note or snapshot?")
     raise _usage("/incident", f"unknown subcommand {action[:40]!r}")
 
 

@@ -175,6 +175,7 @@ class Investigation:
         return hop.model_copy(update={
             "replicas": deployment.replicas, "ready_replicas": deployment.ready_replicas,
             "restarts": sum(p.restarts for p in pods), "findings": findings[:MAX_HOP_FINDINGS],
+            "deployment": deployment, "pods": pods, "logs": logs,
         })
 
     def mark_running_build(self) -> None:
@@ -192,7 +193,8 @@ class Investigation:
         found = {k: v for k, v in evidence().items() if v is not None}
         self.report.checklist = self.rt.checklists.items(self.kind, found)
         observe_playbook(self.kind, self.report.duration_ms / 1000)
-        return redact_report(self.report)
+        # redacting every string of the report is CPU work: off the event loop, so acks keep flowing
+        return await asyncio.to_thread(redact_report, self.report)
 
 
 def _sidecar_ready(pod: PodSnapshot) -> bool:

@@ -19,6 +19,7 @@ from playbooks.findings import derive_findings
 from playbooks.investigation import redact_report
 
 if TYPE_CHECKING:
+    from bot.models import Finding
     from playbooks.runtime import Runtime
 
 MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
@@ -86,8 +87,11 @@ async def run_trace(
             if lines:
                 by_service.setdefault(owners.get(snap.pod, "?"), []).append(snap.model_copy(update={"lines": lines}))
         # per service, so each finding's next commands name the service whose log holds the error
-        findings = [f for service, logs in by_service.items()
+        def derive() -> list[Finding]:
+            return [f for service, logs in by_service.items()
                     for f in derive_findings(rt.patterns, namespace=ns, service=service, pods=[], logs=logs, events=[])]
+
+        findings = await asyncio.to_thread(derive)  # CPU work: off the event loop
         report.findings = sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
         if not report.trace:
             return f"no log line carries {cid} in the last {since_seconds // 60} min"
@@ -107,4 +111,4 @@ async def run_trace(
     proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
     report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})
     observe_playbook("trace", report.duration_ms / 1000)
-    return redact_report(report)
+    return await asyncio.to_thread(redact_report, report)

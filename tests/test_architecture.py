@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "playbooks")
 MAX_LINES = 600
 
-ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health", "bot.runtime")
+ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health", "bot.runtime",
+                "bot.cli_snapshot")
 CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text")
 GATEWAYS = ("bot.k8s", "bot.github", "bot.slack")
 IO_LIBRARIES = ("kubernetes", "httpx", "aiohttp", "slack_sdk.web", "slack_bolt", "sqlite3", "sqlite_utils", "socket",
@@ -114,8 +115,10 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
      "a gateway translates one API into the core models; it knows no caller"),
     (("bot.threads",), ("bot.sandbox", "bot.k8s", "bot.github", *ENTRY_POINTS),
      "threads reach clusters only through playbooks, and never start the program"),
+    (("bot.capture",), ("handlers", "bot.threads", "bot.render", "bot.store", *GATEWAYS, *ENTRY_POINTS),
+     "a snapshot is the debug playbook's report written as a scenario: no Slack, no store, no fetch of its own"),
     (("bot.sandbox",), ("playbooks", "handlers", "bot.threads", "bot.render", "bot.store", *GATEWAYS,
-                        "bot.cli", "bot.app", "bot.console", "bot.runtime"),
+                        "bot.cli", "bot.app", "bot.console", "bot.runtime", "bot.capture"),
      "the sandbox is a stand-in for a cluster and GitHub: it must not know the code it is tested with"),
 ]
 

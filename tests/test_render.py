@@ -594,3 +594,36 @@ async def test_progress_edits_are_coalesced_to_one_a_second_and_the_last_one_win
     assert all(b - a >= 0.05 for (a, _), (b, _) in zip(sent, sent[1:], strict=False))  # noqa: RUF007
     await updater.finish(Message(text="done", blocks=[]))
     assert len(sent) == 2  # the final version is not sent twice
+
+
+async def test_a_run_that_ends_quickly_edits_its_progress_once_at_once() -> None:
+    """With first_after, the versions of a run that ends sooner are dropped and the final one goes
+    out at once; a longer run's first edit waits until first_after, then one a second as before."""
+    import asyncio
+
+    from bot.models import Message
+    from bot.threads import LatestOnly
+
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, str]] = []
+
+    async def send(message: Message) -> None:
+        sent.append((loop.time(), message.text))
+
+    started = loop.time()
+    quick = LatestOnly(send, interval=0.2, first_after=0.3)
+    for i in range(5):
+        quick.submit(Message(text=f"step {i}", blocks=[]))
+        await asyncio.sleep(0.01)
+    await quick.finish(Message(text="done", blocks=[]))
+    assert [text for _, text in sent] == ["done"]
+    assert sent[0][0] - started < 0.3
+
+    sent.clear()
+    started = loop.time()
+    slow = LatestOnly(send, interval=0.2, first_after=0.1)
+    slow.submit(Message(text="step 0", blocks=[]))
+    await asyncio.sleep(0.15)
+    await slow.finish(Message(text="done", blocks=[]))
+    assert [text for _, text in sent] == ["step 0", "done"]
+    assert sent[0][0] - started >= 0.1 and sent[1][0] - sent[0][0] >= 0.2

@@ -50,6 +50,7 @@ from bot.models import (
     DaprSidecar,
     DeploymentSnapshot,
     EventSnapshot,
+    LogLine,
     LogSnapshot,
     PodSnapshot,
 )
@@ -328,10 +329,11 @@ class KubernetesGateway:
             if exc.status != 400:
                 raise
             return LogSnapshot(pod=pod, container=container, previous=previous, error=exc.details)
-        text = body.decode("utf-8", "replace")
         # the lines are built and typed right here: validating thousands of them again would only
-        # rebuild every LogLine
-        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
+        # rebuild every LogLine; in a worker thread, as that is CPU work (~2 us a line) that would
+        # otherwise hold up the event loop (a Slack ack, another command's answer) for a whole log
+        lines = await asyncio.to_thread(_parse_body, body)
+        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=lines)
 
     async def _pod_proxy(self, namespace: str, pod: str, port: int, path: str, who: str) -> bytes:
         """GET a path on a pod's port through the API server's pod proxy.
@@ -419,3 +421,7 @@ class KubernetesGateway:
         )
         events = [event_snapshot(item) for item in items]
         return by_last_seen([e for e in events if e.object_name == pod])
+
+
+def _parse_body(body: bytes) -> list[LogLine]:
+    return parse_log(body.decode("utf-8", "replace"))

@@ -22,6 +22,7 @@ BUTTONS_PER_FINDING = 5
 class ActionId(StrEnum):
     CHECKLIST = "checklist_toggle"  # the checkboxes element of every checklist block
     NEXT_STEP = "next_step"  # buttons are "next_step:<n>" (unique per button): match the prefix
+    INCIDENT_CLOSE = "incident_close"  # the Close button offered once an incident's alerts resolved
 
 
 class BlockId(StrEnum):
@@ -35,4 +36,6 @@ class BlockId(StrEnum):
     ACTION_RESULT = "action_result"
     TRACE = "trace"  # the head of a trace listing; its lines follow in "trace:<n>"
     USAGE = "usage"
+    ALERTS = "alerts"  # the lines of alerts that reached an incident thread
+    CLOSE_OFFER = "close_offer"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.models import ActionResult, ChecklistItem, FileSnippet, Incident, Message
 from bot.redact import redact
 from bot.render.message import MAX_FALLBACK, MAX_SECTION, BlockId
@@ -27,6 +29,18 @@ def action_result_message(result: ActionResult, *, requested_by: str) -> Message
                                  title=plain(result.title, 200)))
     return Message(text=clean(f"{result.title} (asked by {requested_by})", MAX_FALLBACK),
                    blocks=blocks, files=files)
+
+
+def snapshot_message(incident: Incident, body: str, *, taken_at: datetime, requested_by: str) -> Message:
+    """The incident's snapshot as a file in its thread, and how to replay it."""
+    filename = f"incident-{incident.id}-{slug(incident.service)}.yaml"
+    head = (f":package: Snapshot of incident #{incident.id} ({clean(incident.service, 100)}), taken "
+            f"{taken_at:%Y-%m-%d %H:%M} UTC · asked by {user(requested_by)}")
+    how = f"Replay it without the cluster: {code(f'opsbot debug {incident.service} --scenario {filename}', 300)}"
+    return Message(text=clean(f"Snapshot of incident #{incident.id} ({incident.service})", MAX_FALLBACK),
+                   blocks=[section(head, BlockId.ACTION_RESULT), section(how)],
+                   files=[FileSnippet(filename=filename, content=redact(body),
+                                      title=plain(f"Snapshot of incident #{incident.id}", 200))])
 
 
 def usage_message(text: str) -> Message:
@@ -78,3 +92,16 @@ def closed_message(by: str, summary: str | None) -> Message:
     if summary:
         text += f": {clean(summary, 500)}"
     return note(text)
+
+
+def note_message(by: str, text: str) -> Message:
+    """`/incident note TEXT`, as the thread shows it."""
+    return note(f":memo: Note from {user(by)}: {clean(text, 2000)}")
+
+
+def postmortem_message(incident: Incident, draft: FileSnippet) -> Message:
+    """The postmortem draft, attached to a one-line message (the file holds the Markdown)."""
+    text = (f":page_facing_up: Postmortem draft of incident #{incident.id} ({clean(incident.service, 63)}):"
+            " summary, impact window, timeline, findings with evidence, the checklist, the fix, follow-ups."
+            f" Also: `opsbot incident export {incident.id}`.")
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text)], files=[draft])

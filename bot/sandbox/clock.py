@@ -50,6 +50,55 @@ def _resolve_time(value: Any, info: ValidationInfo) -> Any:
 RelTime = Annotated[datetime, BeforeValidator(_resolve_time)]
 
 
+def relative(ts: datetime, now: datetime) -> str:
+    """`ts` as an offset from `now` in the scenario syntax, to the microsecond: `-1h2m3.25s`, `now`."""
+    return offset(round((ts - now) / timedelta(microseconds=1)))
+
+
+def offset(micros: int) -> str:
+    """A number of microseconds as an offset in the scenario syntax: `-1h2m3.25s`, `now`."""
+    if micros == 0:
+        return "now"
+    sign, micros = ("-" if micros < 0 else "+"), abs(micros)
+    hours, rest = divmod(micros, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds, fraction = divmod(rest, 1_000_000)
+    out = sign + (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    if seconds or fraction or out == sign:
+        out += f"{seconds}.{fraction:06d}".rstrip("0").rstrip(".") + "s"
+    return out
+
+
+def parse_recorded(value: Any, info: ValidationInfo) -> Any:
+    """A recorded log (`OFFSET TEXT` a line, as `opsbot snapshot` writes it) -> [(epoch seconds, text)].
+    Offsets repeat a lot (and are parsed for every line of every container): cached per run."""
+    if not isinstance(value, str):
+        return value
+    now = _now_from(info)
+    base = now.timestamp()
+    seen: dict[str, float] = {}
+    out: list[tuple[float, str]] = []
+    for number, line in enumerate(value.split("\n"), start=1):
+        if not line:
+            continue
+        offset, _, text = line.partition(" ")
+        at = seen.get(offset)
+        if at is None:
+            if offset == "now":
+                at = base
+            elif offset[:1] in "-+":
+                try:
+                    delta = parse_duration(offset[1:]).total_seconds()
+                except ValueError:
+                    raise ValueError(f"line {number}: {offset!r} is not an offset such as -1h2m3.5s") from None
+                at = base + (delta if offset[0] == "+" else -delta)
+            else:
+                raise ValueError(f"line {number}: starts with {offset!r}, not an offset such as -1h2m3.5s")
+            seen[offset] = at
+        out.append((at, text))
+    return out
+
+
 def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

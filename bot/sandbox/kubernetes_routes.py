@@ -16,6 +16,8 @@ from bot.sandbox.selectors import field_lookup, parse_selector
 from bot.sandbox.tables import as_table
 from bot.sandbox.world import World
 
+_NEVER_STARTED = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
+
 
 class KubernetesRoutes:
     """aiohttp handlers of the Kubernetes REST API over a World."""
@@ -162,12 +164,19 @@ class KubernetesRoutes:
             return bad_request(f"container {container} is not valid for pod {name}")
         previous = request.query.get("previous", "false").lower() in ("true", "1")
         log = chosen.log
+        refused = chosen.state.previous_log_error if previous else chosen.state.log_error
+        if refused:  # a snapshot of a log the API refused: refused again, with its words
+            return bad_request(refused)
         if previous:
             if chosen.previous is None:
                 return bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
             log = chosen.previous
         elif chosen.state.state == "waiting" and chosen.state.reason in ("ContainerCreating", "PodInitializing"):
             return bad_request(f'container "{container}" in pod "{name}" is waiting to start: {chosen.state.reason}')
+        elif chosen.state.state == "waiting" and chosen.state.reason in _NEVER_STARTED:
+            # the kubelet's words for a container whose image never ran
+            return bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                               "trying and failing to pull image")
         tail = int_param(request, "tailLines")
         since_seconds = int_param(request, "sinceSeconds")
         since: float | None = None

@@ -84,6 +84,7 @@ def render_log(
                     entries.append((at + offset * 0.000137, line))
             else:
                 entries.append((at, text))
+    entries.extend(spec.recorded)  # a snapshot's lines, at the times they were read with
     for entry in [*spec.entries, *extra]:
         at = entry.at.timestamp()
         for offset, line in enumerate(entry.text.rstrip("\n").split("\n")):

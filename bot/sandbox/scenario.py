@@ -5,14 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError, NotFoundError
 from bot.plumbing.yamlio import load_yaml
-from bot.sandbox.clock import RelTime
+from bot.sandbox.clock import RelTime, parse_recorded
+
+SCENARIO_VERSION = 1  # the format this opsbot reads and writes; a file without `version:` is taken as 1
 
 
 class BackgroundLine(BaseModel):
@@ -37,6 +47,11 @@ class LogSpec(BaseModel):
     header: list[str] = Field(default_factory=list, description="Start-up lines, logged at the window start")
     background: list[BackgroundLine] = Field(default_factory=list)
     entries: list[LogEntry] = Field(default_factory=list)
+    recorded: Annotated[list[tuple[float, str]], BeforeValidator(parse_recorded)] = Field(
+        default_factory=list,
+        description="Lines as they were read (a snapshot): one `OFFSET TEXT` a line, OFFSET relative to load "
+        "time (`-1h2m3.25s`); kept as they are, no window, no placeholders",
+    )
 
     @field_validator("background", mode="before")
     @classmethod
@@ -51,13 +66,16 @@ class ContainerSpec(BaseModel):
     image: str
     ports: list[int] = Field(default_factory=list)
     log: LogSpec = Field(default_factory=LogSpec)
+    restart_policy: Literal["Always"] | None = Field(
+        None, description="On an init container: a native sidecar (Kubernetes 1.29+), running beside the app"
+    )
 
 
 class ContainerState(BaseModel):
     """Per-pod state of one container; anything unset takes the healthy default."""
 
     restarts: int = Field(0, ge=0)
-    state: Literal["running", "waiting", "terminated"] = "running"
+    state: Literal["running", "waiting", "terminated", "unknown"] = "running"
     reason: str | None = None
     message: str | None = None
     exit_code: int | None = None
@@ -70,6 +88,9 @@ class ContainerState(BaseModel):
     log: LogSpec | None = Field(None, description="Replaces the deployment's log for this container")
     extra: list[LogEntry] = Field(default_factory=list, description="Added to the container's log")
     previous_log: LogSpec | None = None
+    image: str | None = Field(None, description="This pod runs another image than the deployment's template")
+    log_error: str | None = Field(None, description="The API refuses the log with this message (400)")
+    previous_log_error: str | None = Field(None, description="The API refuses the previous log with this message")
 
 
 class PodSpec(BaseModel):
@@ -78,6 +99,30 @@ class PodSpec(BaseModel):
     node: str = "node-a"
     ip: str | None = None
     containers: dict[str, ContainerState] = Field(default_factory=dict)
+    phase: str | None = Field(None, description="Unset: Pending while an init container has not completed, "
+                                               "else Running")
+    ready: bool | None = Field(None, description="Unset: every container ready")
+    replicaset: str | None = Field(None, description="template_hash of an older ReplicaSet (replicasets) owning "
+                                                    "this pod; unset: the current one")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels of this pod only, beside the template's")
+
+
+class ReplicaSetSpec(BaseModel):
+    """An older ReplicaSet of a Deployment (mid-rollout, or kept by revisionHistoryLimit)."""
+
+    template_hash: str = Field(pattern=r"^[a-z0-9]{5,10}$")
+    revision: int = Field(1, ge=0)
+    created: RelTime
+    replicas: int | None = Field(None, ge=0, description="Desired replicas; unset: its pods")
+    images: dict[str, str] = Field(default_factory=dict, description="container -> image, where they differ")
+
+
+class DeploymentStatusSpec(BaseModel):
+    """What the Deployment's status says, when it is not what its pods add up to (a snapshot keeps it)."""
+
+    ready_replicas: int | None = Field(None, ge=0)
+    updated_replicas: int | None = Field(None, ge=0)
+    available_replicas: int | None = Field(None, ge=0)
 
 
 class DaprComponentSpec(BaseModel):
@@ -114,6 +159,21 @@ class DeploymentSpec(BaseModel):
     dapr_subscriptions: list[DaprSubscriptionSpec] = Field(
         default_factory=list, description="What the Dapr sidecar of these pods reports as subscribed"
     )
+    replicasets: list[ReplicaSetSpec] = Field(default_factory=list, description="Older ReplicaSets")
+    fill_replicas: bool = Field(True, description="Add healthy pods up to `replicas`; a snapshot lists them all")
+    status: DeploymentStatusSpec | None = None
+
+    @model_validator(mode="after")
+    def _pods_name_what_exists(self) -> DeploymentSpec:
+        known = {c.name for c in [*self.init_containers, *self.containers]}
+        hashes = {self.template_hash, *(rs.template_hash for rs in self.replicasets)}
+        for pod in self.pods:
+            unknown = sorted(set(pod.containers) - known)
+            if unknown:
+                raise ValueError(f"pod {pod.name}: unknown container(s) {unknown}; the deployment has {sorted(known)}")
+            if pod.replicaset is not None and pod.replicaset not in hashes:
+                raise ValueError(f"pod {pod.name}: replicaset {pod.replicaset} is not among {sorted(hashes)}")
+        return self
 
 
 class EventSpec(BaseModel):
@@ -134,6 +194,12 @@ class EventSpec(BaseModel):
         if value.count("/") != 1:
             raise ValueError("must be Kind/name")
         return value
+
+
+# what GitHub Actions reports (a snapshot keeps any of them)
+RunStatus = Literal["queued", "in_progress", "completed", "waiting", "requested", "pending"]
+RunConclusion = Literal["success", "failure", "skipped", "cancelled", "timed_out", "action_required", "neutral",
+                        "stale", "startup_failure"]
 
 
 class StepSpec(BaseModel):
@@ -159,8 +225,8 @@ class RunSpec(BaseModel):
     head_sha: str = Field(pattern=r"^[0-9a-f]{40}$")
     head_branch: str = "main"
     event: str = "push"
-    status: Literal["queued", "in_progress", "completed"] = "completed"
-    conclusion: Literal["success", "failure", "skipped", "cancelled"] | None = "success"
+    status: RunStatus = "completed"
+    conclusion: RunConclusion | None = "success"
     title: str = ""
     actor: str = "octocat"
     created: RelTime
@@ -188,11 +254,42 @@ class ServiceHint(BaseModel):
     workflow: str | None = None
     branch: str = "main"
     request_path: list[str] = Field(default_factory=list)
+    deployment: str | None = None
+
+
+class CaptureSpec(BaseModel):
+    """Where a snapshot was taken (`opsbot snapshot`): what to replay it with."""
+
+    service: str
+    namespace: str
+    context: str | None = None
+    at: datetime = Field(description="When it was taken (its times are relative to it)")
+    by: str = "opsbot snapshot"
+
+
+class ExpectSpec(BaseModel):
+    """What `opsbot eval` checks a scenario's report against."""
+
+    service: str = Field(description="The service the playbook is run for")
+    namespace: str | None = None
+    playbook: Literal["debug", "verify"] = "debug"
+    findings: list[str] = Field(default_factory=list, description="Pattern ids or signatures that must appear")
+    absent: list[str] = Field(default_factory=list, description="Pattern ids or signatures that must not appear")
+    verdict: str | None = Field(
+        None, description="`healthy` (no findings), a severity (the worst finding's), or the pattern id or "
+        "signature of the top finding")
 
 
 class Scenario(BaseModel):
+    version: int = SCENARIO_VERSION
     name: str
     description: str = ""
+    sources: list[Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+#\d+$")]] = Field(
+        default_factory=list, description="The public incidents or issues it is modelled on, owner/repo#number")
+    capture: CaptureSpec | None = None
+    expect: ExpectSpec | None = None
+    dapr_metadata: bool = Field(True, description="The bot reads the Dapr sidecars' metadata (a snapshot taken "
+                                                  "without it replays without it)")
     loaded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     namespaces: list[str] = Field(default_factory=lambda: ["default"])
     deployments: list[DeploymentSpec] = Field(default_factory=list)
@@ -203,17 +300,51 @@ class Scenario(BaseModel):
         default_factory=list, description="The Dapr components of the cluster, as the sidecars load them"
     )
 
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SCENARIO_VERSION:
+            raise ValueError(f"version {value} is not read by this opsbot (it reads version {SCENARIO_VERSION})")
+        return value
+
+
+class ScenarioError(ConfigError):
+    """A scenario file that cannot be used: one line naming the file, the entry and the field."""
+
+    def __init__(self, origin: str, problem: str) -> None:
+        super().__init__(origin, problem)
+        self.args = (f"scenario {origin}: {problem}",)
+
+
+def _entry(data: Any, loc: tuple[int | str, ...]) -> str:
+    """The named entries along an error's path: `deployment taskflow-api, pod taskflow-api-x2kq9`."""
+    names, node = [], data
+    for i, part in enumerate(loc):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(part, int) and isinstance(node, dict) and isinstance(node.get("name"), str):
+            names.append(f"{_ENTRY_KIND.get(str(loc[i - 1]) if i else '', 'entry')} {node['name']}")
+    return f" ({', '.join(names)})" if names else ""
+
+
+_ENTRY_KIND = {"deployments": "deployment", "pods": "pod", "containers": "container", "init_containers":
+               "init container", "repos": "repo", "runs": "run", "jobs": "job", "workflows": "workflow",
+               "dapr_components": "component"}
+
 
 def validate_scenario(data: Any, now: datetime, origin: str) -> Scenario:
     if not isinstance(data, dict):
-        raise ConfigError(origin, "a scenario file must be a YAML mapping")
+        raise ScenarioError(origin, "a scenario file must be a YAML mapping")
     data = {**data, "loaded_at": now}
     try:
         return Scenario.model_validate(data, context={"now": now})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(origin, f"{where}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+        raise ScenarioError(origin, f"{where}{_entry(data, tuple(first['loc']))}: {message}") from None
 
 
 def scenario_names() -> list[str]:
@@ -238,7 +369,7 @@ def load_scenario(name_or_path: str = "taskflow", *, now: datetime | None = None
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(origin, f"not valid YAML: {exc}".replace("\n", " ")) from None
+        raise ScenarioError(origin, f"not valid YAML: {exc}".replace("\n", " ")) from None
     return validate_scenario(data, now, origin)
 
 

@@ -14,7 +14,15 @@ from bot.sandbox.clock import rfc3339
 from bot.sandbox.github_world import GitHubWorld
 from bot.sandbox.logs import RenderedLog, render_log
 from bot.sandbox.scaled import random_suffix
-from bot.sandbox.scenario import ContainerSpec, ContainerState, DeploymentSpec, EventSpec, PodSpec, Scenario
+from bot.sandbox.scenario import (
+    ContainerSpec,
+    ContainerState,
+    DeploymentSpec,
+    EventSpec,
+    PodSpec,
+    ReplicaSetSpec,
+    Scenario,
+)
 
 
 def _uid(*parts: str) -> str:
@@ -43,7 +51,7 @@ class _Container:
         self.spec, self.state, self.init = spec, state, init
         self.started = state.started or (created + timedelta(seconds=4 if init else 9))
         log_spec = state.log or spec.log
-        end = self.started + timedelta(seconds=3) if init else now
+        end = self.started + timedelta(seconds=3) if init and state.state == "terminated" else now
         self.log = render_log(
             log_spec,
             seed=f"{pod}/{spec.name}",
@@ -65,6 +73,16 @@ class _Container:
                 pod=pod,
                 app=app,
             )
+
+
+def _state_of(spec: ContainerSpec, state: ContainerState | None, *, init: bool) -> ContainerState:
+    """A container's state as the scenario gives it; an init container whose state is not spelled out
+    has completed, a native sidecar's runs."""
+    if not init or spec.restart_policy:
+        return state or ContainerState()
+    if state is None:
+        return ContainerState(state="terminated")
+    return state if "state" in state.model_fields_set else state.model_copy(update={"state": "terminated"})
 
 
 class _DaprPod(NamedTuple):
@@ -114,6 +132,38 @@ def _dapr_pod(scenario: Scenario, dep: DeploymentSpec, containers: dict[str, _Co
                     int(app_port) if app_port and app_port.isdigit() else None, metadata, subscribe)
 
 
+def _container_json(c: ContainerSpec, image: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": c.name,
+        "image": image or c.image,
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"limits": {"memory": "512Mi"}, "requests": {"cpu": "100m"}},
+    }
+    if c.ports:
+        body["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in c.ports]
+    if c.restart_policy:
+        body["restartPolicy"] = c.restart_policy
+    body["terminationMessagePath"] = "/dev/termination-log"
+    return body
+
+
+def _template(dep: DeploymentSpec, rs: ReplicaSetSpec, labels: dict[str, str]) -> dict[str, Any]:
+    """The pod template of one ReplicaSet of the Deployment (its images, its pod-template-hash)."""
+    spec: dict[str, Any] = {
+        "containers": [_container_json(c, rs.images.get(c.name)) for c in dep.containers],
+        "restartPolicy": "Always",
+        "serviceAccountName": dep.name,
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+    }
+    if dep.init_containers:
+        spec["initContainers"] = [_container_json(c, rs.images.get(c.name)) for c in dep.init_containers]
+    meta: dict[str, Any] = {"labels": {**labels, "pod-template-hash": rs.template_hash}}
+    if dep.pod_annotations:
+        meta["annotations"] = dep.pod_annotations
+    return {"metadata": meta, "spec": spec}
+
+
 class World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -160,10 +210,9 @@ class World:
         ns = dep.namespace
         rs_name = f"{dep.name}-{dep.template_hash}"
         template_labels = {**dep.selector, **dep.labels}
-        pod_labels = {**template_labels, "pod-template-hash": dep.template_hash}
         rng = random.Random(rs_name)
         pod_specs = list(dep.pods)
-        while len(pod_specs) < dep.replicas:
+        while dep.fill_replicas and len(pod_specs) < dep.replicas:
             pod_specs.append(
                 PodSpec(
                     name=f"{rs_name}-{random_suffix(rng)}",
@@ -171,87 +220,42 @@ class World:
                     node=dep.nodes[len(pod_specs) % len(dep.nodes)],
                 )
             )
-
-        def container_json(c: ContainerSpec) -> dict[str, Any]:
-            body: dict[str, Any] = {
-                "name": c.name,
-                "image": c.image,
-                "imagePullPolicy": "IfNotPresent",
-                "resources": {"limits": {"memory": "512Mi"}, "requests": {"cpu": "100m"}},
-            }
-            if c.ports:
-                body["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in c.ports]
-            body["terminationMessagePath"] = "/dev/termination-log"
-            return body
-
-        pod_template_spec = {
-            "containers": [container_json(c) for c in dep.containers],
-            "restartPolicy": "Always",
-            "serviceAccountName": dep.name,
-            "terminationGracePeriodSeconds": 30,
-            "dnsPolicy": "ClusterFirst",
-        }
-        if dep.init_containers:
-            pod_template_spec["initContainers"] = [container_json(c) for c in dep.init_containers]
-        template: dict[str, Any] = {
-            "metadata": {"labels": template_labels, "annotations": dep.pod_annotations or None},
-            "spec": pod_template_spec,
-        }
-        if not dep.pod_annotations:
-            del template["metadata"]["annotations"]
+        # the current ReplicaSet first, then the older ones (mid-rollout, or kept as history)
+        current = ReplicaSetSpec(template_hash=dep.template_hash, revision=dep.revision,
+                                 created=dep.replicaset_created or dep.created, replicas=dep.replicas)
+        sets = [current, *dep.replicasets]
+        owned: dict[str, list[PodSpec]] = {rs.template_hash: [] for rs in sets}
+        for p in pod_specs:
+            key = p.replicaset or dep.template_hash
+            if key not in owned:
+                raise ConfigError(f"deployments.{dep.name}.pods.{p.name}.replicaset",
+                                  f"no ReplicaSet with template_hash {key}; known: {sorted(owned)}")
+            owned[key].append(p)
         dep_uid = _uid(ns, "deployment", dep.name)
-        rs_uid = _uid(ns, "replicaset", rs_name)
-
-        pods = [self._pod(dep, p, rs_name, rs_uid, pod_labels, pod_template_spec, now) for p in pod_specs]
-        ready = sum(1 for p in pods if pod_condition(p, "Ready"))
-        rs_created = dep.replicaset_created or dep.created
+        templates: dict[str, dict[str, Any]] = {}
+        ready_by_set: dict[str, int] = {}
+        for rs in sets:
+            templates[rs.template_hash] = template = _template(dep, rs, template_labels)
+            pods = [self._pod(dep, p, f"{dep.name}-{rs.template_hash}", _uid(ns, "replicaset", f"{dep.name}-"
+                              f"{rs.template_hash}"), template["metadata"]["labels"], template["spec"], now)
+                    for p in owned[rs.template_hash]]
+            ready_by_set[rs.template_hash] = sum(1 for p in pods if pod_condition(p, "Ready"))
+            desired = len(pods) if rs.replicas is None else rs.replicas
+            self.replicasets.append(self._replicaset(dep, rs, template, pods, desired, dep_uid))
+            self.pods.extend(pods)
+        total = sum(len(owned_pods) for owned_pods in owned.values())
+        told = dep.status
+        ready = told.ready_replicas if told and told.ready_replicas is not None else sum(ready_by_set.values())
+        updated = told.updated_replicas if told and told.updated_replicas is not None else len(owned[dep.template_hash])
+        available_count = told.available_replicas if told and told.available_replicas is not None else ready
+        rs_created = current.created
         revision = {"deployment.kubernetes.io/revision": str(dep.revision)}
-        rs_meta = self._meta(
-            rs_name,
-            ns,
-            rs_created,
-            labels=pod_labels,
-            annotations={
-                **revision,
-                "deployment.kubernetes.io/desired-replicas": str(dep.replicas),
-                "deployment.kubernetes.io/max-replicas": str(dep.replicas + 1),
-            },
-        )
-        rs_meta["uid"] = rs_uid
-        rs_meta["ownerReferences"] = [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": dep.name,
-                "uid": dep_uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ]
-        self.replicasets.append(
-            {
-                "kind": "ReplicaSet",
-                "apiVersion": "apps/v1",
-                "metadata": rs_meta,
-                "spec": {
-                    "replicas": dep.replicas,
-                    "selector": {"matchLabels": {**dep.selector, "pod-template-hash": dep.template_hash}},
-                    "template": {**template, "metadata": {**template["metadata"], "labels": pod_labels}},
-                },
-                "status": {
-                    "replicas": len(pods),
-                    "fullyLabeledReplicas": len(pods),
-                    "readyReplicas": ready,
-                    "availableReplicas": ready,
-                    "observedGeneration": 1,
-                },
-            }
-        )
         dep_meta = self._meta(dep.name, ns, dep.created, labels=dep.labels, annotations={**revision, **dep.annotations})
         dep_meta["uid"] = dep_uid
         dep_meta["generation"] = dep.revision
         # the Deployment controller's rule with the default maxUnavailable of 25%, rounded down
-        available = ready >= dep.replicas - dep.replicas // 4
+        available = available_count >= dep.replicas - dep.replicas // 4
+        template = templates[dep.template_hash]
         self.deployments.append(
             {
                 "kind": "Deployment",
@@ -260,7 +264,7 @@ class World:
                 "spec": {
                     "replicas": dep.replicas,
                     "selector": {"matchLabels": dep.selector},
-                    "template": template,
+                    "template": {**template, "metadata": {**template["metadata"], "labels": template_labels}},
                     "strategy": {
                         "type": "RollingUpdate",
                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
@@ -270,11 +274,11 @@ class World:
                 },
                 "status": {
                     "observedGeneration": dep.revision,
-                    "replicas": len(pods),
-                    "updatedReplicas": len(pods),
+                    "replicas": total,
+                    "updatedReplicas": updated,
                     "readyReplicas": ready,
-                    "availableReplicas": ready,
-                    "unavailableReplicas": len(pods) - ready,
+                    "availableReplicas": available_count,
+                    "unavailableReplicas": max(0, total - available_count),
                     "conditions": [
                         {
                             "type": "Available",
@@ -289,8 +293,9 @@ class World:
                         {
                             "type": "Progressing",
                             "status": "True",
-                            "reason": "NewReplicaSetAvailable",
-                            "message": f'ReplicaSet "{rs_name}" has successfully progressed.',
+                            "reason": "NewReplicaSetAvailable" if updated >= dep.replicas else "ReplicaSetUpdated",
+                            "message": f'ReplicaSet "{rs_name}" has successfully progressed.'
+                            if updated >= dep.replicas else f'ReplicaSet "{rs_name}" is progressing.',
                             "lastUpdateTime": rfc3339(rs_created),
                             "lastTransitionTime": rfc3339(dep.created),
                         },
@@ -298,7 +303,32 @@ class World:
                 },
             }
         )
-        self.pods.extend(pods)
+
+    def _replicaset(self, dep: DeploymentSpec, rs: ReplicaSetSpec, template: dict[str, Any],
+                    pods: list[dict[str, Any]], desired: int, dep_uid: str) -> dict[str, Any]:
+        name = f"{dep.name}-{rs.template_hash}"
+        labels = template["metadata"]["labels"]
+        ready = sum(1 for p in pods if pod_condition(p, "Ready"))
+        meta = self._meta(name, dep.namespace, rs.created, labels=labels, annotations={
+            "deployment.kubernetes.io/revision": str(rs.revision),
+            "deployment.kubernetes.io/desired-replicas": str(dep.replicas),
+            "deployment.kubernetes.io/max-replicas": str(dep.replicas + 1),
+        })
+        meta["uid"] = _uid(dep.namespace, "replicaset", name)
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": dep.name, "uid": dep_uid,
+                                    "controller": True, "blockOwnerDeletion": True}]
+        return {
+            "kind": "ReplicaSet",
+            "apiVersion": "apps/v1",
+            "metadata": meta,
+            "spec": {
+                "replicas": desired,
+                "selector": {"matchLabels": {**dep.selector, "pod-template-hash": rs.template_hash}},
+                "template": template,
+            },
+            "status": {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
+                       "availableReplicas": ready, "observedGeneration": 1},
+        }
 
     def _pod(
         self,
@@ -319,49 +349,44 @@ class World:
                 f"unknown container(s) {sorted(unknown)}; the deployment has {sorted(known)}",
             )
         built: dict[str, _Container] = {}
-        for c in dep.init_containers:
-            built[c.name] = _Container(
-                c,
-                spec.containers.get(c.name, ContainerState(state="terminated")),
-                init=True,
-                pod=spec.name,
-                app=dep.name,
-                created=spec.created,
-                now=now,
-            )
-        for c in dep.containers:
-            built[c.name] = _Container(
-                c,
-                spec.containers.get(c.name, ContainerState()),
-                init=False,
-                pod=spec.name,
-                app=dep.name,
-                created=spec.created,
-                now=now,
-            )
+        for c in [*dep.init_containers, *dep.containers]:
+            init = c in dep.init_containers
+            built[c.name] = _Container(c, _state_of(c, spec.containers.get(c.name), init=init), init=init,
+                                       pod=spec.name, app=dep.name, created=spec.created, now=now)
         self.containers[(ns, spec.name)] = built
         if str(dep.pod_annotations.get("dapr.io/enabled", "")).lower() == "true":
             self.dapr[(ns, spec.name)] = _dapr_pod(self.scenario, dep, built)
         statuses = [_container_status(c, spec.name) for c in built.values() if not c.init]
         init_statuses = [_container_status(c, spec.name) for c in built.values() if c.init]
-        all_ready = all(s["ready"] for s in statuses)
+        # a plain init container must have completed; a native sidecar (restartPolicy Always) keeps running
+        initialized = all(s["state"].get("terminated", {}).get("exitCode") == 0
+                          for s, c in zip(init_statuses, dep.init_containers, strict=True) if not c.restart_policy)
+        all_ready = spec.ready if spec.ready is not None else (initialized and all(s["ready"] for s in statuses))
         scheduled = rfc3339(spec.created)
         ready_since = rfc3339(max(c.started for c in built.values()) + timedelta(seconds=5))
         conditions = [
             {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": scheduled},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": scheduled},
+            {"type": "Initialized", "status": "True" if initialized else "False", "lastTransitionTime": scheduled},
             {"type": "Ready", "status": "True" if all_ready else "False", "lastTransitionTime": ready_since},
             {"type": "ContainersReady", "status": "True" if all_ready else "False", "lastTransitionTime": ready_since},
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": scheduled},
         ]
+        if not initialized:
+            pending = [s["name"] for s in init_statuses if "terminated" not in s["state"]]
+            conditions[1]["reason"] = "ContainersNotInitialized"
+            conditions[1]["message"] = f"containers with incomplete status: [{' '.join(pending)}]"
         if not all_ready:
             waiting = [s["name"] for s in statuses if not s["ready"]]
             for cond in conditions[2:4]:
                 cond["reason"] = "ContainersNotReady"
                 cond["message"] = f"containers with unready status: [{' '.join(waiting)}]"
-        meta = self._meta(
-            spec.name, ns, spec.created, labels=labels, annotations=dep.pod_annotations, generateName=f"{rs_name}-"
-        )
+        images = {n: c.state.image for n, c in built.items() if c.state.image}
+        if images:  # this pod runs other images than its template
+            pod_spec = {**pod_spec, **{key: [{**c, "image": images.get(c["name"], c["image"])}
+                                             for c in pod_spec.get(key, [])]
+                                       for key in ("containers", "initContainers") if key in pod_spec}}
+        meta = self._meta(spec.name, ns, spec.created, labels={**labels, **spec.labels},
+                          annotations=dep.pod_annotations, generateName=f"{rs_name}-")
         meta["ownerReferences"] = [
             {
                 "apiVersion": "apps/v1",
@@ -374,7 +399,7 @@ class World:
         ]
         ip = spec.ip or _pod_ip(spec.name)
         status: dict[str, Any] = {
-            "phase": "Running",
+            "phase": spec.phase or ("Running" if initialized else "Pending"),
             "conditions": conditions,
             "hostIP": _pod_ip(spec.node),
             "podIP": ip,
@@ -467,7 +492,8 @@ def _container_status(c: _Container, pod: str) -> dict[str, Any]:
     s, started = c.state, rfc3339(c.started)
     container_id = "containerd://" + hashlib.sha256(f"{c.spec.name}{started}".encode()).hexdigest()
     state: dict[str, Any]
-    if c.init or s.state == "terminated":
+    plain_init = c.init and not c.spec.restart_policy
+    if s.state == "terminated":
         code = s.exit_code if s.exit_code is not None else 0
         state = {
             "terminated": {
@@ -483,6 +509,8 @@ def _container_status(c: _Container, pod: str) -> dict[str, Any]:
         if s.message or waiting["reason"] == "CrashLoopBackOff":
             waiting["message"] = s.message or (f"back-off 2m40s restarting failed container={c.spec.name} pod={pod}")
         state = {"waiting": waiting}
+    elif s.state == "unknown":  # no status reported yet
+        state = {}
     else:
         state = {"running": {"startedAt": started}}
     last: dict[str, Any] = {}
@@ -496,20 +524,24 @@ def _container_status(c: _Container, pod: str) -> dict[str, Any]:
                 "containerID": container_id[:-8] + "deadbeef",
             }
         }
-    ready = s.ready if s.ready is not None else ("running" in state)
-    if c.init:
-        ready = True
-    digest = hashlib.sha256(c.spec.image.encode()).hexdigest()
-    image_ref = c.spec.image.split(":")[0]
+    if s.ready is not None:
+        ready = s.ready
+    elif plain_init:  # a completed init container counts as ready
+        ready = state.get("terminated", {}).get("exitCode") == 0
+    else:
+        ready = "running" in state
+    image = s.image or c.spec.image
+    digest = hashlib.sha256(image.encode()).hexdigest()
+    image_ref = image.split(":")[0]
     body: dict[str, Any] = {
         "name": c.spec.name,
         "state": state,
         "lastState": last,
         "ready": ready,
         "restartCount": s.restarts,
-        "image": c.spec.image,
+        "image": image,
         "imageID": f"{image_ref}@sha256:{digest}",
-        "started": "running" in state and not c.init,
+        "started": "running" in state and not plain_init,
     }
     if "waiting" not in state:
         body["containerID"] = container_id

@@ -78,6 +78,12 @@ class AsyncIncidentStore:
     async def save_report(self, incident_id: int, report: Report) -> None:
         await self._run(self.store.save_report, incident_id, report)
 
+    async def save_snapshot(self, incident_id: int, body: str) -> None:
+        await self._run(self.store.save_snapshot, incident_id, body)
+
+    async def snapshot(self, incident_id: int) -> tuple[datetime, str] | None:
+        return await self._run(self.store.snapshot, incident_id)
+
     async def last_report(self, incident_id: int) -> Report | None:
         return await self._run(self.store.last_report, incident_id)
 
@@ -101,6 +107,9 @@ class AsyncIncidentStore:
 
     async def add_timeline(self, incident_id: int, kind: str, text: str, *, by: str | None = None) -> None:
         await self._run(self.store.add_timeline, incident_id, kind, text, by=by)
+
+    async def add_timeline_many(self, incident_id: int, entries: list[tuple[str, str, str | None]]) -> None:
+        await self._run(self.store.add_timeline_many, incident_id, entries)
 
     async def timeline(self, incident_id: int) -> list[TimelineEntry]:
         return await self._run(self.store.timeline, incident_id)

@@ -309,6 +309,22 @@ class IncidentStore:
         rows = self._read("SELECT body FROM reports WHERE incident_id = ?", (incident_id,))
         return Report.model_validate_json(rows[0]["body"]) if rows else None
 
+    def save_snapshot(self, incident_id: int, body: str) -> None:
+        """Keep the incident's snapshot (the scenario file of its last /debug, already redacted): it
+        outlives the incident's close, for `/incident snapshot` and replays."""
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.execute(
+                "INSERT INTO snapshots (incident_id, at, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (incident_id) DO UPDATE SET at = excluded.at, body = excluded.body",
+                (incident_id, _now().isoformat(), body),
+            )
+
+    def snapshot(self, incident_id: int) -> tuple[datetime, str] | None:
+        """When the incident's snapshot was taken, and the file; None if it has none."""
+        rows = self._read("SELECT at, body FROM snapshots WHERE incident_id = ?", (incident_id,))
+        return (datetime.fromisoformat(rows[0]["at"]), rows[0]["body"]) if rows else None
+
     def messages(self, incident_id: int) -> dict[str, str]:
         rows = self._read("SELECT role, ts FROM messages WHERE incident_id = ? ORDER BY role", (incident_id,))
         return {r["role"]: r["ts"] for r in rows}
@@ -445,6 +461,16 @@ class IncidentStore:
             conn.execute(
                 "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
                 (incident_id, _iso(_now()), kind, redact(text), by),
+            )
+
+    def add_timeline_many(self, incident_id: int, entries: list[tuple[str, str, str | None]]) -> None:
+        """Several (kind, text, by) entries in one transaction (a run's steps and findings)."""
+        now = _iso(_now())
+        with self._write() as conn:
+            self._require(conn, incident_id)
+            conn.executemany(
+                "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, ?, ?, ?)",
+                [(incident_id, now, kind, redact(text), by) for kind, text, by in entries],
             )
 
     def timeline(self, incident_id: int) -> list[TimelineEntry]:

@@ -95,5 +95,19 @@ def _v3(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
+def _v4(db: Database) -> None:
+    # The snapshot of each incident's last /debug (a scenario file, redacted), kept after it closes.
+    _run(
+        db,
+        """
+        CREATE TABLE snapshots (
+            incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from bot.redact import redact
 from bot.render import Message
 from bot.store import AsyncIncidentStore, IncidentStore
 from bot.text import plural
+from bot.threads.history import postmortem, record_run
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
 from playbooks.followups import run_followup
@@ -100,13 +101,15 @@ class IncidentService(TaskSupervisor):
         user: str,
         thread_ts: str | None = None,
         resumed: bool = False,
+        on_open: Callable[[Incident], Awaitable[None]] | None = None,
     ) -> Incident:
         """Open (or, inside a thread, reuse) the incident and fill its thread as the playbook runs, in
         the namespace and context the request was authorized for.
 
         A trace's subject is its correlation id: it names the incident and the report as a service would.
         `resumed`: the run that opened the thread `thread_ts` is run again after a restart (its root
-        gets the report, as it would have)."""
+        gets the report, as it would have). `on_open` hears of the incident as soon as it is open,
+        before the playbook runs (an alert's thread takes the alerts that follow meanwhile)."""
         subject = cmd.correlation_id if isinstance(cmd, TraceCommand) else cmd.service
         report = Report(
             kind=cmd.playbook,
@@ -134,12 +137,15 @@ class IncidentService(TaskSupervisor):
                 opened_by=user,
                 checklist=[],
                 # the thread is recorded (buttons, ticks) but only a /debug that finds its service opens an
-                # incident: a typo, a /verify or a /trace leaves none for someone to close
-                status="report",
+                # incident: a typo, a /verify or a /trace leaves none for someone to close. A caller that
+                # waits for the incident (`on_open`: an alert's thread) opens it at once.
+                status="open" if on_open is not None else "report",
             )
             if thread_ts is None:
                 await self.db.set_message(incident.id, "root", root_ts)
         assert incident is not None
+        if on_open is not None:
+            await on_open(incident)
         owns_root = thread_ts is None or resumed
         await self.db.add_timeline(incident.id, cmd.playbook, f"/{cmd.playbook} {subject}", by=user)
 
@@ -149,7 +155,8 @@ class IncidentService(TaskSupervisor):
         async def send_progress(message: Message) -> None:
             await sink.update(progress_ts, message)
 
-        updater = LatestOnly(send_progress)
+        # a run that ends within half a second shows its progress once, done (Slack's last update sooner)
+        updater = LatestOnly(send_progress, first_after=0.5)
 
         async def on_progress(current: Report) -> None:
             updater.submit(render.progress_message(current))
@@ -200,14 +207,19 @@ class IncidentService(TaskSupervisor):
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
+            if cmd.playbook == "debug":
+                await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
-            ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
+            trace = await asyncio.to_thread(render.trace_message, report, since_seconds=cmd.since_seconds)
+            ts = await sink.post(trace, thread_ts=root_ts)
             await self.db.set_message(incident.id, "trace", ts)
-        for i, message in enumerate(render.findings_messages(report)):
+        for i, message in enumerate(await asyncio.to_thread(render.findings_messages, report)):
             ts = await sink.post(message, thread_ts=root_ts)
             await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self.db.set_checklist(incident.id, report.checklist)
+        await record_run(self.db, incident.id, report)
         lines = f"{plural(len(report.trace), 'line')} with {subject}, " if isinstance(cmd, TraceCommand) else ""
         await self.db.add_timeline(
             incident.id,
@@ -222,6 +234,11 @@ class IncidentService(TaskSupervisor):
             await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
         await finishing
         return incident
+
+    async def run_quietly(self, cmd: PlaybookCommand, *, namespace: str, context: str | None) -> Report:
+        """A playbook run that posts nothing (an alert's recheck), in a place of the same capacity."""
+        async with self._runs:
+            return await run_command(self.runtime, cmd, namespace=namespace, context=context)
 
     # --- after a restart -----------------------------------------------------------------------
 
@@ -350,6 +367,27 @@ class IncidentService(TaskSupervisor):
             stub = await self.db.last_report(incident.id) or _report_stub(incident)
             await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
 
+    async def _keep_snapshot(self, incident: Incident, report: Report) -> None:
+        """Keep what this /debug read as a scenario file (redacted), for `/incident snapshot` and for
+        replaying the incident later without the cluster. A failure here costs the snapshot only."""
+        from bot.capture import snapshot_yaml
+
+        try:
+            body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings)
+            await self.db.save_snapshot(incident.id, body)
+        except Exception:  # the thread is what matters; the snapshot is a keepsake
+            log.exception("could not keep the snapshot of incident #%s", incident.id)
+
+    async def attach_snapshot(self, sink: ThreadSink, incident: Incident, *, user: str) -> None:
+        """Post the incident's snapshot to its thread as a file (open or closed: it is kept)."""
+        kept = await self.db.snapshot(incident.id)
+        if kept is None:
+            raise UsageError(f"incident #{incident.id} has no snapshot: it is taken by /debug in its thread")
+        taken_at, body = kept
+        await sink.post(render.snapshot_message(incident, body, taken_at=taken_at, requested_by=user),
+                        thread_ts=incident.thread_ts)
+        await self.db.add_timeline(incident.id, "snapshot", "snapshot attached", by=user)
+
     async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
         """Open a closed incident again: say so in its thread and on its root."""
         incident = await self.db.reopen_incident(incident.id, by=user)
@@ -366,7 +404,14 @@ class IncidentService(TaskSupervisor):
         await sink.post(render.closed_message(user, cmd.summary), thread_ts=incident.thread_ts)
         await self._show_status_on_root(sink, incident)
         self._forget(incident.id)
+        draft = await postmortem(self.db, incident)
+        await sink.post(render.postmortem_message(incident, draft), thread_ts=incident.thread_ts)
         return incident
+
+    async def note(self, sink: ThreadSink, incident: Incident, text: str, *, user: str) -> None:
+        """`/incident note TEXT`: into the timeline (redacted, with who and when), and said in the thread."""
+        await self.db.add_timeline(incident.id, "note", text, by=user)
+        await sink.post(render.note_message(user, text), thread_ts=incident.thread_ts)
 
     def _forget(self, incident_id: int) -> None:
         """Drop the in-memory render state of a closed incident, so that it does not grow for ever (a

@@ -1,0 +1,144 @@
+"""`opsbot snapshot` and `opsbot eval`: keep an incident as a scenario file, and replay a folder of them
+as a regression suite. bot/cli.py calls `register(app)` at its end.
+
+No `from __future__ import annotations` here: the commands are defined inside `register` (so that
+this module does not import bot.cli at import time, which imports it), and typer reads their
+annotations as objects.
+"""
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from bot.errors import OpsbotError
+
+if TYPE_CHECKING:
+    from bot.capture.evaluate import Judgement
+    from bot.sandbox import Scenario
+
+OutputOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (evaluated by typer at definition)
+    "-o", "--output", help="File to write (`-`: stdout; default: snapshot-SERVICE-TIME.yaml)", show_default=False)]
+FolderArg = Annotated[Path, typer.Argument(
+    help="Folder of scenario files (those with an expect: block are run), or one scenario file")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `snapshot` and `eval` to the CLI."""
+    from bot.cli import ContextOpt, DemoOpt, NamespaceOpt, ScenarioOpt
+
+    @app.command()
+    def snapshot(
+        service: Annotated[str, typer.Argument(help="Service (Deployment) to snapshot")],
+        namespace: NamespaceOpt = None,
+        context: ContextOpt = None,
+        output: OutputOpt = None,
+        demo: DemoOpt = False,
+        scenario: ScenarioOpt = None,
+    ) -> None:
+        """Run /debug and keep what it read (deployment, ReplicaSets, pods, logs, events, Dapr, runs) as
+        one redacted scenario file, to replay later with --scenario FILE."""
+        take(service, namespace, context, output, demo, scenario)
+
+    @app.command("eval")
+    def eval_scenarios(folder: FolderArg) -> None:
+        """Run every scenario of FOLDER that has an `expect:` block and check its findings and verdict; a
+        table, then `scenarios=N passed=N recall=... false_findings=...`. Exit 1 on a miss."""
+        evaluate(folder)
+
+
+def take(service: str, namespace: "str | None", context: "str | None", output: "Path | None", demo: bool,
+         scenario: "Path | None") -> None:
+    """`opsbot snapshot`: the debug playbook's run, written as a scenario file."""
+    from bot.capture import take_snapshot
+    from bot.cli import fail, load_scenario_file, run, settings
+    from bot.runtime import open_runtime
+
+    world = load_scenario_file(scenario)
+
+    async def go() -> tuple[int, int, int, str]:
+        async with open_runtime(settings(), demo=demo, scenario=world) as rt:
+            report, text = await take_snapshot(rt, service, namespace=namespace, context=context)
+        logs = [s for s in report.logs if s.error is None]
+        return len(report.pods), len(logs), len(report.findings), text
+
+    pods, logs, findings, text = run(go)
+    if output is not None and str(output) == "-":
+        sys.stdout.write(text)
+        return
+    path = output or Path(f"snapshot-{service}-{datetime.now(UTC):%Y%m%d-%H%M%S}.yaml")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}", 2)
+    typer.echo(f"snapshot of {service}: {pods} pods, {logs} logs, {findings} findings -> {path} "
+               f"(replay: opsbot debug {service} --scenario {path})", err=True)
+
+
+def _suite(folder: Path) -> "list[tuple[Path, Scenario]]":
+    """Every scenario of the folder (or the one file) that has an `expect:` block, validated before
+    any runs."""
+    from bot.cli import fail
+    from bot.sandbox import load_scenario
+
+    if folder.is_file():
+        files = [folder]
+    elif folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    else:
+        fail(f"{folder}: no such file or directory", 2)
+    suite = []
+    for path in files:
+        try:
+            loaded = load_scenario(str(path))
+        except OpsbotError as exc:
+            fail(str(exc), 2)
+        if loaded.expect is not None:
+            suite.append((path, loaded))
+    if not suite:
+        fail(f"no scenario with an expect: block in {folder}", 2)
+    return suite
+
+
+def evaluate(folder: Path) -> None:
+    """`opsbot eval`: every scenario with an `expect:` block, run and judged."""
+    from bot.capture.evaluate import judge, summary_line
+    from bot.cli import run, settings
+    from bot.commands import ServiceCommand
+    from bot.runtime import open_runtime
+    from playbooks.registry import run_command
+
+    suite = _suite(folder)
+    base = settings()
+
+    async def go() -> "list[Judgement]":
+        out = []
+        for path, scenario in suite:
+            expect = scenario.expect
+            assert expect is not None
+            async with open_runtime(base, scenario=scenario) as rt:
+                report = await run_command(rt, ServiceCommand(expect.service, playbook=expect.playbook),
+                                           namespace=expect.namespace)
+            out.append(judge(path.name, report, expect))
+        return out
+
+    judgements = run(go)
+    _print_table(judgements)
+    typer.echo(summary_line(judgements))
+    if not all(j.passed for j in judgements):
+        raise typer.Exit(1)
+
+
+def _print_table(judgements: "list[Judgement]") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("scenario", "expected", "missing", "unwanted", "verdict", "result")
+    for j in judgements:
+        verdict = j.verdict if j.verdict_ok else f"{j.verdict} (not expected)"
+        table.add_row(j.name, ", ".join(j.expected) or "-", ", ".join(j.missing) or "-",
+                      ", ".join(j.unwanted) or "-", verdict, "pass" if j.passed else "FAIL")
+    width = None if sys.stdout.isatty() else 160
+    Console(highlight=False, width=width).print(table)

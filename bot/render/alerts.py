@@ -1,0 +1,60 @@
+"""Alerts in an incident thread: the lines of new and resolved alerts (one message a batch), and the
+offer to close the incident once its alerts resolved and its findings stopped. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
+from bot.alertmanager import Alert, describe
+from bot.models import Incident, Message
+from bot.render.message import MAX_BUTTON_VALUE, MAX_FALLBACK, ActionId, BlockId
+from bot.render.text import clean, clip, section
+
+MAX_LINES = 15  # a storm's batch shows this many lines; all of them are in the timeline
+_EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
+
+AlertChange = tuple[Literal["firing", "resolved"], Alert]
+
+
+def alert_lines_message(changes: Sequence[AlertChange], *, receiver: str = "alertmanager") -> Message:
+    """One line per new firing alert and per resolved one, as one message (a storm's alerts arrive in
+    bursts; Slack takes about one post a second per channel)."""
+    shown = [f"{_EMOJI[status]} *{status}* {clean(describe(alert), 300)}" for status, alert in changes[:MAX_LINES]]
+    if len(changes) > MAX_LINES:
+        shown.append(f"_…and {len(changes) - MAX_LINES} more (all of them are in the incident's timeline)_")
+    firing = sum(1 for status, _ in changes if status == "firing")
+    resolved = len(changes) - firing
+    counts = " · ".join(p for p in (f"{firing} firing" if firing else "", f"{resolved} resolved" if resolved else "")
+                        if p)
+    head = f"*Alerts* from {clean(receiver, 60)} · {counts}"
+    text = f"Alerts: {counts}: " + "; ".join(clean(describe(a), 120) for _, a in changes[:5])
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(shown), BlockId.ALERTS)])
+
+
+def close_offer_message(incident: Incident, *, checked: str) -> Message:
+    """Every alert of the incident resolved and a recheck found nothing still wrong: offer to close it.
+    `checked` says what the recheck saw (plain text)."""
+    text = (f":large_green_circle: All alerts of incident #{incident.id} ({clean(incident.service, 63)}) resolved,"
+            f" and a recheck finds nothing wrong: {clean(checked, 300)}. Close the incident?")
+    button = ButtonElement(
+        text="Close incident",
+        action_id=ActionId.INCIDENT_CLOSE,
+        value=clip(str(incident.id), MAX_BUTTON_VALUE),
+        style="primary",
+    )
+    return Message(
+        text=clean(f"All alerts of incident #{incident.id} resolved: close it?", MAX_FALLBACK),
+        blocks=[section(text, BlockId.CLOSE_OFFER), ActionsBlock(elements=[button]).to_dict()],
+    )
+
+
+def still_wrong_message(checked: str) -> Message:
+    """Every alert resolved, but the recheck still sees findings: say so, offer nothing."""
+    return Message(
+        text=clean(f"Alerts resolved; findings remain: {checked}", MAX_FALLBACK),
+        blocks=[section(f":large_yellow_circle: All alerts resolved, but a recheck still finds: {clean(checked, 500)}."
+                        " The incident stays open.")],
+    )

@@ -1,0 +1,325 @@
+"""`POST /alertmanager` over real HTTP: credentials, payload checks, routing, one thread per service
+under concurrency, the Close offer once alerts resolved and the findings stopped, and the channel's
+pace. (The same, driven by a real Alertmanager: tests/test_alertmanager.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.alertmanager import authorized, parse_notification, target_of
+from bot.alerts import ALERTS_PATH, mount_alerts
+from bot.app import build_app, build_web_app, readiness
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+from bot.guard import RequestGuard
+from bot.render import ActionId
+from bot.runtime import open_runtime
+from bot.slack import make_client
+from bot.store import IncidentStore
+from bot.threads import IncidentService
+from bot.threads.alerts import AlertDesk, ChannelPace
+from tests.fakes.slack import FakeSlack
+from tests.test_slackapp import SECRET, actions_body, sign
+
+TOKEN = "am-token-0123456789abcdef"
+CHANNEL = "C0INCIDENT"
+PAYMENTS = "C0PAYMENTS"
+
+
+def alerts_settings(fake: FakeSlack, db: Path, **alerts: Any) -> Settings:
+    config: dict[str, Any] = {"token": TOKEN, "channel": CHANNEL, "batch_seconds": 0.05, **alerts}
+    return Settings(
+        slack={"bot_token": fake.token, "signing_secret": SECRET, "api_url": fake.url},  # type: ignore[arg-type]
+        store={"path": str(db)},  # type: ignore[arg-type]
+        alerts=config,  # type: ignore[arg-type]
+    )
+
+
+def alert(name: str, service: str | None = "taskflow-api", *, status: str = "firing", fp: str | None = None,
+          **labels: str) -> dict[str, Any]:
+    all_labels = {"alertname": name, **labels}
+    if service is not None:
+        all_labels["service"] = service
+    now = datetime.now(UTC)
+    return {
+        "status": status,
+        "labels": all_labels,
+        "annotations": {"summary": f"{name} on {service}"},
+        "startsAt": (now - timedelta(minutes=5)).isoformat(),
+        "endsAt": now.isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.invalid/graph",
+        "fingerprint": fp or format(abs(hash((name, service, tuple(sorted(labels.items()))))), "016x")[:16],
+    }
+
+
+def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    return {
+        "version": "4", "groupKey": '{}:{service="x"}', "truncatedAlerts": 0, "status": status,
+        "receiver": "opsbot", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager.invalid", "alerts": list(alerts),
+    }
+
+
+@dataclass
+class Stack:
+    fake: FakeSlack
+    http: TestClient
+    service: IncidentService
+    desk: AlertDesk
+    store: IncidentStore
+
+    async def send(self, body: Any, *, auth: str | None = f"Bearer {TOKEN}") -> Any:
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth
+        data = body if isinstance(body, bytes | str) else json.dumps(body)
+        return await self.http.post(ALERTS_PATH, data=data, headers=headers)
+
+    def roots(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        return [m.as_api() for m in self.fake.channel_messages(channel) if not m.thread_ts]
+
+    def thread_texts(self, root_ts: str, channel: str = CHANNEL) -> list[str]:
+        return [m.as_api()["text"] + "\n" + json.dumps(m.blocks) for m in self.fake.thread(channel, root_ts)]
+
+
+async def start_stack(fake: FakeSlack, settings: Settings) -> AsyncIterator[Stack]:
+    async with open_runtime(settings, demo=True) as runtime:
+        store = IncidentStore(settings.store.path)
+        service = IncidentService(runtime, store)
+        client = make_client(settings)
+        app = build_app(settings, runtime, store, client, service=service)
+        web_app = build_web_app(app, readiness(runtime, store), guard=RequestGuard(SECRET), service=service)
+        desk = mount_alerts(web_app, service, client)
+        http = TestClient(TestServer(web_app))
+        await http.start_server()
+        try:
+            yield Stack(fake, http, service, desk, store)
+        finally:
+            await service.drain()
+            await http.close()
+            store.close()
+
+
+@pytest.fixture
+async def stack(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[Stack]:
+    async for running in start_stack(fake, alerts_settings(fake, tmp_path / "opsbot.db",
+                                                         routes=[{"match": {"team": "payments"},
+                                                                  "channel": PAYMENTS}])):
+        yield running
+
+
+# --- the door ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-token", f"Bearer {TOKEN}x", "Basic Zm9vOmJhcg==",
+                                  "Basic not-base64!", f"Token {TOKEN}", ""])
+async def test_bad_credentials_get_401_and_nothing_happens(stack: Stack, auth: str | None) -> None:
+    response = await stack.send(notification(alert("HighErrorRate")), auth=auth)
+    assert response.status == 401
+    assert "credentials" in (await response.json())["error"]
+    await stack.service.drain()
+    assert stack.fake.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "body"),
+        ({"version": "3", "alerts": []}, "version"),
+        ({**notification(alert("A")), "alerts": [{**alert("A"), "status": "burning"}]}, "alerts.0.status"),
+        ({**notification(alert("A")), "alerts": [{k: v for k, v in alert("A").items() if k != "labels"}]},
+         "alerts.0.labels"),
+        ({**notification(alert("A")), "alerts": [{**alert("A"), "fingerprint": "../../etc"}]}, "fingerprint"),
+        ({**notification(alert("A")), "alerts": "many"}, "alerts"),
+    ],
+)
+async def test_a_bad_payload_gets_400_with_the_reason(stack: Stack, body: Any, reason: str) -> None:
+    response = await stack.send(body)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error.startswith("not an Alertmanager v4 webhook") and reason in error
+    assert "burning" not in error and "etc" not in error  # the reason, never the values
+
+
+async def test_basic_auth_is_accepted_too(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = alerts_settings(fake, tmp_path / "db", token=None, username="am", password="pa:ss word")
+    good = "Basic " + base64.b64encode(b"am:pa:ss word").decode()
+    bad = "Basic " + base64.b64encode(b"am:pa:ss wore").decode()
+    assert authorized(good, settings) and not authorized(bad, settings)
+    assert not authorized(f"Bearer {TOKEN}", settings)  # no token configured: bearer is nobody
+
+
+async def test_without_credentials_the_route_does_not_exist(fake: FakeSlack, tmp_path: Path) -> None:
+    settings = Settings(slack={"bot_token": fake.token, "signing_secret": SECRET,  # type: ignore[arg-type]
+                               "api_url": fake.url}, store={"path": str(tmp_path / "db")})  # type: ignore[arg-type]
+    async for stack in start_stack(fake, settings):
+        assert (await stack.send(notification(alert("A")))).status == 404
+
+
+@pytest.mark.parametrize(
+    ("alerts", "complaint"),
+    [
+        ({"token": "t"}, "alerts need a channel"),
+        ({"username": "am", "channel": "C1"}, "needs alerts.password"),
+        ({"token": "t", "routes": [{"match": {"a": "b"}}]}, "channel"),
+    ],
+)
+def test_incomplete_alert_settings_stop_start_up(alerts: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        load_settings(alerts=alerts)
+
+
+def test_routing_names_service_channel_and_namespace(tmp_path: Path) -> None:
+    settings = Settings(alerts={"token": "t", "channel": CHANNEL,  # type: ignore[arg-type]
+                                "routes": [{"match": {"team": "payments"}, "channel": PAYMENTS}],
+                                "services": {"CheckoutSlow": "checkout-api"}},
+                        services={"taskflow-api": {"namespace": "taskflow"}})  # type: ignore[dict-item]
+
+    def route(*alerts: dict[str, Any]) -> list[tuple[str, str, str] | None]:
+        parsed = parse_notification(json.dumps(notification(*alerts)).encode())
+        return [(t.channel, t.service, t.namespace) if (t := target_of(a, settings)) else None
+                for a in parsed.alerts]
+
+    assert route(
+        alert("A"),  # service label, catalogue namespace
+        alert("B", None, deployment="web-dashboard", namespace="shop"),  # deployment label, the alert's namespace
+        alert("C", None, **{"app.kubernetes.io/name": "audit-service"}),
+        alert("D", None, app="notifier", team="payments"),  # a route
+        alert("CheckoutSlow", None),  # mapped by alertname
+        alert("E", None),  # names nothing
+        alert("F", "Not A Name!"),  # not DNS-1123, and nothing else: ignored
+    ) == [
+        (CHANNEL, "taskflow-api", "taskflow"),
+        (CHANNEL, "web-dashboard", "shop"),
+        (CHANNEL, "audit-service", "default"),
+        (PAYMENTS, "notifier", "default"),
+        (CHANNEL, "checkout-api", "default"),
+        None,
+        None,
+    ]
+
+
+# --- threads -----------------------------------------------------------------------------------------
+
+
+async def test_two_webhooks_for_one_service_at_once_open_one_thread(stack: Stack) -> None:
+    first = notification(alert("HighErrorRate", pod="a"), alert("HighErrorRate", pod="b"))
+    second = notification(alert("PodRestarting", pod="a"))
+    responses = await asyncio.gather(stack.send(first), stack.send(second), stack.send(first))
+    assert [r.status for r in responses] == [200, 200, 200]
+    await stack.service.drain()
+    (root,) = stack.roots()
+    assert "debug taskflow-api" in root["text"]
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert "QueuePool" in thread  # the debug report
+    # three new alerts, one line each; the repeated webhook said nothing more
+    entries = [e for e in stack.store.timeline(1) if e.kind == "alert"]
+    assert len(entries) == 3 and all(e.by == "alertmanager" for e in entries)
+    assert thread.count("PodRestarting") >= 1
+    assert len(stack.store.list_incidents(status="open")) == 1
+
+
+async def test_alerts_without_a_service_are_ignored_and_said_so(stack: Stack) -> None:
+    response = await stack.send(notification(alert("NodeDown", None), alert("HighErrorRate")))
+    assert await response.json() == {"accepted": 1, "ignored": 1, "threads": 1}
+    await stack.service.drain()
+    assert len(stack.roots()) == 1
+
+
+async def test_a_resolved_alert_of_no_open_incident_opens_nothing(stack: Stack) -> None:
+    assert (await stack.send(notification(alert("HighErrorRate", status="resolved")))).status == 200
+    await stack.service.drain()
+    assert stack.roots() == [] and stack.store.list_incidents(status=None) == []
+
+
+async def test_resolved_and_healthy_offers_close_which_posts_the_postmortem(stack: Stack) -> None:
+    firing = alert("AuditLag", "audit-service", team="payments", fp="a1b2c3d4e5f60718")
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    (root,) = stack.roots(PAYMENTS)  # routed by its team label
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()}))
+    await stack.service.drain()
+    messages = [m.as_api() for m in stack.fake.thread(PAYMENTS, root["ts"])]
+    offer = next(m for m in messages if "resolved: close it?" in m["text"])
+    button = next(e for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert button["action_id"] == ActionId.INCIDENT_CLOSE
+    assert any(":white_check_mark: *resolved* AuditLag" in json.dumps(m["blocks"]) for m in messages)
+    # the Close button, pressed in Slack
+    payload = {**offer, "thread_ts": root["ts"]}
+    body = actions_body(payload, {"type": "button", "action_id": button["action_id"], "value": button["value"],
+                                  "action_ts": "1700001000.000300"}, user="U0BOB")
+    body = body.replace("C0INCIDENT", PAYMENTS)
+    response = await stack.http.post("/slack/events", data=body,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+    assert response.status == 200
+    await stack.service.drain()
+    incident = stack.store.incident(1)
+    assert incident.status == "closed" and incident.closed_by == "U0BOB"
+    (upload,) = [f for f in stack.fake.files.values() if f.filename == "postmortem-incident-1.md"]
+    assert upload.thread_ts == root["ts"]
+    text = upload.text
+    assert "## Timeline" in text and "AuditLag" in text and "alertmanager" in text
+    assert "recheck" in text and "U0BOB" in text
+
+
+async def test_resolved_but_still_failing_offers_no_close(stack: Stack) -> None:
+    firing = alert("HighErrorRate", fp="0badc0ffee000001")
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()}))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert "a recheck still finds" in thread and "close it?" not in thread
+    assert stack.store.incident(1).status == "open"
+
+
+# --- the pace ------------------------------------------------------------------------------------------
+
+
+async def test_a_channels_posts_keep_to_the_pace_after_a_burst() -> None:
+    """The bucket's arithmetic on a clock the test moves: never more than the burst plus one post per
+    interval, however many posts ask at once."""
+    now = [0.0]
+    taken: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pace = ChannelPace(1.0, burst=5, clock=lambda: now[0], sleep=sleep)
+
+    async def post() -> None:
+        await pace.take()
+        taken.append(now[0])
+
+    await asyncio.gather(*(post() for _ in range(40)))
+    assert len(taken) == 40
+    for i, at in enumerate(taken):
+        # by time t, at most burst + t/interval posts went out
+        assert i + 1 <= 5 + at / 1.0 + 1e-9
+    assert taken[:5] == [0.0] * 5 and taken[-1] == pytest.approx(35.0)
+
+
+async def test_secrets_in_an_alert_reach_neither_slack_nor_the_store(stack: Stack, tmp_path: Path) -> None:
+    leaky = alert("DbAuthFailed", pod="a")
+    leaky["annotations"]["summary"] = "login failed: postgres://app:Sup3r-s3cret-pw@db:5432/app"
+    leaky["labels"]["dsn"] = "password=Sup3r-s3cret-pw"
+    assert (await stack.send(notification(leaky))).status == 200
+    await stack.service.drain()
+    posted = json.dumps([c.args for c in stack.fake.calls])
+    assert "DbAuthFailed" in posted and "Sup3r-s3cret-pw" not in posted
+    stack.store.close()
+    for path in Path(stack.store.path).parent.glob("opsbot.db*"):
+        assert b"Sup3r-s3cret-pw" not in path.read_bytes(), path.name
+    stack.store = IncidentStore(stack.store.path)  # the fixture closes it again

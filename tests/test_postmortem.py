@@ -1,0 +1,218 @@
+"""The timeline and the postmortem draft: every step, finding, tick, button and note is recorded with
+who and when; `/incident close` posts the draft (the demo console prints it); `opsbot incident export
+ID` prints the same from the store; the renderer is pure and redacts."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.commands import IncidentCommand
+from bot.config import Settings
+from bot.console import ConsoleSession, TerminalSink
+from bot.errors import UsageError
+from bot.models import (
+    ChecklistItem,
+    DeploymentSnapshot,
+    Finding,
+    Incident,
+    Report,
+    Severity,
+    TimelineEntry,
+    WorkflowRun,
+)
+from bot.render.postmortem import MAX_TIMELINE, impact_window, postmortem_markdown
+from bot.runtime import open_runtime
+from bot.store import IncidentStore
+from bot.threads import IncidentService
+from bot.threads.history import export_postmortem
+from handlers.parsing import parse_command
+from tests.test_console import after, run
+
+SECRET_NOTE = "rolled back to v41, db password=hunter2-Sup3rSecret"
+
+
+@pytest.fixture(scope="module")
+def console_session(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return run(
+        [
+            "/debug taskflow-api",
+            "tick 1",
+            "press 1",
+            f"/incident note {SECRET_NOTE}",
+            "/incident close raised the pool size",
+            "quit",
+        ],
+        tmp_path_factory.mktemp("postmortem-console"),
+    )
+
+
+def test_incident_close_in_the_demo_console_posts_the_postmortem_with_the_timeline(console_session: str) -> None:
+    closed = after(console_session, "/incident close raised the pool size")
+    assert "postmortem-incident-1.md" in closed
+    draft = closed[closed.index("# Postmortem draft: incident #1, taskflow-api"):]
+    for heading in ("## Summary", "## Impact window", "## Timeline", "## Findings and evidence",
+                    "## Checklist: what was ticked, by whom", "## The fix: commit and run", "## Follow-ups"):
+        assert heading in draft, heading
+    timeline = draft[draft.index("## Timeline"):draft.index("## Findings and evidence")]
+    # who and when for each kind of thing that happened
+    for kind in ("opened", "command", "step", "finding", "run ended", "ticked", "button", "note", "closed"):
+        assert re.search(rf"\| \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC \| \S+ \| {kind} \|", timeline), kind
+    assert "raised the pool size" in draft
+    assert "QueuePool" in draft  # a finding with its evidence
+    assert re.search(r"\*\*Commit\*\* `[0-9a-f]{7,40}`", draft)
+    assert re.search(r"\*\*Run\*\* #\d+", draft)
+    assert re.search(r"- \[x\] Reproduce the issue.* — ticked by \S+ at", draft)
+
+
+def test_a_note_is_said_in_the_thread_and_redacted_everywhere(console_session: str) -> None:
+    noted = after(console_session, f"/incident note {SECRET_NOTE}")
+    assert "Noted in the timeline of incident #1" in noted and "Note from" in noted
+    # what opsbot printed (the thread, the draft) holds no secret; only the echo of the typed line does
+    printed = "\n".join(line for line in console_session.splitlines() if not line.startswith("opsbot> "))
+    assert "hunter2-Sup3rSecret" not in printed and "[REDACTED:password]" in printed
+    assert "rolled back to v41" in console_session
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("note rolled back", IncidentCommand("note", note="rolled back")),
+        ("note #12 rolled &lt;v41&gt;", IncidentCommand("note", incident_id=12, note="rolled <v41>")),
+    ],
+)
+def test_incident_note_parses(text: str, expected: IncidentCommand) -> None:
+    assert parse_command("/incident", text) == expected
+
+
+@pytest.mark.parametrize("text", ["note", "note   ", "note #12"])
+def test_incident_note_needs_text(text: str) -> None:
+    with pytest.raises(UsageError, match="note needs the text"):
+        parse_command("/incident", text)
+
+
+# --- opsbot incident export ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store written by a real session: /debug, a tick, a note, close (the console, demo runtime)."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("export") / "opsbot.db"
+    settings = Settings(store={"path": str(path)})  # type: ignore[arg-type]
+
+    async def session() -> None:
+        async with open_runtime(settings, demo=True) as runtime:
+            store = IncidentStore(path)
+            service = IncidentService(runtime, store)
+            console = ConsoleSession(service, TerminalSink(Console(file=io.StringIO())), user="U0ALICE")
+            for line in ("/debug taskflow-api", "tick 1", "/incident note restarted the workers",
+                         "/incident close fixed"):
+                await console.handle(line)
+            await service.shutdown(5.0)
+            store.close()
+
+    asyncio.run(session())
+    return path
+
+
+def test_export_prints_the_draft_from_the_store(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSBOT_DB", str(store_path))
+    result = CliRunner().invoke(app, ["incident", "export", "1"])
+    assert result.exit_code == 0, result.output
+    store = IncidentStore(store_path)
+    try:
+        expected = export_postmortem(store, 1)
+    finally:
+        store.close()
+    # the same draft but for the line saying when it was drafted
+    strip = re.compile(r"^_Drafted by opsbot .*$", re.MULTILINE)
+    assert strip.sub("", result.stdout) == strip.sub("", expected)
+    assert "restarted the workers" in result.stdout and "| U0ALICE | note |" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["incident", "export", "9"], 1, "incident #9 does not exist"),
+        (["incident", "export", "twelve"], 2, "must be a number"),
+    ],
+)
+def test_export_says_what_is_wrong_in_one_line(store_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               args: list[str], code: int, message: str) -> None:
+    monkeypatch.setenv("OPSBOT_DB", str(store_path))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == code
+    assert result.stderr.startswith("opsbot: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_export_without_a_store_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSBOT_DB", str(tmp_path / "missing.db"))
+    result = CliRunner().invoke(app, ["incident", "export", "1"])
+    assert result.exit_code == 2 and "no incident store at" in result.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+# --- the renderer ---------------------------------------------------------------------------------------
+
+
+T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+def _incident(**extra: object) -> Incident:
+    fields: dict[str, object] = {"id": 7, "channel": "C1", "thread_ts": "1.1", "service": "taskflow-api",
+                                 "namespace": "taskflow", "opened_by": "alertmanager", "opened_at": T0}
+    return Incident.model_validate({**fields, **extra})
+
+
+def test_the_draft_is_pure_and_redacts_whatever_it_quotes() -> None:
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    timeline = [
+        TimelineEntry(at=T0, kind="open", text="opened for taskflow-api in taskflow", by="alertmanager"),
+        TimelineEntry(at=T0 + timedelta(minutes=1), kind="alert", text="firing HighErrorRate (pod=a|b) [fp 1a]",
+                      by="alertmanager"),
+        TimelineEntry(at=T0 + timedelta(minutes=9), kind="note", text=f"used {token} to re-run the job", by="U0BOB"),
+        TimelineEntry(at=T0 + timedelta(minutes=20), kind="alert", text="resolved HighErrorRate [fp 1a]",
+                      by="alertmanager"),
+    ]
+    report = Report(
+        service="taskflow-api", namespace="taskflow", started_at=T0,
+        findings=[Finding(pattern="pool", title="Pool exhausted", severity=Severity.CRITICAL, count=12,
+                          first_seen=T0 - timedelta(minutes=30), sample=f"Authorization: Bearer {token}",
+                          evidence=["3 pods"], fix="close sessions")],
+        deployment=DeploymentSnapshot(name="taskflow-api", namespace="taskflow", commit="cd73e1b123ee", revision="4"),
+        runs=[WorkflowRun(id=1, name="Deploy", run_number=41, head_sha="cd73e1b123ee", conclusion="success",
+                          deployed=True, html_url="https://github.com/acme/taskflow/actions/runs/1")],
+    )
+    checklist = [ChecklistItem(key="a", text="Reproduce", done=True, by="U0BOB", at=T0),
+                 ChecklistItem(key="b", text="Add a regression test")]
+    now = T0 + timedelta(hours=1)
+    first = postmortem_markdown(_incident(), timeline, report, checklist, now=now)
+    assert first == postmortem_markdown(_incident(), timeline, report, checklist, now=now)  # pure
+    assert token not in first
+    assert "pod=a\\|b" in first  # a pipe never breaks the table
+    # impact: the first error a finding saw, to the last alert's resolution
+    assert "- **Start** 2026-11-29 01:30:00 UTC" in first and "- **End** 2026-11-29 02:20:00 UTC" in first
+    assert "- **Duration** 50m 00s" in first
+    assert "- **Commit** `cd73e1b123ee`" in first and "#41 Deploy (success)" in first
+    assert "- [x] Reproduce — ticked by U0BOB" in first and "- [ ] Add a regression test" in first
+    assert "- **Alerts** HighErrorRate" in first
+
+
+def test_an_open_incident_without_alerts_is_ongoing_and_a_long_timeline_is_cut() -> None:
+    many = [TimelineEntry(at=T0 + timedelta(seconds=i), kind="alert", text=f"firing A{i} [fp {i}]", by="am")
+            for i in range(MAX_TIMELINE + 50)]
+    start, end = impact_window(_incident(), many, None)
+    assert start == T0 and end is None
+    text = postmortem_markdown(_incident(), many, None, [])
+    assert "- **End** ongoing" in text and "50 entries left out" in text
+    assert "No findings were recorded." in text and "the fix commit is not known" in text

@@ -1,0 +1,45 @@
+"""In Slack: every /debug keeps its incident's snapshot (the store), a closed incident keeps it, and
+`/incident snapshot` attaches it to the thread as a file (files upload v2, to the fake Slack Web API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import yaml
+
+from bot.sandbox.scenario import validate_scenario
+from tests.fakes.slack import FakeSlack
+from tests.test_slackapp import Bot, bot, debug_thread, thread_messages
+
+__all__ = ["bot"]  # the fixture, used by name below
+
+
+async def test_a_closed_incident_keeps_its_snapshot_and_attaches_it_as_a_file(bot: Bot, fake: FakeSlack) -> None:
+    root = await debug_thread(bot)
+    kept = bot.store.snapshot(1)
+    assert kept is not None
+    _, body = kept
+    assert "s3cr3t-pass" not in body  # redacted before it was stored
+    scenario = validate_scenario(yaml.safe_load(body), datetime.now(UTC), "kept")
+    assert scenario.capture is not None and scenario.capture.service == "taskflow-api"
+
+    await bot.command("/incident", "close fixed the pool")
+    await bot.service.drain()
+    assert bot.store.incident(1).status == "closed" and bot.store.snapshot(1) == kept
+
+    answer = await (await bot.command("/incident", "snapshot #1")).json()
+    assert "Attaching the snapshot of incident #1" in answer["text"]
+    await bot.service.drain()
+    (upload,) = [f for f in fake.files.values() if f.filename == "incident-1-taskflow-api.yaml"]
+    assert upload.completed and upload.thread_ts == root["ts"]
+    assert upload.content is not None and upload.content.decode() == body
+    said = [m for m in thread_messages(bot, root["ts"]) if "Snapshot of incident #1" in m.get("text", "")]
+    assert said and "--scenario incident-1-taskflow-api.yaml" in str(said[-1]["blocks"])
+    assert any(e.kind == "snapshot" for e in bot.store.timeline(1))
+
+
+async def test_incident_snapshot_without_one_or_with_bad_input_is_an_ephemeral_answer(bot: Bot) -> None:
+    bad = await (await bot.command("/incident", "snapshot twelve")).json()
+    assert bad["response_type"] == "ephemeral" and "snapshot takes an incident id" in bad["text"]
+    nothing = await (await bot.command("/incident", "snapshot #7")).json()
+    assert nothing["response_type"] == "ephemeral"

@@ -1,0 +1,190 @@
+"""Incident snapshots and replay: `opsbot snapshot` writes what /debug read as a scenario file, and
+`--scenario FILE` replays it in the sandbox with the same findings, pods and checklist; `opsbot eval`
+runs a folder of scenarios against their `expect:` blocks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.capture import take_snapshot
+from bot.config import Settings
+from bot.runtime import open_runtime
+from bot.sandbox import load_scenario, scaled_scenario
+from playbooks.registry import run_command
+from tests.test_cli import ROOT, opsbot
+
+SCENARIOS = ROOT / "tests" / "scenarios"
+# what the snapshot holds of the demo's secrets (bot/sandbox/scenarios/taskflow.yaml): none of it
+SECRETS = ("s3cr3t-pass", "ZmFrZS1zaWduYXR1cmUtZm9yLXRlc3Rz", "ci-only-pass")
+
+
+# a log line's own date (daprd's time="..."): the demo writes it when it starts, the snapshot keeps it
+_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?")
+
+
+def _findings(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(f["pattern"], f["title"], f["count"], f["pods"], f["containers"], _DATE.sub("<date>", f["sample"]),
+             f["signature"]) for f in report["findings"]]
+
+
+def _pods(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pods without their ages (the replay runs a moment later: every age is a little older)."""
+    out = []
+    for pod in report["pods"]:
+        pod = {k: v for k, v in pod.items() if k not in ("age_seconds", "created_at")}
+        pod["containers"] = [{k: v for k, v in c.items() if k not in ("started_at", "last_finished_at")}
+                             for c in pod["containers"]]
+        out.append(pod)
+    return out
+
+
+def _checklist(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(i["text"], i["done"], i["evidence"]) for i in report["checklist"]]
+
+
+def assert_same_report(before: dict[str, Any], after: dict[str, Any]) -> None:
+    assert _findings(after) == _findings(before)
+    assert _pods(after) == _pods(before)
+    assert _checklist(after) == _checklist(before)
+    assert [(e["reason"], e["count"], e["object_name"]) for e in after["events"]] == \
+        [(e["reason"], e["count"], e["object_name"]) for e in before["events"]]
+    assert [(r["id"], r["conclusion"], r["deployed"]) for r in after["runs"]] == \
+        [(r["id"], r["conclusion"], r["deployed"]) for r in before["runs"]]
+
+
+def test_a_snapshot_of_the_demo_replays_to_the_same_report(tmp_path: Path) -> None:
+    """The issue's "done when", through the installed `opsbot` script."""
+    snap = tmp_path / "s.yaml"
+    taken = opsbot("snapshot", "taskflow-api", "--demo", "-o", str(snap))
+    assert taken.returncode == 0, taken.stderr
+    replay = opsbot("debug", "taskflow-api", "--scenario", str(snap), "--json")
+    demo = opsbot("debug", "taskflow-api", "--demo", "--json")
+    assert demo.returncode == replay.returncode == 0, replay.stderr
+    before, after = json.loads(demo.stdout), json.loads(replay.stdout)
+    assert before["findings"] and before["checklist"]
+    assert_same_report(before, after)
+
+
+def test_a_snapshot_is_redacted_and_its_times_are_relative(tmp_path: Path) -> None:
+    snap = tmp_path / "s.yaml"
+    assert opsbot("snapshot", "taskflow-api", "--demo", "-o", str(snap)).returncode == 0
+    text = snap.read_text()
+    for secret in SECRETS:
+        assert secret not in text
+    assert "[REDACTED:" in text
+    data = yaml.safe_load(text)
+    assert data["version"] == 1 and data["capture"]["service"] == "taskflow-api"
+    api = next(d for d in data["deployments"] if d["name"] == "taskflow-api")
+    crashing = next(p for p in api["pods"] if p["name"].endswith("x2kq9"))["containers"]["api"]
+    assert crashing["last_reason"] == "OOMKilled" and crashing["previous_log"]["recorded"]
+    for line in crashing["previous_log"]["recorded"].splitlines():
+        assert re.match(r"^(now|[-+](\d+h)?(\d+m)?([\d.]+s)?) ", line), line  # an offset, never a date
+    # the services on the request path were read too (/debug's "path" step): they are in the file
+    assert {d["name"] for d in data["deployments"]} >= {"taskflow-api", "web-dashboard", "notification-service"}
+
+
+def test_snapshot_to_stdout_and_a_missing_service(tmp_path: Path) -> None:
+    out = opsbot("snapshot", "taskflow-api", "--demo", "-o", "-")
+    assert out.returncode == 0 and out.stdout.startswith("# opsbot snapshot of taskflow-api")
+    missing = opsbot("snapshot", "no-such-service", "--demo", "-o", str(tmp_path / "x.yaml"))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert 'deployment "no-such-service" not found' in missing.stderr
+    assert not (tmp_path / "x.yaml").exists()
+
+
+BAD = [
+    ("version: 2\nname: x\n", "version: version 2 is not read by this opsbot"),
+    ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
+     " containers: [{name: app, image: i}], pods: [{name: p1, created: -1h, containers: {nope: {}}}]}\n",
+     "deployments.0 (deployment api): pod p1: unknown container(s) ['nope']"),
+    ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
+     " containers: [{name: app, image: i, log: {recorded: 'yesterday boom'}}]}\n",
+     "deployments.0.containers.0.log.recorded (deployment api, container app): line 1: starts with 'yesterday'"),
+    ("name: x\nexpect: {findings: [oom-killed]}\n", "expect.service: Field required"),
+    ("name: x\nsources: [not-a-citation]\n", "sources.0: String should match pattern"),
+]
+
+
+@pytest.mark.parametrize(("text", "problem"), BAD)
+@pytest.mark.parametrize("command", ["debug", "eval"])
+def test_a_bad_scenario_file_is_one_line_naming_file_entry_and_field(
+    tmp_path: Path, text: str, problem: str, command: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    args = ["eval", str(tmp_path)] if command == "eval" else ["debug", "api", "--scenario", str(path)]
+    done = opsbot(*args)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"opsbot: scenario {path}: ")
+    assert problem in done.stderr
+
+
+def test_eval_passes_on_the_shipped_scenarios() -> None:
+    """`opsbot eval tests/scenarios` is part of `make test`: every shipped scenario's expectations hold."""
+    done = opsbot("eval", str(SCENARIOS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"scenarios=(\d+) passed=\1 recall=1\.00 false_findings=0", last), last
+    assert int(last.split()[0].split("=")[1]) >= 10
+
+
+def test_every_shipped_scenario_cites_a_public_incident() -> None:
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        scenario = load_scenario(str(path))
+        assert scenario.sources, f"{path.name} cites no incident"
+        for source in scenario.sources:
+            assert source in path.read_text().split("sources:", 1)[0], f"{path.name}: {source} is not in its comment"
+
+
+def test_eval_exits_1_on_a_miss_and_names_it(tmp_path: Path) -> None:
+    shutil.copy(SCENARIOS / "sidecar-oomkilled.yaml", tmp_path / "ok.yaml")
+    wrong = (SCENARIOS / "rollout-imagepull.yaml").read_text()
+    wrong = wrong.replace("absent: [oom-killed, crash-loop-backoff]", "absent: [image-pull-failed]")
+    wrong = wrong.replace("findings: [image-pull-failed]", "findings: [oom-killed]")
+    (tmp_path / "wrong.yaml").write_text(wrong)
+    (tmp_path / "no-expect.yaml").write_text("version: 1\nname: plain\n")  # not part of the suite
+    done = opsbot("eval", str(tmp_path))
+    assert done.returncode == 1
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "scenarios=2 passed=1 recall=0.50 false_findings=1"
+    row = next(line for line in lines if "wrong.yaml" in line)
+    assert "oom-killed" in row and "FAIL" in row
+
+
+async def test_a_namespace_of_100_pods_snapshots_and_replays_with_the_same_findings() -> None:
+    """Bounded: 100 pods x 3 containers x 2,000 lines. The snapshot keeps what /debug read (its tail of
+    each log), and its replay gives the same report. (Timing lives in bench/snapshot.py.)"""
+    settings = Settings()
+    async with open_runtime(settings, scenario=scaled_scenario(100, 3, 2000)) as rt:
+        report, text = await take_snapshot(rt, "taskflow-api")
+    tail = settings.kubernetes.log_tail
+    assert len(report.pods) == 100 and len(report.logs) == 301
+    assert text.count("\n") < 302 * (tail + 12) + 3_000  # what was read, not the 600,000 lines
+    path_free = Settings()
+    snapshot = yaml.safe_load(text)
+    async with open_runtime(path_free, scenario=_validated(snapshot)) as rt:
+        replay = await run_command(rt, _debug("taskflow-api"))
+    before, after = report.model_dump(mode="json"), replay.model_dump(mode="json")
+    assert before["findings"]
+    assert_same_report(before, after)
+
+
+def _validated(data: dict[str, Any]) -> Any:
+    from bot.sandbox.scenario import validate_scenario
+
+    return validate_scenario(data, datetime.now(UTC), "snapshot")
+
+
+def _debug(service: str) -> Any:
+    from bot.commands import ServiceCommand
+
+    return ServiceCommand(service)
