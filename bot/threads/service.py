@@ -199,7 +199,8 @@ class IncidentService(TaskSupervisor):
             raise Reported(exc) from exc
         # the final progress goes out in the background: findings never wait behind its edits
         finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
-        if cmd.playbook == "debug" and incident.status == "report":
+        if cmd.playbook == "debug" and incident.status == "report" and report.deployment is not None:
+            # the service was found: now it is an incident (a cluster that did not answer opens none)
             incident = await self.db.promote(incident.id, by=user)
         incident = await self.db.incident(incident.id)
         if owns_root:
@@ -207,7 +208,7 @@ class IncidentService(TaskSupervisor):
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
-            if cmd.playbook == "debug":
+            if cmd.playbook == "debug" and report.deployment is not None:  # nothing read, nothing to keep
                 await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
