@@ -162,7 +162,7 @@ class IncidentService(TaskSupervisor):
                 try:
                     queued = report.model_copy(deep=True)
                     queued.steps[0].title = f"Queued behind {self._waiting} other investigation(s)"
-                    updater.submit(render.progress_message(queued))
+                    updater.submit(render.progress_message(queued), now=True)
                     await self._runs.acquire()
                 finally:
                     self._waiting -= 1
