@@ -29,6 +29,7 @@ from bot.models import (
     TimelineEntry,
     WorkflowRun,
 )
+from bot.render.notes import closed_message, note_message
 from bot.render.postmortem import MAX_TIMELINE, impact_window, postmortem_markdown
 from bot.runtime import open_runtime
 from bot.store import IncidentStore
@@ -275,3 +276,32 @@ def test_without_alerts_the_window_starts_at_the_first_finding_and_ends_at_the_c
     assert " to -" not in text
     # no finding, no alert: the opening
     assert impact_window(closed, [], None)[0] == T0
+
+
+def test_a_long_note_is_kept_whole_from_the_command_to_the_thread_and_the_draft() -> None:
+    words = " ".join(f"w{i}&x" for i in range(1_600))  # ~11,000 characters, escapes grow it further
+    command = parse_command("/incident", f"note #3 {words.replace('&', '&amp;')}")
+    assert command.note == words
+    message = note_message("U0BOB", words)
+    shown = "".join(block["text"]["text"] for block in message.blocks)
+    assert all(len(block["text"]["text"]) <= 3000 for block in message.blocks) and len(message.blocks) > 3
+    assert "w0&amp;x" in shown and "w1599&amp;x" in shown and "…" not in shown
+    assert shown.count("&amp;x") == 1_600  # no word cut in half at a block's edge, no entity split
+    timeline = [TimelineEntry(at=T0, kind="note", text=words, by="U0BOB")]
+    assert words in postmortem_markdown(_incident(), timeline, None, [])
+
+
+@pytest.mark.parametrize(("text", "limit"), [("note " + "x" * 12_001, "12,000"),
+                                             ("close #3 " + "y" * 2_501, "2,500")])
+def test_text_over_the_limit_is_refused_naming_the_limit_never_cut(text: str, limit: str) -> None:
+    with pytest.raises(UsageError, match=f"the limit is {limit}"):
+        parse_command("/incident", text)
+
+
+def test_a_close_summary_is_kept_whole() -> None:
+    summary = "raised the pool size " * 120  # 2,520 characters after strip -> under the limit once stripped
+    summary = summary[:2_400]
+    command = parse_command("/incident", f"close {summary}")
+    assert command.summary == summary.strip()
+    shown = "".join(block["text"]["text"] for block in closed_message("U0BOB", command.summary).blocks)
+    assert summary.strip()[-40:] in shown

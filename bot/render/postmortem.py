@@ -20,6 +20,7 @@ _KIND = {
     "untick": "unticked", "action": "button", "note": "note", "alert": "alert", "error": "error",
     "recheck": "recheck",
 }
+_TYPED = {"note", "close"}  # entries whose text a person typed: shown whole
 MAX_TIMELINE = 400  # rows; a storm's thread can hold thousands of alert lines
 
 
@@ -31,9 +32,9 @@ def _utc(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _cell(text: str) -> str:
-    """A Markdown table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|")[:400]
+def _cell(text: str, limit: int | None = 400) -> str:
+    """A Markdown table cell: one line, pipes escaped; the bot's own words cut at `limit`."""
+    return " ".join(text.split()).replace("|", "\\|")[:limit]
 
 
 def _who(by: str | None) -> str:
@@ -135,7 +136,7 @@ def _timeline(timeline: Sequence[TimelineEntry]) -> list[str]:
         if cut and i == MAX_TIMELINE // 2:
             rows.append(f"| … | | {cut} entries left out (the store holds them all) | |")
         rows.append(f"| {_utc(entry.at)} | {_cell(_who(entry.by))} | {_KIND.get(entry.kind, entry.kind)} | "
-                    f"{_cell(entry.text)} |")
+                    f"{_cell(entry.text, None if entry.kind in _TYPED else 400)} |")
     return rows
 
 
