@@ -199,8 +199,9 @@ class IncidentService(TaskSupervisor):
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
-            if cmd.playbook == "debug":
-                await self._keep_snapshot(incident, report)
+        if cmd.playbook == "debug" and (owns_root or (subject, namespace) == (incident.service, incident.namespace)):
+            # a /debug of the incident's service typed in its thread refreshes the snapshot: the latest
+            await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
             # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
