@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from bot.capture import take_snapshot
 from bot.config import Settings
 from bot.runtime import open_runtime
-from bot.sandbox import load_scenario, scaled_scenario
+from bot.sandbox import Sandbox, load_scenario, scaled_scenario
 from playbooks.registry import run_command
 from tests.test_cli import ROOT, opsbot
 
@@ -188,3 +189,44 @@ def _debug(service: str) -> Any:
     from bot.commands import ServiceCommand
 
     return ServiceCommand(service)
+
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+@pytest.mark.parametrize(("scenario", "pod", "ready", "restarts"), [
+    ("native-sidecar-crashloop.yaml", "reservation-5d8b7f6c4-tq4lz", "0/2", "6 ("),
+    ("init-crashloop.yaml", "rtf-app-7c9f6d5b8-2mq7t", "0/1", "16 ("),
+])
+def test_a_crash_looping_init_container_or_native_sidecar_keeps_its_pod_pending(
+        scenario: str, pod: str, ready: str, restarts: str) -> None:
+    """As the kubelet and kubectl have it: the pod is Pending, not Initialized, its app containers wait
+    (PodInitializing), and `kubectl get pods` says Init:CrashLoopBackOff."""
+    with Sandbox(load_scenario(str(SCENARIOS / scenario))).run_in_thread() as sandbox:
+        items = httpx.get(f"{sandbox.url}/api/v1/pods").json()["items"]
+        table = httpx.get(f"{sandbox.url}/api/v1/pods", headers={"Accept": TABLE}).json()
+    status = next(p["status"] for p in items if p["metadata"]["name"] == pod)
+    assert status["phase"] == "Pending"
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Initialized"] == "False"
+    assert all(c["state"]["waiting"]["reason"] == "PodInitializing" for c in status["containerStatuses"])
+    cells = next(r["cells"] for r in table["rows"] if r["cells"][0] == pod)
+    assert cells[1:3] == [ready, "Init:CrashLoopBackOff"] and cells[3].startswith(restarts)
+    # the pods of the older ReplicaSet run, their native sidecar counted among the ready containers
+    others = [r["cells"][1:3] for r in table["rows"] if r["cells"][0] != pod]
+    if scenario.startswith("native"):
+        assert others == [["2/2", "Running"], ["2/2", "Running"]]
+
+
+def test_a_native_sidecar_crashing_after_the_pod_started_leaves_it_running(tmp_path: Path) -> None:
+    text = (SCENARIOS / "native-sidecar-crashloop.yaml").read_text()
+    # the app container runs (the pod had initialized): the sidecar's later crash-loop does not undo that
+    text = text.replace("          reservation:\n            state: waiting\n            reason: PodInitializing\n",
+                        "          reservation:\n            state: running\n")
+    (tmp_path / "later.yaml").write_text(text)
+    with Sandbox(load_scenario(str(tmp_path / "later.yaml"))).run_in_thread() as sandbox:
+        items = httpx.get(f"{sandbox.url}/api/v1/pods").json()["items"]
+        table = httpx.get(f"{sandbox.url}/api/v1/pods", headers={"Accept": TABLE}).json()
+    status = next(p["status"] for p in items if p["metadata"]["name"] == "reservation-5d8b7f6c4-tq4lz")
+    assert status["phase"] == "Running"
+    cells = next(r["cells"] for r in table["rows"] if r["cells"][0] == "reservation-5d8b7f6c4-tq4lz")
+    assert cells[2] == "Init:CrashLoopBackOff"  # kubectl still names the sidecar's state first

@@ -99,8 +99,8 @@ class PodSpec(BaseModel):
     node: str = "node-a"
     ip: str | None = None
     containers: dict[str, ContainerState] = Field(default_factory=dict)
-    phase: str | None = Field(None, description="Unset: Pending while an init container has not completed, "
-                                               "else Running")
+    phase: str | None = Field(None, description="Unset: Pending while an init container has not completed "
+                                               "(a native sidecar: not started, no app container ran), else Running")
     ready: bool | None = Field(None, description="Unset: every container ready")
     replicaset: str | None = Field(None, description="template_hash of an older ReplicaSet (replicasets) owning "
                                                     "this pod; unset: the current one")
