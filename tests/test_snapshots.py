@@ -102,7 +102,14 @@ def test_snapshot_to_stdout_and_a_missing_service(tmp_path: Path) -> None:
 
 
 BAD = [
-    ("version: 2\nname: x\n", "version: version 2 is not read by this opsbot"),
+    ("version: 2\nname: x\n", "version: unsupported version 2: this opsbot reads version 1"),
+    ("version: 2\nname: x\nnodes: [a]\n", "version: unsupported version 2"),  # a newer format's keys: not typos
+    ("version: 1\nname: x\ndeploymens: []\n", "deploymens: unknown key; known here: version, name,"),
+    ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
+     " containers: [{name: app, image: i, colour: red}]}\n",
+     "deployments.0.containers.0.colour (deployment api, container app): unknown key; known here: name, image,"),
+    ("name: x\nservices: {api: {namespace: a, repos: x}}\n", "services.api.repos: unknown key; known here: namespace"),
+    ("name: x\nloaded_at: 2020-01-01T00:00:00Z\n", "loaded_at: unknown key"),
     ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
      " containers: [{name: app, image: i}], pods: [{name: p1, created: -1h, containers: {nope: {}}}]}\n",
      "deployments.0 (deployment api): pod p1: unknown container(s) ['nope']"),
@@ -111,6 +118,7 @@ BAD = [
      "deployments.0.containers.0.log.recorded (deployment api, container app): line 1: starts with 'yesterday'"),
     ("name: x\nexpect: {findings: [oom-killed]}\n", "expect.service: Field required"),
     ("name: x\nsources: [not-a-citation]\n", "sources.0: String should match pattern"),
+    ("\xff\xfename: x\n", "not UTF-8 text (byte 0)"),
 ]
 
 
@@ -120,7 +128,7 @@ def test_a_bad_scenario_file_is_one_line_naming_file_entry_and_field(
     tmp_path: Path, text: str, problem: str, command: str
 ) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode())
     args = ["eval", str(tmp_path)] if command == "eval" else ["debug", "api", "--scenario", str(path)]
     done = opsbot(*args)
     assert done.returncode == 2
@@ -230,3 +238,67 @@ def test_a_native_sidecar_crashing_after_the_pod_started_leaves_it_running(tmp_p
     assert status["phase"] == "Running"
     cells = next(r["cells"] for r in table["rows"] if r["cells"][0] == "reservation-5d8b7f6c4-tq4lz")
     assert cells[2] == "Init:CrashLoopBackOff"  # kubectl still names the sidecar's state first
+
+
+def _modulo_capture_time(text: str) -> str:
+    """A snapshot without the lines that say when it was taken."""
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("# opsbot snapshot of", "description: opsbot snapshot", "  at: ")))
+
+
+@pytest.mark.parametrize(("scenario", "service", "namespace"), [
+    ("native-sidecar-crashloop.yaml", "reservation", "hotel"),  # no Dapr sidecar: the step ran, found none
+    ("sidecar-oomkilled.yaml", None, None),
+])
+def test_a_snapshot_of_a_replayed_snapshot_is_the_same_file(tmp_path: Path, scenario: str, service: str | None,
+                                                            namespace: str | None) -> None:
+    """Round trip twice: offsets count from the sandbox's own now (whole seconds, as Kubernetes writes
+    object times), log times are kept to the microsecond, the Dapr switch is carried over."""
+    source = SCENARIOS / scenario
+    expect = yaml.safe_load(source.read_text())["expect"]
+    service, namespace = service or expect["service"], namespace or expect.get("namespace")
+    files = [source]
+    for n in (1, 2, 3):
+        out = tmp_path / f"r{n}.yaml"
+        done = opsbot("snapshot", service, *(["-n", namespace] if namespace else []), "--scenario", str(files[-1]),
+                      "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        files.append(out)
+    first, second, third = (_modulo_capture_time(f.read_text()) for f in files[1:])
+    assert first == second == third
+    assert yaml.safe_load(first)["dapr_metadata"] is yaml.safe_load(source.read_text()).get("dapr_metadata", True)
+
+
+def test_a_service_scaled_to_zero_snapshots_and_replays(tmp_path: Path) -> None:
+    (tmp_path / "zero.yaml").write_text(
+        "version: 1\nname: zero\nnamespaces: [shop]\ndeployments:\n"
+        "- {name: cart, namespace: shop, replicas: 0, created: -3d, template_hash: 5d8b7f6c4, selector: {app: cart},"
+        " containers: [{name: cart, image: 'shop/cart:1.2'}], pods: []}\n")
+    snap = tmp_path / "snap.yaml"
+    done = opsbot("snapshot", "cart", "-n", "shop", "--scenario", str(tmp_path / "zero.yaml"), "-o", str(snap))
+    assert done.returncode == 0, done.stderr
+    assert "0 pods, 0 logs, 0 findings" in done.stderr
+    data = yaml.safe_load(snap.read_text())
+    assert data["deployments"][0]["replicas"] == 0 and data["deployments"][0]["pods"] == []
+    replay = opsbot("debug", "cart", "-n", "shop", "--scenario", str(snap), "--json")
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout)["pods"] == []
+
+
+@pytest.mark.parametrize(("output", "problem"), [
+    ("{tmp}/no/such/folder/s.yaml", "no folder {tmp}/no/such/folder"),
+    ("{tmp}", "is a directory"),
+])
+def test_an_unwritable_output_is_one_line_before_anything_runs(tmp_path: Path, output: str, problem: str) -> None:
+    done = opsbot("snapshot", "taskflow-api", "--demo", "-o", output.format(tmp=tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"opsbot: cannot write {output.format(tmp=tmp_path)}: ")
+    assert problem.format(tmp=tmp_path) in done.stderr and "snapshot of" not in done.stderr
+
+
+def test_an_unknown_namespace_is_one_line_exit_1(tmp_path: Path) -> None:
+    """As README documents for a service that does not exist: one line naming what does, exit 1."""
+    done = opsbot("snapshot", "taskflow-api", "-n", "nope", "--demo", "-o", str(tmp_path / "x.yaml"))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert 'namespace "nope" does not exist' in done.stderr and "taskflow/taskflow-api" in done.stderr
+    assert not (tmp_path / "x.yaml").exists()
