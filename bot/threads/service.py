@@ -230,9 +230,10 @@ class IncidentService(TaskSupervisor):
         if owns_root and not isinstance(cmd, TraceCommand):
             # edits of the root do not notify: one reply that mentions who asked, with the verdict
             await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
-        if owns_root and cmd.playbook == "debug":
+        if cmd.playbook == "debug" and (owns_root or (subject, namespace) == (incident.service, incident.namespace)):
             # after the thread is complete: redacting and writing every log line read is CPU work
-            # that the person reading the thread should not wait for
+            # that the person reading the thread should not wait for. A /debug of the incident's
+            # service typed in its thread refreshes the snapshot: /incident snapshot attaches the latest
             await self._keep_snapshot(incident, report)
         await finishing
         return incident
