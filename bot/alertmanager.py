@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -169,3 +170,28 @@ def describe(alert: Alert) -> str:
     else:
         parts.append(f"since {alert.starts_at:%H:%M:%S} UTC")
     return " ".join(parts)
+
+
+# --- when, in the timeline --------------------------------------------------------------------------
+
+# An alert's timeline entry carries its own start (firing) or end (resolved), as Alertmanager gave it:
+# the impact window is when the alert says trouble began and ended, not when the bot heard of it.
+_WHEN = re.compile(r" \[(starts|ends) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\]")
+
+
+def when_tag(status: str, alert: Alert) -> str:
+    """` [starts <ISO>]` for a firing alert, ` [ends <ISO>]` for a resolved one with a known end."""
+    at = alert.ended_at if status == "resolved" else alert.starts_at
+    if at is None:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f" [{'ends' if status == 'resolved' else 'starts'} {at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}]"
+
+
+def tagged_time(text: str) -> datetime | None:
+    """The start or end a timeline entry's `when_tag` carries; None for an entry without one."""
+    match = _WHEN.search(text)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

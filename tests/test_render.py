@@ -196,7 +196,7 @@ def test_findings_show_cause_fix_sample_and_next_step_buttons() -> None:
     [message] = render.findings_messages(report())
     text = all_text(message)
     for part in ("SQLAlchemy connection pool exhausted", ":red_circle:", "×12", "taskflow-api-7d9-abcde",
-                 "since 14:02 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
+                 "since 2026-03-01 14:02 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
                  "pool_pre_ping=True", "kubectl describe pod"):
         assert part in text, part
     # the evidence and the full details are in the file, not on the phone screen
@@ -273,8 +273,8 @@ def test_checklist_is_checkboxes_of_at_most_ten_with_who_ticked() -> None:
     first = checkboxes[0]
     assert [o["value"] for o in first["initial_options"]] == ["k0", "k1"]
     assert first["options"][0]["description"]["text"] == "3 pods, 1 restarting"
-    assert first["options"][1]["description"]["text"] == "ticked by <@U123> 14:02"
-    assert checkboxes[1]["options"][2]["description"]["text"] == "unticked by <@U9> 14:02"
+    assert first["options"][1]["description"]["text"] == "ticked by <@U123> 2026-03-01 14:02 UTC"
+    assert checkboxes[1]["options"][2]["description"]["text"] == "unticked by <@U9> 2026-03-01 14:02 UTC"
     assert "initial_options" not in checkboxes[2]
     assert "2/23 done" in section_texts(messages[0])[0]
     assert [len(c) for c in render.checklist_chunks(items)] == [10, 10, 3]

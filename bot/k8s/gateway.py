@@ -7,6 +7,7 @@ happen to be JSON), and translates errors once (`bot.k8s.errors`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import difflib
 import functools
@@ -21,6 +22,7 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import yaml
 from kubernetes.client.rest import RESTClientObject
 
 from bot.config import DEFAULT_SIDECARS, KubernetesSettings
@@ -55,6 +57,13 @@ from bot.models import (
 
 log = logging.getLogger(__name__)
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
 
 class KubernetesGateway:
     """Async, read-only access to the Kubernetes API, returning `bot.models` snapshots."""
@@ -81,6 +90,8 @@ class KubernetesGateway:
         self.core = self.apps = self.version = ReadOnlyApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
         self._slots: asyncio.Semaphore | None = None
+        # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
+        self.namespace: str | None = None
 
     @classmethod
     def from_settings(cls, settings: KubernetesSettings, *, context: str | None = None) -> KubernetesGateway:
@@ -107,9 +118,12 @@ class KubernetesGateway:
                 ) from None
             if chosen:
                 log.warning("ignoring context %s: running with the in-cluster service account", chosen)
-            return cls(kubernetes.client.ApiClient(configuration), **options)
+            gateway = cls(kubernetes.client.ApiClient(configuration), **options)
+            with contextlib.suppress(OSError):
+                gateway.namespace = Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
+            return gateway
         try:
-            contexts, _active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
+            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
             names = [c["name"] for c in contexts or []]
             if chosen and chosen not in names:
                 listed = ", ".join(names) or "none"
@@ -117,9 +131,16 @@ class KubernetesGateway:
             api_client = kubernetes.config.new_client_from_config(
                 config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
             )
+            picked = next((c for c in contexts or [] if c["name"] == chosen), None) if chosen else active
+            namespace = ((picked or {}).get("context") or {}).get("namespace")
         except kubernetes.config.ConfigException as exc:
-            raise ConfigError("KUBECONFIG", f"{config_file}: {exc}") from None
-        return cls(api_client, **options)
+            raise ConfigError("KUBECONFIG", f"{config_file}: {_first_line(exc)}") from None
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+            # a file that is not a kubeconfig at all: the client fails in its own ways, none of them a sentence
+            raise ConfigError("KUBECONFIG", f"{config_file} is not a valid kubeconfig ({_first_line(exc)})") from None
+        gateway = cls(api_client, **options)
+        gateway.namespace = str(namespace) if namespace else None
+        return gateway
 
     @classmethod
     def for_url(cls, url: str, **kwargs: Any) -> KubernetesGateway:

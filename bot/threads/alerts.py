@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.alertmanager import Alert, Target, describe
+from bot.alertmanager import Alert, Target, describe, when_tag
 from bot.commands import ServiceCommand
 from bot.config import Settings
 from bot.errors import OpsbotError
@@ -127,8 +127,9 @@ class AlertThread:
 
 
 def timeline_text(status: str, alert: Alert) -> str:
-    """The timeline entry of an alert line; ends with its fingerprint, read back by `restore`."""
-    return f"{status} {clip(redact(describe(alert)), 600)} [fp {alert.fingerprint}]"
+    """The timeline entry of an alert line: when the alert itself says it started (or ended), for the
+    impact window; ends with its fingerprint, read back by `restore`."""
+    return f"{status} {clip(redact(describe(alert)), 600)}{when_tag(status, alert)} [fp {alert.fingerprint}]"
 
 
 def findings_stopped(report: Report) -> tuple[bool, str]:
