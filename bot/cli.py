@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
-from bot.errors import OpsbotError, UsageError
+from bot.errors import ConfigError, OpsbotError, PatternFileError, UsageError
 
 # Start-up is part of every one-shot command: a module is imported where a command needs it
 # (pydantic-settings, the models, the pattern table, asyncio, rich), not here.
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.models import Report
-    from playbooks.patterns import PatternTable
-
-if TYPE_CHECKING:
     from bot.sandbox import Scenario
+    from playbooks.patterns import PatternTable
 
 T = TypeVar("T")
 
@@ -36,6 +34,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"opsbot {version('opsbot')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("opsbot (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print opsbot's version and exit")] = False,
+) -> None:
+    """opsbot: incident response on Kubernetes, from Slack or the terminal."""
+
+
 patterns_app = typer.Typer(help="The bug-pattern table: list it, or classify log lines.", no_args_is_help=True)
 app.add_typer(patterns_app, name="patterns")
 
@@ -46,6 +65,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one J
 ScenarioOpt = Annotated[Path | None, typer.Option(
     "--scenario", help="Run against this scenario file (a snapshot, docs/scenarios.md) in the sandbox", dir_okay=False,
     show_default=False)]
+BriefOpt = Annotated[bool, typer.Option("--brief", help="Only the verdict, the findings' titles and the next steps")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -68,7 +88,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.run(main())
         return box[0]
-    except UsageError as exc:
+    except (UsageError, ConfigError, PatternFileError) as exc:  # bad input or a bad setting: exit 2
         fail(str(exc), 2)
     except OpsbotError as exc:
         fail(str(exc))
@@ -85,7 +105,7 @@ def settings() -> Settings:
         fail(str(exc), 2)
 
 
-def print_report(report: Report, as_json: bool) -> None:
+def print_report(report: Report, as_json: bool, brief: bool = False) -> None:
     """Print the report; exit 1 when a step failed (the report says which and why)."""
     if as_json:
         from bot.redact import redact_model
@@ -99,7 +119,7 @@ def print_report(report: Report, as_json: bool) -> None:
 
         # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
         width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-        render_report(report, Console(highlight=False, width=width))
+        render_report(report, Console(highlight=False, width=width), brief=brief)
     if report.errors:
         raise typer.Exit(1)
 
@@ -126,14 +146,14 @@ async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | 
 
 
 @app.command()
-def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None) -> None:
+def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None, brief: BriefOpt = False) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
     world = load_scenario_file(scenario)
     # a snapshot names the service it was taken of; an eval scenario the one it expects findings of
     service = (world.capture.service if world.capture else world.expect.service if world.expect
                else "taskflow-api") if world else "taskflow-api"
     report = run(lambda: _playbook(ServiceCommand(service), None, None, True, world))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -144,11 +164,12 @@ def debug(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    brief: BriefOpt = False,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
     world = load_scenario_file(scenario)
     report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo, world))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -159,11 +180,12 @@ def verify(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    brief: BriefOpt = False,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs."""
     world = load_scenario_file(scenario)
     report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if report.findings:
         raise typer.Exit(3)
 
@@ -177,6 +199,7 @@ def trace(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    brief: BriefOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.inputs import parse_since
@@ -188,7 +211,7 @@ def trace(
                          world)
 
     report = run(go)
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if not report.trace:
         raise typer.Exit(3)
 
@@ -197,9 +220,9 @@ def trace(
 def patterns_list(as_json: JsonOpt = False) -> None:
     """List the bug patterns: id, severity, title and likely cause."""
     table = _patterns()
-    if as_json:
-        for p in table.patterns:
-            typer.echo(json.dumps({"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause}))
+    if as_json:  # one JSON document: an array, a row a pattern
+        rows = [{"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause} for p in table.patterns]
+        typer.echo(json.dumps(rows, indent=1))
         return
     from rich.console import Console
     from rich.table import Table
@@ -267,13 +290,15 @@ def redact(
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8001,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port)")] = 8001,
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
     scenario: ScenarioOpt = None,
 ) -> None:
     """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
     from bot.sandbox import serve_forever
 
+    if not 0 <= port <= 65535:
+        fail(f"--port {port} is not a TCP port (1-65535, or 0 for any free one)", 2)
     try:
         serve_forever(str(scenario) if scenario else "taskflow", host=host, port=port)
     except OSError as exc:

@@ -8,7 +8,6 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from bot.config import load_settings
 from bot.errors import NotFoundError, OpsbotError
 
 # bot/cli.py adds this as `opsbot incident` (it imports this module, never the other way round)
@@ -25,6 +24,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def export(incident_id: Annotated[str, typer.Argument(metavar="ID", help="The incident's number (#12 or 12)")]) -> None:
     """Print the postmortem draft of incident ID as Markdown: summary, impact window, timeline,
     findings with evidence, the checklist, the fix commit and its run, follow-ups."""
+    from bot.config import load_settings  # here, not at import: every CLI command would pay for it
     from bot.store import IncidentStore
     from bot.threads.history import export_postmortem
 

@@ -14,6 +14,7 @@ from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
 from bot.models import Report
 from playbooks.debug import run_debug
 from playbooks.engine import Progress
+from playbooks.next_steps import drop_unanswerable
 from playbooks.trace import run_trace
 from playbooks.verify import run_verify
 
@@ -46,4 +47,5 @@ async def run_command(
 ) -> Report:
     """Run the playbook `cmd` names. `namespace`: the one the caller resolved and authorized (None: the
     playbook picks the service's catalogue namespace, else the configured default)."""
-    return await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
+    report = await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
+    return drop_unanswerable(report, rt.answers) if rt.answers is not None else report

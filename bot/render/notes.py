@@ -8,6 +8,7 @@ from bot.models import ActionResult, ChecklistItem, FileSnippet, Incident, Messa
 from bot.redact import redact
 from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, BlockId
 from bot.render.text import clean, clip, code, plain, section, slug, user
+from bot.text import plural
 
 
 def action_result_message(result: ActionResult, *, requested_by: str) -> Message:
@@ -71,7 +72,7 @@ def incident_list_message(incidents: list[Incident]) -> Message:
     """`/incident list`: the open incidents of a channel, newest last (at most 30)."""
     if not incidents:
         return note("No open incidents in this channel.")
-    lines = [f"*{len(incidents)} open incident(s)*"]
+    lines = [f"*{plural(len(incidents), 'open incident')}*"]
     lines += [
         f"#{i.id} {clean(i.service)} in `{clean(i.namespace)}`, opened by"
         f" {user(i.opened_by)} at {i.opened_at:%Y-%m-%d %H:%M} UTC"
