@@ -111,7 +111,8 @@ def print_report(report: Report, as_json: bool, brief: bool = False) -> None:
         from bot.redact import redact_model
 
         # every string of the report, log lines included, passes redaction: --json is a way out too
-        typer.echo(redact_model(report).model_dump_json(indent=None))
+        # (not the raw logs: never serialised, and scrubbing the 120,000 lines of a big /debug took seconds)
+        typer.echo(redact_model(report.model_copy(update={"logs": []})).model_dump_json(indent=None))
     else:
         from rich.console import Console
 

@@ -58,7 +58,7 @@ def scenario_from_report(report: Report, settings: Settings, *, at: datetime) ->
         "name": f"snapshot-{report.service}",
         "description": f"opsbot snapshot of {report.service} in {ns}, taken {at:%Y-%m-%d %H:%M} UTC",
         "capture": {"service": report.service, "namespace": ns, "context": report.context, "at": at.isoformat()},
-        "dapr_metadata": bool(report.dapr) or not _dapr_step_ran(report),
+        "dapr_metadata": bool(report.dapr) or _dapr_step_ran(report),
         "namespaces": sorted({ns, *(h["namespace"] for h in services.values())}),
         "services": services,
         "dapr_components": _components(report.dapr),

@@ -167,7 +167,7 @@ class IncidentService(TaskSupervisor):
                 try:
                     queued = report.model_copy(deep=True)
                     queued.steps[0].title = f"Queued behind {plural(self._waiting, 'other investigation')}"
-                    updater.submit(render.progress_message(queued))
+                    updater.submit(render.progress_message(queued), now=True)
                     await self._runs.acquire()
                 finally:
                     self._waiting -= 1
@@ -208,8 +208,6 @@ class IncidentService(TaskSupervisor):
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
-            if cmd.playbook == "debug" and report.deployment is not None:  # nothing read, nothing to keep
-                await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
             # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
@@ -233,6 +231,13 @@ class IncidentService(TaskSupervisor):
         if owns_root and not isinstance(cmd, TraceCommand):
             # edits of the root do not notify: one reply that mentions who asked, with the verdict
             await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
+        read = report.deployment is not None  # a /debug that read nothing has nothing to keep
+        if cmd.playbook == "debug" and read and (owns_root or (subject, namespace) == (incident.service,
+                                                                                      incident.namespace)):
+            # after the thread is complete: redacting and writing every log line read is CPU work
+            # that the person reading the thread should not wait for. A /debug of the incident's
+            # service typed in its thread refreshes the snapshot: /incident snapshot attaches the latest
+            await self._keep_snapshot(incident, report)
         await finishing
         return incident
 

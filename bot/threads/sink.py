@@ -62,7 +62,11 @@ class LatestOnly:
         self.sent: Message | None = None
         self.sends = 0
 
-    def submit(self, message: Message) -> None:
+    def submit(self, message: Message, *, now: bool = False) -> None:
+        """`now`: this version goes out without waiting for `first_after` (what a person must see at
+        once, such as waiting in a queue); the interval between two sends still holds."""
+        if now:
+            self._no_more_quiet()
         self._pending = message
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
@@ -95,9 +99,11 @@ class LatestOnly:
     async def finish(self, message: Message) -> None:
         """Send the final version (replacing any pending one) and wait until it went out; nothing is
         sent when it is what went out last."""
+        self.submit(message, now=True)
+        await self.flush()
+
+    def _no_more_quiet(self) -> None:
         self._quiet_until = float("-inf")
         if self._task is not None and self._sleeping and self._last == float("-inf"):
-            self._task.cancel()  # asleep until `first_after`, nothing sent: the final version need not wait
+            self._task.cancel()  # asleep until `first_after`, nothing sent yet: no need to wait
             self._task = None
-        self.submit(message)
-        await self.flush()
