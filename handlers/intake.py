@@ -113,6 +113,8 @@ class Intake:
             found = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
             reply = render.usage_message(f"Attaching the snapshot of incident #{found.id} ({found.service}).")
             return Accepted(cmd.name, reply=reply, work=lambda: service.attach_snapshot(sink, found, user=user))
+        if cmd.action == "open":
+            return await self._plan_open(cmd, sink=sink, user=user, thread_ts=thread_ts)
         if cmd.action == "reopen":
             if cmd.incident_id is None and thread_ts is None:
                 raise UsageError("which incident? `/incident reopen #ID` (`/incident list` shows the open ones; "
@@ -136,6 +138,29 @@ class Intake:
             reply=render.usage_message(f"Closing incident #{target.id} ({target.service})."),
             work=lambda: service.close(sink, close, user=user),
         )
+
+    async def _plan_open(self, cmd: IncidentCommand, *, sink: ThreadSink, user: str,
+                         thread_ts: str | None) -> Accepted:
+        """`incident open` in a report thread (a /verify, a /trace): make it an incident, explicitly."""
+        service = self.service
+        if cmd.incident_id is not None:
+            thread = await service.db.incident(cmd.incident_id)
+            if thread.channel != sink.channel:
+                raise NotFoundError(f"#{cmd.incident_id} belongs to another channel")
+        elif thread_ts is not None:
+            found = await service.incident_for_message(sink.channel, thread_ts)
+            if found is None:
+                raise UsageError("this thread is not one of opsbot's: start one with `/debug SERVICE`")
+            thread = found
+        else:
+            raise UsageError("which thread? type `@opsbot incident open` in the /verify or /trace thread to make "
+                             "an incident of it, or start one with `/debug SERVICE`")
+        if thread.status == "open":
+            raise UsageError(f"incident #{thread.id} is open already")
+        if thread.status == "closed":
+            raise UsageError(f"incident #{thread.id} is closed: reopen it with `/incident reopen #{thread.id}`")
+        reply = render.usage_message(f"Opening incident #{thread.id} ({thread.service}).")
+        return Accepted(cmd.name, reply=reply, work=lambda: service.open_report(sink, thread, user=user))
 
     def start(self, accepted: Accepted, *, sink: ThreadSink, user: str, thread_ts: str | None = None) -> None:
         """Start the accepted work in the background (call after acknowledging)."""

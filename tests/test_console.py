@@ -213,3 +213,12 @@ def test_ctrl_c_cancels_the_running_command_and_a_second_one_quits(silent_cluste
     child.close()
     assert child.exitstatus == 0
     assert "Traceback" not in child.before
+
+
+def test_verify_opens_no_incident_until_asked(tmp_path: Path) -> None:
+    output = run(["/verify taskflow-api", "/incident status", "/incident open", "/incident status"], tmp_path)
+    parts = re.split(r"^opsbot> ", output, flags=re.MULTILINE)
+    first, second = [p for p in parts if p.startswith("/incident status\n")]
+    assert "report, not an incident" in first
+    assert "Opening incident #1 (taskflow-api)" in after(output, "/incident open")
+    assert "#1 taskflow-api in `taskflow`: open" in second

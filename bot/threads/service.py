@@ -394,6 +394,15 @@ class IncidentService(TaskSupervisor):
                         thread_ts=incident.thread_ts)
         await self.db.add_timeline(incident.id, "snapshot", "snapshot attached", by=user)
 
+    async def open_report(self, sink: ThreadSink, thread: Incident, *, user: str) -> Incident:
+        """Make a report thread (a /verify, a /trace) an incident, because someone asked: say so in it
+        and on its root."""
+        incident = await self.db.promote(thread.id, by=user)
+        await sink.post(render.note(f":rotating_light: Incident #{incident.id} opened by {render.user(user)}."),
+                        thread_ts=incident.thread_ts)
+        await self._show_status_on_root(sink, incident)
+        return incident
+
     async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
         """Open a closed incident again: say so in its thread and on its root."""
         incident = await self.db.reopen_incident(incident.id, by=user)
