@@ -65,7 +65,7 @@ class Intake:
             )
             name = cmd.name
             namespace = (
-                resolve_target(self.settings, cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
+                self._target(cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
             )
             refusal = check_access(self.settings.access, channel=sink.channel, user=user, namespace=namespace)
             if refusal is not None:
@@ -77,6 +77,15 @@ class Intake:
             log.exception("accepting %s failed", source)
             return _answered(Accepted(name, reply=render.usage_message(error_text(exc)), outcome="internal"))
 
+    def _target(self, cmd: ServiceCommand | TraceCommand) -> tuple[str, str | None]:
+        """The namespace and context a playbook command will use, as kubectl picks them: -n, the catalogue,
+        OPSBOT_NAMESPACE, then the kubeconfig context's namespace (read once, when nothing before decides)."""
+        namespace, context = resolve_target(self.settings, cmd)
+        if cmd.namespace is None:
+            service = cmd.service if isinstance(cmd, ServiceCommand) else None
+            namespace = self.service.runtime.namespace_of(service, None, context)[0]
+        return namespace, context
+
     async def _plan(self, cmd: Command, *, sink: ThreadSink, user: str, thread_ts: str | None) -> Accepted:
         service = self.service
         if isinstance(cmd, HelpCommand):
@@ -84,7 +93,7 @@ class Intake:
         if isinstance(cmd, ServiceCommand | TraceCommand):
             if thread_ts is not None:
                 _refuse_closed(await service.incident_for_message(sink.channel, thread_ts))
-            namespace, context = resolve_target(self.settings, cmd)
+            namespace, context = self._target(cmd)
             where = "into this thread" if thread_ts else "an incident thread"
             if isinstance(cmd, ServiceCommand):
                 # Text only: the hot path of every acknowledgement, and the service name is a validated

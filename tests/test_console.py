@@ -140,9 +140,9 @@ def test_press_applies_the_grep_its_command_shows(session: str) -> None:
 
 import os  # noqa: E402
 
-from tests.test_cli import OPSBOT, silent_cluster  # noqa: E402
+from tests.test_cli import OPSBOT, RunningSandbox, kubeconfig_for, sandbox, silent_cluster  # noqa: E402
 
-__all__ = ["silent_cluster"]
+__all__ = ["sandbox", "silent_cluster"]
 
 
 def shell(*args: str, env: dict[str, str] | None = None) -> object:
@@ -222,3 +222,14 @@ def test_verify_opens_no_incident_until_asked(tmp_path: Path) -> None:
     assert "report, not an incident" in first
     assert "Opening incident #1 (taskflow-api)" in after(output, "/incident open")
     assert "#1 taskflow-api in `taskflow`: open" in second
+
+
+def test_without_a_catalogue_the_kubeconfig_context_names_the_namespace(sandbox: RunningSandbox,
+                                                                       tmp_path: Path) -> None:
+    out = io.StringIO()
+    kubeconfig = kubeconfig_for(tmp_path, sandbox.url, namespace="taskflow")
+    settings = Settings(store={"path": str(tmp_path / "opsbot.db")},  # type: ignore[arg-type]
+                        kubernetes={"kubeconfig": str(kubeconfig)})  # type: ignore[arg-type]
+    console(settings, demo=False, stdin=io.StringIO("/debug taskflow-api\n"), stdout=out)
+    thread = after(out.getvalue(), "/debug taskflow-api")
+    assert "Namespace `taskflow`" in thread and "QueuePool" in thread
