@@ -480,3 +480,11 @@ def test_piped_output_stays_plain(silent_cluster: Path) -> None:
     assert result.returncode == 1
     assert "waiting" not in result.stdout + result.stderr
     assert "\x1b[" not in result.stdout + result.stderr
+
+
+def test_opsbot_namespace_comes_before_the_kubeconfig_context(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(kubeconfig_for(tmp_path, sandbox.url, namespace="elsewhere")),
+           "OPSBOT_NAMESPACE": "taskflow"}
+    result = opsbot("debug", "taskflow-api", "--brief", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "namespace taskflow (from the configured namespace, OPSBOT_NAMESPACE)" in result.stdout
