@@ -452,3 +452,16 @@ async def test_an_alert_after_its_incident_closed_opens_a_new_thread_pointing_at
     assert [i.status for i in stack.store.list_incidents(status=None)] == ["open", "closed"]
     assert stack.store.incident(1).summary == "raised the pool size"  # the old one is left as it was
     assert any(e.kind == "related" and "#1" in e.text for e in stack.store.timeline(2))
+
+
+async def test_one_service_name_in_two_namespaces_is_two_incidents(stack: Stack) -> None:
+    """`cart` of the shop team and of the ops team: not the same incident (no catalogue entry
+    says where it lives, so each alert's namespace label does)."""
+    await stack.send(notification(alert("Slow", None, deployment="cart", namespace="shop", fp="5a"),
+                                  alert("Slow", None, deployment="cart", namespace="ops", fp="5b")))
+    await stack.service.drain()
+    opened = sorted((i.service, i.namespace) for i in stack.store.list_incidents())
+    assert opened == [("cart", "ops"), ("cart", "shop")]
+    await stack.send(notification(alert("Down", None, deployment="cart", namespace="shop", fp="5c")))
+    await stack.service.drain()
+    assert len(stack.store.list_incidents()) == 2  # the repeat of a namespace lands in its own thread

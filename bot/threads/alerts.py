@@ -6,7 +6,7 @@ in that thread: one line per new alert (by fingerprint), nothing for a repeat, a
 resolves. When every alert of the incident has resolved, a quiet recheck runs the debug playbook; if
 it finds nothing wrong any more, the thread offers a Close button.
 
-Two webhooks for the same service at once must not open two threads: one lock per (channel, service)
+Two webhooks for the same service at once must not open two threads: one lock per (channel, service, namespace)
 covers finding or opening the incident. A storm must stay inside Slack's rate limits: lines wait in
 a per-thread batch, and every post to a channel from here (the debug run's included) takes a token
 from that channel's bucket (a short burst, then one post per `alerts.batch_seconds`).
@@ -156,6 +156,12 @@ def findings_stopped(report: Report) -> tuple[bool, str]:
     return True, f"{pods}, no error in the logs"
 
 
+def _key(target: Target) -> tuple[str, str, str]:
+    """One incident thread per service *and namespace* in a channel: `api` of two teams' namespaces
+    are two incidents."""
+    return target.channel, target.service, target.namespace
+
+
 class AlertDesk:
     """Lands routed alerts in incident threads. One per process, beside the `IncidentService`."""
 
@@ -164,8 +170,8 @@ class AlertDesk:
         self.settings = settings
         self._sink_for = sink_for
         self._sinks: dict[str, PacedSink] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._threads: dict[tuple[str, str], AlertThread] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._threads: dict[tuple[str, str, str], AlertThread] = {}
         self._told: dict[str, None] = {}  # unrouted fingerprints said while they fire (insertion order)
 
     def sink(self, channel: str) -> PacedSink:
@@ -199,7 +205,7 @@ class AlertDesk:
 
     async def _land(self, target: Target, alerts: list[Alert]) -> None:
         try:
-            async with self._locks.setdefault((target.channel, target.service), asyncio.Lock()):
+            async with self._locks.setdefault(_key(target), asyncio.Lock()):
                 thread = await self._thread_for(target, opening=any(a.status == "firing" for a in alerts))
                 if thread is None:
                     return
@@ -221,7 +227,7 @@ class AlertDesk:
     async def _thread_for(self, target: Target, *, opening: bool) -> AlertThread | None:
         """The open incident of the service in the channel (memory, then the store), or a new one
         opened by a /debug run when `opening`; None for resolved alerts of no open incident."""
-        key = (target.channel, target.service)
+        key = _key(target)
         known = self._threads.get(key)
         if known is not None:
             current = await self.service.db.incident(known.incident.id)
@@ -229,7 +235,7 @@ class AlertDesk:
                 return known
             del self._threads[key]
         open_here = await self.service.db.list_incidents(channel=target.channel, status="open")
-        found = next((i for i in open_here if i.service == target.service), None)
+        found = next((i for i in open_here if (i.service, i.namespace) == (target.service, target.namespace)), None)
         if found is not None:
             thread = AlertThread(found)
             entries = await self.service.db.timeline(found.id)
@@ -239,7 +245,7 @@ class AlertDesk:
                 self._debug(target, thread_ts=found.thread_ts)  # found, never debugged: run it there
         elif opening:
             previous = next((i for i in await self.service.db.list_incidents(channel=target.channel, status="closed")
-                             if i.service == target.service), None)
+                             if (i.service, i.namespace) == (target.service, target.namespace)), None)
             incident = await self._open(target)
             if incident is None:
                 return None
