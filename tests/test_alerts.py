@@ -465,3 +465,12 @@ async def test_one_service_name_in_two_namespaces_is_two_incidents(stack: Stack)
     await stack.send(notification(alert("Down", None, deployment="cart", namespace="shop", fp="5c")))
     await stack.service.drain()
     assert len(stack.store.list_incidents()) == 2  # the repeat of a namespace lands in its own thread
+
+
+async def test_a_group_alertmanager_cut_short_is_said_once(stack: Stack) -> None:
+    cut = {**notification(alert("HighErrorRate", fp="7a")), "truncatedAlerts": 40}
+    assert (await stack.send(cut)).status == 200
+    assert (await stack.send(cut)).status == 200  # resent at the next group_interval: said once
+    await stack.service.drain()
+    said = [r for r in stack.roots() if "left out 40 alert(s)" in r["text"]]
+    assert len(said) == 1 and "max_alerts" in said[0]["text"]

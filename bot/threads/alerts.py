@@ -33,6 +33,7 @@ from bot.render.alerts import (
     close_offer_message,
     fired_again_message,
     still_wrong_message,
+    truncated_message,
     unrouted_message,
 )
 from bot.render.text import clip
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ALERT_USER = "alertmanager"  # `by` of what alerts did: opened a thread, fired, resolved
 MAX_TOLD = 10_000  # fingerprints of unrouted alerts already said in their channel (oldest forgotten first)
+TRUNCATED_EVERY = 3600.0  # seconds between two "Alertmanager left alerts out" lines for one group
 BURST = 5  # posts a channel takes at once before the pace applies (Slack lets short bursts pass)
 _ENTRY = re.compile(r"^(firing|resolved) .* \[fp ([0-9A-Za-z]+)\]$", re.DOTALL)
 
@@ -173,6 +175,7 @@ class AlertDesk:
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._threads: dict[tuple[str, str, str], AlertThread] = {}
         self._told: dict[str, None] = {}  # unrouted fingerprints said while they fire (insertion order)
+        self._cut: dict[str, float] = {}  # group key -> when its truncation was last said (loop time)
 
     def sink(self, channel: str) -> PacedSink:
         if channel not in self._sinks:
@@ -202,6 +205,19 @@ class AlertDesk:
             sink = self.sink(channel)
             message = unrouted_message(new, self.settings.alerts.service_labels)
             self.service.spawn(sink.post(message), sink=sink, user=ALERT_USER, command="alert", count=False)
+
+    def truncated(self, channel: str, group_key: str, left_out: int, shown: int) -> None:
+        """A notification Alertmanager cut short: said in the channel, once an hour per group (it resends
+        the group every group_interval while it changes)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._cut.get(group_key, -TRUNCATED_EVERY) < TRUNCATED_EVERY:
+            return
+        self._cut[group_key] = now
+        while len(self._cut) > MAX_TOLD:
+            del self._cut[next(iter(self._cut))]
+        sink = self.sink(channel)
+        self.service.spawn(sink.post(truncated_message(left_out, shown)), sink=sink, user=ALERT_USER,
+                           command="alert", count=False)
 
     async def _land(self, target: Target, alerts: list[Alert]) -> None:
         try:
