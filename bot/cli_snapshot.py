@@ -133,6 +133,7 @@ def evaluate(folder: Path) -> None:
     from bot.cli import run, settings
     from bot.commands import ServiceCommand
     from bot.runtime import open_runtime
+    from bot.sandbox.scenario import ScenarioError
     from playbooks.registry import run_command
 
     suite = _suite(folder)
@@ -144,8 +145,11 @@ def evaluate(folder: Path) -> None:
             expect = scenario.expect
             assert expect is not None
             async with open_runtime(base, scenario=scenario) as rt:
-                report = await run_command(rt, ServiceCommand(expect.service, playbook=expect.playbook),
-                                           namespace=expect.namespace)
+                try:
+                    report = await run_command(rt, ServiceCommand(expect.service, playbook=expect.playbook),
+                                               namespace=expect.namespace)
+                except OpsbotError as exc:  # its own world has no such service: the file is wrong
+                    raise ScenarioError(str(path), f"expect.service: {exc}") from None
             out.append(judge(path.name, report, expect))
         return out
 

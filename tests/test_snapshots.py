@@ -302,3 +302,12 @@ def test_an_unknown_namespace_is_one_line_exit_1(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert 'namespace "nope" does not exist' in done.stderr and "taskflow/taskflow-api" in done.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_eval_of_a_scenario_whose_expected_service_is_not_in_it_names_the_file(tmp_path: Path) -> None:
+    shutil.copy(SCENARIOS / "sidecar-oomkilled.yaml", tmp_path / "ok.yaml")
+    (tmp_path / "wrong.yaml").write_text("version: 1\nname: x\nexpect: {service: nope, findings: [oom-killed]}\n")
+    done = opsbot("eval", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"opsbot: scenario {tmp_path / 'wrong.yaml'}: expect.service: ")
+    assert 'deployment "nope" not found' in done.stderr
