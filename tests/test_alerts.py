@@ -28,6 +28,7 @@ from bot.slack import make_client
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from bot.threads.alerts import AlertDesk, ChannelPace
+from bot.threads.history import export_postmortem
 from tests.fakes.slack import FakeSlack
 from tests.test_slackapp import SECRET, actions_body, sign
 
@@ -474,3 +475,20 @@ async def test_a_group_alertmanager_cut_short_is_said_once(stack: Stack) -> None
     await stack.service.drain()
     said = [r for r in stack.roots() if "left out 40 alert(s)" in r["text"]]
     assert len(said) == 1 and "max_alerts" in said[0]["text"]
+
+
+async def test_an_alert_resolving_after_its_incident_closed_ends_the_impact_window(stack: Stack) -> None:
+    started = datetime.now(UTC) - timedelta(minutes=30)
+    firing = {**alert("HighErrorRate", fp="0000000000000ddd"), "startsAt": started.isoformat()}
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    stack.store.close_incident(1, by="U0BOB", summary="rolled back")
+    assert "not reached: an alert was still firing" in export_postmortem(stack.store, 1)
+    ended = datetime.now(UTC).replace(microsecond=0)
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": ended.isoformat()}))
+    await stack.service.drain()
+    assert len(stack.roots()) == 1 and stack.store.incident(1).status == "closed"  # no new thread, not reopened
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert "*resolved* HighErrorRate" in thread and "close it?" not in thread and "recheck" not in thread
+    assert f"- **End** {ended:%Y-%m-%d %H:%M:%S} UTC" in export_postmortem(stack.store, 1)

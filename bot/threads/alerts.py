@@ -224,6 +224,7 @@ class AlertDesk:
             async with self._locks.setdefault(_key(target), asyncio.Lock()):
                 thread = await self._thread_for(target, opening=any(a.status == "firing" for a in alerts))
                 if thread is None:
+                    await self._resolved_after_close(target, alerts)
                     return
                 changes = thread.changes(alerts)
                 if not changes:
@@ -239,6 +240,23 @@ class AlertDesk:
             log.warning("alerts for %s in %s: %s", target.service, target.channel, exc)
         except Exception:
             log.exception("alerts for %s in %s failed", target.service, target.channel)
+
+    async def _resolved_after_close(self, target: Target, alerts: list[Alert]) -> None:
+        """Alerts that resolve after their incident was closed: into its timeline (its postmortem's
+        impact window then ends when they did) and a line in its thread; no recheck, no Close offer."""
+        closed = next((i for i in await self.service.db.list_incidents(channel=target.channel, status="closed")
+                       if (i.service, i.namespace) == (target.service, target.namespace)), None)
+        if closed is None:
+            return
+        thread = AlertThread(closed)
+        entries = await self.service.db.timeline(closed.id)
+        thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert" and (m := _ENTRY.match(e.text))])
+        changes = thread.changes(alerts)
+        if not changes:
+            return
+        await self.service.db.add_timeline_many(
+            closed.id, [("alert", timeline_text(status, a), ALERT_USER) for status, a in changes])
+        await self.sink(target.channel).post(alert_lines_message(changes), thread_ts=closed.thread_ts)
 
     async def _thread_for(self, target: Target, *, opening: bool) -> AlertThread | None:
         """The open incident of the service in the channel (memory, then the store), or a new one
