@@ -410,6 +410,7 @@ def test_credentials_edge_cases(fake: FakeSlack, tmp_path: Path) -> None:
     assert not authorized("Basic " + base64.b64encode(f"am:{TOKEN}".encode()).decode(), both)
     assert not authorized(f"Basic {TOKEN}", both) and not authorized("Bearer pw", both)
     assert not authorized("Bearer " + "é" * 30, both)  # not ASCII: compared as bytes, refused
+    assert not authorized("Bearer \udcff\udcfe", both) and not authorized("Basic \udcff", both)  # raw bytes
 
 
 async def test_a_service_the_cluster_does_not_know_gets_a_thread_saying_so(stack: Stack) -> None:
