@@ -125,7 +125,6 @@ def cli_cell(pods: int, size: str, repeat: int, opsbot: list[str]) -> dict[str, 
         ours: list[float] = []
         rss: list[float] = []
         theirs: list[float] = []
-        lines_read = 0
         for attempt in range(repeat + 1):  # the first of each: warm-up (bytecode, kubectl's discovery cache)
             started = time.perf_counter()
             code, out, err, peak = measured(command, env)
@@ -141,7 +140,6 @@ def cli_cell(pods: int, size: str, repeat: int, opsbot: list[str]) -> dict[str, 
                 ours.append(elapsed)
                 rss.append(peak)
                 theirs.append(kube_s)
-            lines_read = sum(len(log.get("lines", [])) for log in report.get("logs", [])) or lines_read
     o, k = spread(ours), spread(theirs)
     return {"pods": pods, "lines": size, "opsbot_s_min": o[0], "opsbot_s_median": o[1], "opsbot_s_max": o[2],
             "kubectl_s_min": k[0], "kubectl_s_median": k[1], "kubectl_s_max": k[2],
