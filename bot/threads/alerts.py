@@ -25,7 +25,16 @@ from bot.alertmanager import Alert, Target, describe, when_tag
 from bot.commands import ServiceCommand
 from bot.config import Settings
 from bot.errors import OpsbotError
-from bot.models import BOT_USER, SEVERITY_ORDER, FileSnippet, Incident, Message, Report, Severity
+from bot.models import (
+    BOT_USER,
+    SEVERITY_ORDER,
+    FileSnippet,
+    Incident,
+    Message,
+    Report,
+    Severity,
+    TimelineEntry,
+)
 from bot.redact import redact
 from bot.render.alerts import (
     AlertChange,
@@ -241,6 +250,13 @@ class AlertDesk:
         except Exception:
             log.exception("alerts for %s in %s failed", target.service, target.channel)
 
+    async def _restored(self, incident: Incident) -> tuple[AlertThread, list[TimelineEntry]]:
+        """The incident's alert state as its timeline tells it (after a restart, or once closed)."""
+        thread = AlertThread(incident)
+        entries = await self.service.db.timeline(incident.id)
+        thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert" and (m := _ENTRY.match(e.text))])
+        return thread, entries
+
     async def _resolved_after_close(self, target: Target, alerts: list[Alert]) -> None:
         """Alerts that resolve after their incident was closed: into its timeline (its postmortem's
         impact window then ends when they did) and a line in its thread; no recheck, no Close offer."""
@@ -248,9 +264,7 @@ class AlertDesk:
                        if (i.service, i.namespace) == (target.service, target.namespace)), None)
         if closed is None:
             return
-        thread = AlertThread(closed)
-        entries = await self.service.db.timeline(closed.id)
-        thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert" and (m := _ENTRY.match(e.text))])
+        thread, _ = await self._restored(closed)
         changes = thread.changes(alerts)
         if not changes:
             return
@@ -271,10 +285,7 @@ class AlertDesk:
         open_here = await self.service.db.list_incidents(channel=target.channel, status="open")
         found = next((i for i in open_here if (i.service, i.namespace) == (target.service, target.namespace)), None)
         if found is not None:
-            thread = AlertThread(found)
-            entries = await self.service.db.timeline(found.id)
-            thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert"
-                            and (m := _ENTRY.match(e.text))])
+            thread, entries = await self._restored(found)
             if opening and not any(e.kind == "debug" for e in entries):
                 self._debug(target, thread_ts=found.thread_ts)  # found, never debugged: run it there
         elif opening:
