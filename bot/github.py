@@ -60,6 +60,9 @@ def run_from_json(data: dict[str, Any]) -> WorkflowRun:
         conclusion=data.get("conclusion"),
         html_url=data.get("html_url") or "",
         created_at=_time(data.get("created_at")),
+        actor=((data.get("triggering_actor") or data.get("actor") or {}).get("login") or ""),
+        started_at=_time(data.get("run_started_at") or data.get("created_at")),
+        updated_at=_time(data.get("updated_at")),
     )
 
 

@@ -14,6 +14,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from bot.changes import FixCheck, MetricReading, Onset, Rollout
+
 
 class ContainerKind(StrEnum):
     APP = "app"
@@ -81,6 +83,7 @@ class DeploymentSnapshot(BaseModel):
     commit: str | None = None  # from the image tag or a commit annotation/label, when present
     created_at: datetime | None = None
     replicasets: list[str] = Field(default_factory=list)
+    rollouts: list[Rollout] = Field(default_factory=list)  # its ReplicaSets' revisions, newest first
 
 
 class LogLine(NamedTuple):
@@ -121,6 +124,9 @@ class WorkflowRun(BaseModel):
     html_url: str = ""
     created_at: datetime | None = None
     deployed: bool = False  # True when head_sha is the commit that is running
+    actor: str = ""  # who started it (its actor's login)
+    started_at: datetime | None = None  # run_started_at
+    updated_at: datetime | None = None  # when it last changed: its end, once completed
 
 
 class WorkflowJob(BaseModel):
@@ -325,6 +331,9 @@ class Report(BaseModel):
     steps: list[StepResult] = Field(default_factory=list)
     errors: list[StepError] = Field(default_factory=list)
     logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised
+    onsets: list[Onset] = Field(default_factory=list)  # when each finding began, against the rollouts
+    fix: FixCheck | None = None  # verify: did the findings stop since the newest rollout?
+    metrics: list[MetricReading] = Field(default_factory=list)  # from Prometheus, when configured
 
     @property
     def steps_done(self) -> int:

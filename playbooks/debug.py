@@ -11,6 +11,7 @@ analysis (after all of them, with whatever succeeded) -> findings, then the chec
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.models import ContainerKind, Report
@@ -18,6 +19,7 @@ from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings
 from playbooks.investigation import Investigation
+from playbooks.onset import find_onsets
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -78,6 +80,8 @@ async def run_debug(
             logs=inv.logs or [], events=inv.events or [], runs=inv.runs or [], repo=inv.catalogue.repo,
             dapr=inv.dapr or [],
         )
+        rollouts = inv.deployment.rollouts if inv.deployment else []
+        inv.report.onsets = find_onsets(service, findings, rollouts, inv.runs or [], now=datetime.now(UTC))
         if not findings:
             return "no known error pattern matched"
         return f"{len(findings)} findings; top: {findings[0].title} ({findings[0].count})"

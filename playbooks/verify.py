@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings, restart_summary
+from playbooks.fixcheck import check_fix, log_since_seconds, newest_rollout, since_rollout
 from playbooks.investigation import Investigation
+from playbooks.onset import span
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -71,9 +74,12 @@ def verify_findings(
 
 async def run_verify(
     rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, baseline: Report | None = None,
 ) -> Report:
+    """`baseline`: the incident's /debug report, when verify runs in its thread: the findings to compare
+    before and since the newest rollout, and what they were when the pods that logged them are gone."""
     inv = Investigation(rt, "verify", service, namespace=namespace, context=context)
+    now = datetime.now(UTC)
 
     async def deployment() -> str:
         d = await inv.fetch_deployment()
@@ -87,8 +93,12 @@ async def run_verify(
         return f"{ev.pods_evidence(got)}{age} ({recent} started in the last hour)"
 
     async def logs() -> str:
-        got = await inv.fetch_logs(tail=VERIFY_TAIL)
-        return f"last {VERIFY_TAIL} lines of {sum(s.error is None for s in got)} logs"
+        # both windows of the fix check: since the newest rollout, and as long before it
+        rollout = newest_rollout(inv.deployment)
+        since = log_since_seconds(rollout.created_at if rollout else None, now)
+        got = await inv.fetch_logs(tail=max(VERIFY_TAIL, rt.settings.kubernetes.log_tail), since_seconds=since)
+        window = f" over the last {span(timedelta(seconds=since))}" if since else ""
+        return f"{sum(len(s.lines) for s in got):,} lines of {sum(s.error is None for s in got)} logs{window}"
 
     async def runs() -> str:
         got = await inv.fetch_runs()
@@ -96,11 +106,21 @@ async def run_verify(
 
     async def analysis() -> str:
         inv.mark_running_build()
+        rollout = newest_rollout(inv.deployment)
+        recent = since_rollout(inv.logs or [], inv.pods or [], rollout, now)  # what the running revision logged
         inv.report.findings = verify_findings(
             namespace=inv.namespace, service=service, deployment=inv.deployment, pods=inv.pods or [],
             runs=inv.runs or [],
-        ) + derive_findings(rt.patterns, namespace=inv.namespace, service=service, pods=[], logs=inv.logs or [],
+        ) + derive_findings(rt.patterns, namespace=inv.namespace, service=service, pods=[], logs=recent,
                             events=[])
+        if inv.logs is not None:
+            inv.report.fix = check_fix(
+                rt.patterns, namespace=inv.namespace, service=service, deployment=inv.deployment,
+                pods=inv.pods or [], logs=inv.logs, runs=inv.runs or [], now=now,
+                baseline=baseline.findings if baseline else (),
+                baseline_at=baseline.started_at if baseline else None,
+                error_rate=next((m for m in inv.report.metrics if m.name == "error_rate"), None),
+            )
         n = len(inv.report.findings)
         return f"{n} problem{'s' if n != 1 else ''}" if n else "verified: no problem found"
 
@@ -109,6 +129,7 @@ async def run_verify(
             "rollout": ev.rollout_evidence(inv.deployment),
             "restarts": ev.restarts_evidence(inv.pods),
             "commit": ev.commit_evidence(inv.deployment, inv.runs),
+            "error-rate": inv.report.fix.summary if inv.report.fix and inv.report.fix.confirmed else None,
         }
 
     t = rt.settings.kubernetes.timeout
