@@ -110,12 +110,26 @@ def load_scenario_file(path: Path | None) -> Scenario | None:
 
 
 async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool,
-                    scenario: Scenario | None = None) -> Report:
+                    scenario: Scenario | None = None, baseline: Report | None = None) -> Report:
     from bot.runtime import open_runtime
     from playbooks.registry import run_command
 
     async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
-        return await run_command(rt, cmd, namespace=namespace, context=context)
+        return await run_command(rt, cmd, namespace=namespace, context=context, baseline=baseline)
+
+
+def load_baseline(path: Path | None) -> Report | None:
+    """A saved `opsbot debug --json`: what the findings were before the fix (bad file: one line, exit 2)."""
+    if path is None:
+        return None
+    from pydantic import ValidationError
+
+    try:
+        return Report.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}", 2)
+    except ValidationError as exc:
+        fail(f"{path} is not an `opsbot debug --json` report ({exc.errors()[0]['msg']})", 2)
 
 
 @app.command()
@@ -152,10 +166,16 @@ def verify(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="A saved `opsbot debug SERVICE --json` from before the fix: the findings to compare "
+        "before and since the newest rollout", dir_okay=False)] = None,
 ) -> None:
-    """Deployment verification: rollout, restarts, pod age, which commit runs."""
+    """Deployment verification: rollout, restarts, pod age, which commit runs, and whether the findings
+    stopped since the newest rollout ("Error rate back to zero")."""
     world = load_scenario_file(scenario)
-    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world))
+    before = load_baseline(baseline)
+    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world,
+                                   before))
     print_report(report, as_json)
     if report.findings:
         raise typer.Exit(3)

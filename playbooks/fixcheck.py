@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.changes import FindingComparison, FixCheck, MetricReading, Rollout, WindowCount
-from bot.models import DeploymentSnapshot, Finding, LogSnapshot, PodSnapshot, WorkflowRun
+from bot.models import DeploymentSnapshot, EventSnapshot, Finding, LogSnapshot, PodSnapshot, WorkflowRun
 from bot.text import plural
 from playbooks.findings import derive_findings
 from playbooks.onset import describe_rollout, span
@@ -81,27 +81,39 @@ def _rate(w: WindowCount | None) -> float | None:
 def compare(
     table: PatternTable, *, namespace: str, service: str, rollout: Rollout, pods: Sequence[PodSnapshot],
     logs: Sequence[LogSnapshot], now: datetime, baseline: Sequence[Finding] = (),
-    baseline_at: datetime | None = None,
+    baseline_at: datetime | None = None, events: Sequence[EventSnapshot] = (), baseline_revision: str | None = None,
 ) -> list[FindingComparison]:
-    """Each finding (of the incident's baseline, or seen in either window) before and since `rollout`."""
+    """Each finding (of the incident's baseline, or seen in either window) before and since `rollout`.
+    Warning events count where they were last seen: a probe failing in a new pod is still occurring."""
     assert rollout.created_at is not None
     (b0, b1), (a0, a1) = windows(rollout.created_at, now)
     stamps = [line.ts for s in logs if s.error is None for line in s.lines if line.ts is not None]
     earliest = min(stamps, default=None)
     reach = earliest is not None and earliest < b1  # some log read reaches back before the rollout
     new = [p for p in pods if p.owner == rollout.replicaset] or ([] if any(p.owner for p in pods) else list(pods))
+    new_names = {p.name for p in new} | {rollout.replicaset}
     after_found = {f.pattern: f for f in derive_findings(
-        table, namespace=namespace, service=service, pods=new, events=[],
+        table, namespace=namespace, service=service, pods=new,
+        events=[e for e in events if e.object_name in new_names and _within(e, a0, a1)],
         logs=_slice(logs, a0, a1 + timedelta(seconds=1), {p.name for p in new}))}
     before_found: dict[str, Finding] = {}
     if reach:
         assert earliest is not None
         b0 = max(b0, earliest)
         before_found = {f.pattern: f for f in derive_findings(
-            table, namespace=namespace, service=service, pods=[], events=[], logs=_slice(logs, b0, b1, None))}
-    known = {f.pattern: f for f in baseline}
-    titles = {**{k: f.title for k, f in before_found.items()}, **{k: f.title for k, f in after_found.items()},
-              **{k: f.title for k, f in known.items()}}
+            table, namespace=namespace, service=service, pods=[], logs=_slice(logs, b0, b1, None),
+            events=[e for e in events if _within(e, b0, b1)])}
+    # what the incident's /debug saw is "before" only if it saw an older revision (or, not knowing which
+    # it saw, if it ran before this rollout)
+    if baseline_revision:
+        earlier = baseline_revision != str(rollout.revision)
+    else:
+        earlier = baseline_at is None or baseline_at <= rollout.created_at
+    known = {f.pattern: f for f in baseline} if earlier else {}
+    late = bool(baseline) and not known
+    # the incident's findings in its order (most severe first), then what only the windows show
+    titles = {**{f.pattern: f.title for f in baseline}, **{k: f.title for k, f in after_found.items()},
+              **{k: f.title for k, f in before_found.items()}}
     out: list[FindingComparison] = []
     for pattern in titles:
         note = ""
@@ -111,11 +123,13 @@ def compare(
         elif pattern in known and known[pattern].first_seen is not None:
             seen = known[pattern]
             assert seen.first_seen is not None
-            # the incident saw it from its first line until /debug ran (or the rollout, if that came first)
-            end = min(baseline_at or rollout.created_at, rollout.created_at)
+            # the incident saw it from its first line until /debug ran
+            end = baseline_at or rollout.created_at
             before = WindowCount(start=seen.first_seen, end=max(end, seen.first_seen + timedelta(minutes=1)),
                                  lines=seen.count, source="incident")
             note = "before: what the incident's /debug saw (the pods that logged it were replaced)"
+        elif late:
+            note = "before: the incident's /debug saw this same revision, so what it saw is not from before it"
         else:
             note = "before: no log read reaches back before the rollout (its pods were replaced)"
         after = WindowCount(start=a0, end=a1, lines=_count(after_found.get(pattern)))
@@ -124,9 +138,13 @@ def compare(
             pattern=pattern, title=titles[pattern], before=before, after=after, before_per_minute=_rate(before),
             after_per_minute=_rate(after), stopped=after.lines == 0 and seen_before, note=note,
         ))
-    # still occurring first, then by how often they occurred before
-    out.sort(key=lambda c: (c.after is None or c.after.lines == 0, -(c.before.lines if c.before else 0)))
+    out.sort(key=lambda c: c.after is None or c.after.lines == 0)  # still occurring first
     return out
+
+
+def _within(event: EventSnapshot, start: datetime, end: datetime) -> bool:
+    seen = event.last_seen or event.first_seen
+    return seen is not None and start <= seen <= end
 
 
 def _count(finding: Finding | None) -> int:
@@ -137,6 +155,7 @@ def check_fix(
     table: PatternTable, *, namespace: str, service: str, deployment: DeploymentSnapshot | None,
     pods: Sequence[PodSnapshot], logs: Sequence[LogSnapshot], runs: Sequence[WorkflowRun], now: datetime,
     baseline: Sequence[Finding] = (), baseline_at: datetime | None = None, error_rate: MetricReading | None = None,
+    events: Sequence[EventSnapshot] = (), baseline_revision: str | None = None,
 ) -> FixCheck:
     """The verdict of Step 5, with its evidence (`summary`) or what stands in the way."""
     rollout = newest_rollout(deployment)
@@ -150,7 +169,8 @@ def check_fix(
     new = [p for p in pods if p.owner == rollout.replicaset] or list(pods)
     healthy = bool(new) and all(p.ready for p in new) and not any(p.restarts for p in new)
     comparisons = compare(table, namespace=namespace, service=service, rollout=rollout, pods=pods, logs=logs,
-                          now=now, baseline=baseline, baseline_at=baseline_at)
+                          now=now, baseline=baseline, baseline_at=baseline_at, events=events,
+                          baseline_revision=baseline_revision)
     elapsed = now - rollout.created_at
     what = describe_rollout(service, rollout, runs, now=now)
     still = [c for c in comparisons if c.after is not None and c.after.lines > 0]
@@ -177,7 +197,7 @@ def check_fix(
         blockers.append("no log line since the rollout to judge by")
     if blockers:
         return FixCheck(rollout=rollout, rollout_complete=complete, pods_healthy=healthy, comparisons=comparisons,
-                        error_rate=error_rate, summary=f"not confirmed since {what}: " + "; ".join(blockers))
+                        error_rate=error_rate, summary=f"since {what}: " + "; ".join(blockers))
     stopped = [c for c in comparisons if c.stopped]
     parts = [f"since {what}, {span(elapsed)}: {sum(p.ready for p in new)}/{len(new)} pods ready, 0 restarts"]
     if stopped:

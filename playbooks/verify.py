@@ -100,6 +100,9 @@ async def run_verify(
         window = f" over the last {span(timedelta(seconds=since))}" if since else ""
         return f"{sum(len(s.lines) for s in got):,} lines of {sum(s.error is None for s in got)} logs{window}"
 
+    async def events() -> str:
+        return ev.events_evidence(await inv.fetch_events()) or ""
+
     async def runs() -> str:
         got = await inv.fetch_runs()
         return f"{len(got)} runs; latest: {got[0].conclusion or got[0].status}" if got else "no runs"
@@ -120,6 +123,8 @@ async def run_verify(
                 baseline=baseline.findings if baseline else (),
                 baseline_at=baseline.started_at if baseline else None,
                 error_rate=next((m for m in inv.report.metrics if m.name == "error_rate"), None),
+                events=inv.events or [],
+                baseline_revision=baseline.deployment.revision if baseline and baseline.deployment else None,
             )
         n = len(inv.report.findings)
         return f"{n} problem{'s' if n != 1 else ''}" if n else "verified: no problem found"
@@ -137,7 +142,9 @@ async def run_verify(
         Step("deployment", "Deployment and rollout", deployment, timeout=t + 1),
         Step("pods", "Pods, restarts and age", pods, needs=("deployment",), timeout=t + 1),
         Step("logs", "Latest log lines", logs, needs=("pods",), timeout=t * 2),
+        Step("events", "Warning events since the rollout", events, needs=("deployment",), after=("pods",),
+             timeout=t + 1),
         Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),
-        Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "runs")),
+        Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "events", "runs")),
     ]
     return await inv.run(steps, on_progress, evidence)

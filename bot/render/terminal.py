@@ -13,6 +13,7 @@ from rich.text import Text
 
 from bot.models import ContainerKind, Finding, PodSnapshot, Report, Severity, StepStatus
 from bot.redact import redact
+from bot.render.terminal_changes import changes_renderables
 
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.ERROR: "red", Severity.WARNING: "yellow",
                   Severity.INFO: "cyan"}
@@ -204,6 +205,8 @@ def render_report(report: Report, console: Console) -> None:
             console.print(finding_panel(f, i))
     elif any(s.name == "analysis" and s.status is StepStatus.OK for s in report.steps):
         console.print("[green]No known error pattern matched.[/]")
+    for part in changes_renderables(report):  # what changed, the fix check, metrics
+        console.print(part)
     if report.events:
         console.print(events_table(report))
     if report.runs:
