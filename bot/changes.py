@@ -127,5 +127,13 @@ class RunRow(BaseModel):
     def result(self) -> str:
         return self.conclusion or self.status or "unknown"
 
+    @property
+    def duration(self) -> str:
+        """`3m06s`, `1h02m`; `running` until it ends."""
+        if self.duration_seconds is None:
+            return "running"
+        s = int(self.duration_seconds)
+        return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
 
 RunListing.model_rebuild()

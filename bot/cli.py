@@ -314,3 +314,6 @@ from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export
 
 cli_snapshot.register(app)
 app.add_typer(incident_app, name="incident")
+from bot import cli_runs  # noqa: E402  `opsbot runs SERVICE [--watch]`
+
+cli_runs.register(app)

@@ -17,7 +17,8 @@ PACKAGES = ("bot", "handlers", "playbooks")
 MAX_LINES = 600
 
 ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health", "bot.runtime",
-                "bot.cli_snapshot")
+                "bot.cli_snapshot",
+                "bot.cli_runs")
 CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text",
         "bot.changes")
 GATEWAYS = ("bot.k8s", "bot.github", "bot.slack")
