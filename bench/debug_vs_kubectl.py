@@ -66,15 +66,35 @@ def run_opsbot(env: dict[str, str], opsbot: list[str]) -> tuple[float, dict]:
     return elapsed, json.loads(done.stdout)
 
 
+def measured(command: list[str], env: dict[str, str]) -> tuple[int, str, str, float]:
+    """(exit status, stdout, stderr, peak RSS in MiB) of a command run to its end. The peak comes from
+    GNU time (`/usr/bin/time -f %M`): the rusage of a child of this big process would count the pages
+    it shared with it before exec."""
+    with tempfile.TemporaryDirectory(prefix="opsbot-measured-") as tmp:
+        peak_file = Path(tmp) / "peak"
+        done = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(peak_file), *command],
+                              capture_output=True, text=True, env=env, check=False)
+        try:
+            peak = int(peak_file.read_text().split()[-1]) / 1024
+        except (OSError, ValueError, IndexError):
+            peak = 0.0
+        return done.returncode, done.stdout, done.stderr, peak
+
+
+KUBECTL_PEAK_MB = [0.0]  # the largest peak RSS of a kubectl command so far
+
+
 def kubectl(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=120)
-    if done.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+    code, out, err, peak = measured(["kubectl", *args], env)
+    KUBECTL_PEAK_MB[0] = max(KUBECTL_PEAK_MB[0], peak)
+    if code != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {err.strip()}")
+    return out
 
 
-def run_kubectl(env: dict[str, str], containers: list[str]) -> tuple[float, int]:
-    """The sequence as typed; returns the time and how many kubectl commands it took."""
+def run_kubectl(env: dict[str, str], containers: list[str], tail: int = TAIL) -> tuple[float, int]:
+    """The sequence as typed; returns the time and how many kubectl commands it took. `tail`: lines
+    per log (-1: all)."""
     started = time.perf_counter()
     listing = kubectl(["get", "pods", "-n", NAMESPACE, "-l", SELECTOR], env)
     rows = [line.split() for line in listing.splitlines()[1:] if line.strip()]
@@ -82,11 +102,11 @@ def run_kubectl(env: dict[str, str], containers: list[str]) -> tuple[float, int]
     for row in rows:
         pod, restarts = row[0], row[3]
         for container in containers:
-            kubectl(["logs", pod, "-c", container, "-n", NAMESPACE, f"--tail={TAIL}"], env)
+            kubectl(["logs", pod, "-c", container, "-n", NAMESPACE, f"--tail={tail}"], env)
             commands += 1
         if restarts != "0":
             # the RESTARTS column does not say which container restarted; a person tries the app one
-            kubectl(["logs", pod, "-c", containers[0], "-n", NAMESPACE, "--previous", f"--tail={TAIL}"], env)
+            kubectl(["logs", pod, "-c", containers[0], "-n", NAMESPACE, "--previous", f"--tail={tail}"], env)
             commands += 1
     kubectl(["get", "events", "-n", NAMESPACE], env)
     commands += 1

@@ -9,8 +9,12 @@
    classified the way `opsbot patterns match` does (rows + signatures), against
    `LC_ALL=C grep -E -i -c` with the alternation of the table's regexes on the same file, same run.
 
+   The file is read as `opsbot patterns match FILE` reads it (classify_stream: a block at a time);
+   `patterns_match_rss_mb` is the peak memory of that command itself on the file (GNU time).
+   OPSBOT_NO_HYPERSCAN=1 measures the pure-Python path where the hyperscan wheel is installed.
+
 Last line: `recall=0.97 false_alarms=0 unrecognised_flagged=N/M lines_per_s=... mb_per_s=...
-grep_mb_per_s=... ratio=...`
+grep_mb_per_s=... ratio=... hyperscan=1 patterns_match_rss_mb=...`
 
     .venv/bin/python bench/diagnosis.py            # both
     .venv/bin/python bench/diagnosis.py --no-speed # quality only
@@ -20,6 +24,7 @@ grep_mb_per_s=... ratio=...`
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -34,8 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from playbooks import fastscan  # noqa: E402
 from playbooks.patterns import PatternTable  # noqa: E402
-from playbooks.unrecognised import classify_lines  # noqa: E402
+from playbooks.unrecognised import classify_lines, classify_stream  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "real_errors.jsonl"
 
@@ -173,24 +179,25 @@ def speed(table: PatternTable, megabytes: int) -> dict[str, float]:
         grep = subprocess.run(["grep", "-E", "-i", "-c", "-f", str(pattern_file), str(path)],
                               capture_output=True, text=True, env=env, check=False)
         grep_s = time.perf_counter() - started
+        classify_stream(table, io.BytesIO(b"warm-up: compile or load the scanners\n"))
         started = time.perf_counter()
-        found = 0
-        with path.open(encoding="utf-8") as source:
-            batch: list[str] = []
-            for line in source:
-                batch.append(line)
-                if len(batch) >= 20_000:
-                    found += len(classify_lines(table, batch))
-                    batch = []
-            if batch:
-                found += len(classify_lines(table, batch))
+        with path.open("rb") as source:  # as `opsbot patterns match FILE` reads it: a block at a time
+            found = len(classify_stream(table, source))
         ours_s = time.perf_counter() - started
+        # the command itself, as a user runs it: its peak memory on the whole file
+        peak_file = Path(tmp) / "peak"
+        cli = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "bot",
+                              "patterns", "match", str(path)], cwd=ROOT, capture_output=True, check=False)
+        cli_lines = cli.stdout.count(b"\n")
+        rss_mb = int(peak_file.read_text().split()[-1]) / 1024 if peak_file.exists() else float("nan")
     grep_count = grep.stdout.strip() or f"failed: {grep.stderr.strip()[:80]}"
     print(f"file: {size_mb:.0f} MB, {lines} lines; grep -E -i -c: {grep_count} lines in {grep_s:.2f}s "
           f"({size_mb / grep_s:.0f} MB/s); opsbot (rows + signatures): {found} reports in {ours_s:.2f}s "
           f"({size_mb / ours_s:.0f} MB/s)")
+    if cli_lines != found:
+        print(f"opsbot patterns match printed {cli_lines} lines, in process {found} (exit {cli.returncode})")
     return {"lines_per_s": lines / ours_s, "mb_per_s": size_mb / ours_s, "grep_mb_per_s": size_mb / grep_s,
-            "ratio": grep_s / ours_s}
+            "ratio": grep_s / ours_s, "hyperscan": int(fastscan.available()), "patterns_match_rss_mb": rss_mb}
 
 
 def main() -> None:
@@ -207,7 +214,8 @@ def main() -> None:
     if not args.no_speed:
         s = speed(table, args.mb)
         line += (f" lines_per_s={s['lines_per_s']:.0f} mb_per_s={s['mb_per_s']:.1f} "
-                 f"grep_mb_per_s={s['grep_mb_per_s']:.1f} ratio={s['ratio']:.2f}")
+                 f"grep_mb_per_s={s['grep_mb_per_s']:.1f} ratio={s['ratio']:.2f} hyperscan={s['hyperscan']} "
+                 f"patterns_match_rss_mb={s['patterns_match_rss_mb']:.0f}")
     print(line)
 
 

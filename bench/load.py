@@ -139,11 +139,13 @@ def bot_env(extra: dict[str, str]) -> dict[str, str]:
     return env | extra
 
 
-def signed_request(n: int, channels: int) -> tuple[bytes, dict[str, str]]:
-    """A `/debug` slash command as Slack sends it: form-encoded, signed `v0=HMAC-SHA256(v0:ts:body)`."""
+def signed_request(n: int, channels: int, *, command: str = "/debug", text: str = SERVICE,
+                   channel: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A slash command (`/debug taskflow-api` unless told) as Slack sends it: form-encoded, signed
+    `v0=HMAC-SHA256(v0:ts:body)`, from channel `channel` (else one of `channels` numbered ones)."""
     body = urlencode({
-        "token": "unused", "team_id": "T0LOAD", "channel_id": f"C0LOAD{n % channels:03d}",
-        "user_id": f"U0LOAD{n % 11}", "command": "/debug", "text": SERVICE, "api_app_id": "A0OPSBOT",
+        "token": "unused", "team_id": "T0LOAD", "channel_id": channel or f"C0LOAD{n % channels:03d}",
+        "user_id": f"U0LOAD{n % 11}", "command": command, "text": text, "api_app_id": "A0OPSBOT",
         "response_url": "https://hooks.slack.invalid/commands/load", "trigger_id": f"{n}.load",
     }).encode()
     ts = str(int(time.time()))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import Settings
 from bot.inputs import DNS1123
@@ -64,6 +65,12 @@ class Notification(BaseModel):
     external_url: str = Field("", alias="externalURL")
     alerts: list[Alert] = Field(max_length=10_000)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        """`4` as a number means the same as Alertmanager's "4" (a hand-made sender, a relay)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class BadPayload(ValueError):
     """A body that is not an Alertmanager v4 notification; the message says why (no input echoed)."""
@@ -75,10 +82,20 @@ def parse_notification(body: bytes) -> Notification:
     try:
         return Notification.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        version = next((e for e in errors if e["loc"] == ("version",)), None)
+        if version is not None and version["type"] != "missing":
+            # another sender, or a format to come: say which version it is when that is a short word
+            said = str(version["input"]) if _WORD.match(str(version["input"])) else "other"
+            raise BadPayload(f"version: unsupported webhook version {said}: opsbot reads Alertmanager's"
+                             " version 4") from None
+        first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise BadPayload(f"{where}: {first['msg']}{more}") from None
+
+
+_WORD = re.compile(r"^[0-9A-Za-z.]{1,8}$")
 
 
 # --- who may send -----------------------------------------------------------------------------------
@@ -93,14 +110,17 @@ def authorized(header: str | None, settings: Settings) -> bool:
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
     scheme = scheme.lower()
-    if scheme == "bearer" and alerts.token is not None and alerts.token.get_secret_value():
-        return hmac.compare_digest(value.encode(), alerts.token.get_secret_value().encode())
+    # a token from a Secret made with --from-file ends with a newline; Alertmanager's credentials_file
+    # is read trimmed: compare the words, not the white space around them
+    token = alerts.token.get_secret_value().strip() if alerts.token is not None else ""
+    if scheme == "bearer" and token:
+        return hmac.compare_digest(value.encode(), token.encode())
     if scheme == "basic" and alerts.username is not None and alerts.password is not None:
         try:
             decoded = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             return False
-        expected = f"{alerts.username}:{alerts.password.get_secret_value()}".encode()
+        expected = f"{alerts.username}:{alerts.password.get_secret_value().rstrip(chr(13) + chr(10))}".encode()
         return hmac.compare_digest(decoded, expected)
     return False
 
@@ -169,3 +189,28 @@ def describe(alert: Alert) -> str:
     else:
         parts.append(f"since {alert.starts_at:%H:%M:%S} UTC")
     return " ".join(parts)
+
+
+# --- when, in the timeline --------------------------------------------------------------------------
+
+# An alert's timeline entry carries its own start (firing) or end (resolved), as Alertmanager gave it:
+# the impact window is when the alert says trouble began and ended, not when the bot heard of it.
+_WHEN = re.compile(r" \[(starts|ends) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\]")
+
+
+def when_tag(status: str, alert: Alert) -> str:
+    """` [starts <ISO>]` for a firing alert, ` [ends <ISO>]` for a resolved one with a known end."""
+    at = alert.ended_at if status == "resolved" else alert.starts_at
+    if at is None:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f" [{'ends' if status == 'resolved' else 'starts'} {at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}]"
+
+
+def tagged_time(text: str) -> datetime | None:
+    """The start or end a timeline entry's `when_tag` carries; None for an entry without one."""
+    match = _WHEN.search(text)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -27,7 +27,7 @@ from bot.guard import RequestGuard
 from bot.health import add_health_routes
 from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.runtime import open_runtime
-from bot.slack import SlackSink, make_client, secret
+from bot.slack import SlackSink, check_tokens, make_client, secret
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from handlers import register_all
@@ -155,6 +155,12 @@ async def run_server(
     async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
         store = IncidentStore(settings.store.path)
         client = make_client(settings)
+        try:
+            # a wrong token is said now, naming it, not at the first command someone types
+            log.info("Slack takes the tokens: %s", await check_tokens(client, app_token))
+        except BaseException:
+            store.close()
+            raise
         service = IncidentService(runtime, store)
         app = build_app(settings, runtime, store, client, service=service)
         signing_secret = secret(settings.slack.signing_secret)

@@ -6,7 +6,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,13 +16,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
-from bot.config import Settings, load_settings
-from bot.errors import OpsbotError, UsageError
-from bot.models import Report
-from playbooks.patterns import PatternTable
+from bot.errors import ConfigError, OpsbotError, PatternFileError, UsageError
 
+# Start-up is part of every one-shot command: a module is imported where a command needs it
+# (pydantic-settings, the models, the pattern table, asyncio, rich), not here.
 if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.models import Report
     from bot.sandbox import Scenario
+    from playbooks.patterns import PatternTable
 
 T = TypeVar("T")
 
@@ -33,6 +34,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"opsbot {version('opsbot')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("opsbot (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print opsbot's version and exit")] = False,
+) -> None:
+    """opsbot: incident response on Kubernetes, from Slack or the terminal."""
+
+
 patterns_app = typer.Typer(help="The bug-pattern table: list it, or classify log lines.", no_args_is_help=True)
 app.add_typer(patterns_app, name="patterns")
 
@@ -43,6 +65,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one J
 ScenarioOpt = Annotated[Path | None, typer.Option(
     "--scenario", help="Run against this scenario file (a snapshot, docs/scenarios.md) in the sandbox", dir_okay=False,
     show_default=False)]
+BriefOpt = Annotated[bool, typer.Option("--brief", help="Only the verdict, the findings' titles and the next steps")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -55,6 +78,8 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     # The result leaves through a box, not as the main task's result: on the way out asyncio.run
     # builds an error message holding the repr of that task (CPython's signal.getsignal meets its
     # SIGINT handler), and the repr of a task holding a report is the repr of every log line in it.
+    import asyncio
+
     box: list[T] = []
 
     async def main() -> None:
@@ -63,7 +88,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.run(main())
         return box[0]
-    except UsageError as exc:
+    except (UsageError, ConfigError, PatternFileError) as exc:  # bad input or a bad setting: exit 2
         fail(str(exc), 2)
     except OpsbotError as exc:
         fail(str(exc))
@@ -72,19 +97,22 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def settings() -> Settings:
+    from bot.config import load_settings
+
     try:
         return load_settings()
     except OpsbotError as exc:
         fail(str(exc), 2)
 
 
-def print_report(report: Report, as_json: bool) -> None:
+def print_report(report: Report, as_json: bool, brief: bool = False) -> None:
     """Print the report; exit 1 when a step failed (the report says which and why)."""
     if as_json:
         from bot.redact import redact_model
 
         # every string of the report, log lines included, passes redaction: --json is a way out too
-        typer.echo(redact_model(report).model_dump_json(indent=None))
+        # (not the raw logs: never serialised, and scrubbing the 120,000 lines of a big /debug took seconds)
+        typer.echo(redact_model(report.model_copy(update={"logs": []})).model_dump_json(indent=None))
     else:
         from rich.console import Console
 
@@ -92,7 +120,7 @@ def print_report(report: Report, as_json: bool) -> None:
 
         # piped output (CI logs, `| less`) gets a readable width instead of rich's 80 columns
         width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-        render_report(report, Console(highlight=False, width=width))
+        render_report(report, Console(highlight=False, width=width), brief=brief)
     if report.errors:
         raise typer.Exit(1)
 
@@ -115,7 +143,18 @@ async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | 
     from playbooks.registry import run_command
 
     async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
-        return await run_command(rt, cmd, namespace=namespace, context=context, baseline=baseline)
+        if not (sys.stdout.isatty() and sys.stderr.isatty()):  # piped or redirected: plain output only
+            return await run_command(rt, cmd, namespace=namespace, context=context, baseline=baseline)
+        from rich.console import Console
+        from rich.live import Live
+
+        from bot.render.terminal import LiveSteps
+
+        # on a terminal, the steps live while calls are pending (on stderr, gone once the report prints)
+        view = LiveSteps(rt.in_flight, timeout=rt.settings.kubernetes.timeout)
+        with Live(view, console=Console(stderr=True), transient=True, refresh_per_second=4):
+            return await run_command(rt, cmd, namespace=namespace, context=context, on_progress=view.update,
+                                     baseline=baseline)
 
 
 def load_baseline(path: Path | None) -> Report | None:
@@ -123,6 +162,8 @@ def load_baseline(path: Path | None) -> Report | None:
     if path is None:
         return None
     from pydantic import ValidationError
+
+    from bot.models import Report
 
     try:
         return Report.model_validate_json(path.read_bytes())
@@ -133,14 +174,14 @@ def load_baseline(path: Path | None) -> Report | None:
 
 
 @app.command()
-def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None) -> None:
+def demo(as_json: JsonOpt = False, scenario: ScenarioOpt = None, brief: BriefOpt = False) -> None:
     """`debug taskflow-api` against the embedded sandbox; prints the thread to the terminal."""
     world = load_scenario_file(scenario)
     # a snapshot names the service it was taken of; an eval scenario the one it expects findings of
     service = (world.capture.service if world.capture else world.expect.service if world.expect
                else "taskflow-api") if world else "taskflow-api"
     report = run(lambda: _playbook(ServiceCommand(service), None, None, True, world))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -151,11 +192,12 @@ def debug(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    brief: BriefOpt = False,
 ) -> None:
     """The debug playbook: pods, every container's errors, events, CI runs, known patterns, checklist."""
     world = load_scenario_file(scenario)
     report = run(lambda: _playbook(ServiceCommand(service), namespace, context, demo, world))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
 
 
 @app.command()
@@ -169,6 +211,7 @@ def verify(
     baseline: Annotated[Path | None, typer.Option(
         "--baseline", help="A saved `opsbot debug SERVICE --json` from before the fix: the findings to compare "
         "before and since the newest rollout", dir_okay=False)] = None,
+    brief: BriefOpt = False,
 ) -> None:
     """Deployment verification: rollout, restarts, pod age, which commit runs, and whether the findings
     stopped since the newest rollout ("Error rate back to zero")."""
@@ -176,7 +219,7 @@ def verify(
     before = load_baseline(baseline)
     report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world,
                                    before))
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if report.findings:
         raise typer.Exit(3)
 
@@ -190,6 +233,7 @@ def trace(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    brief: BriefOpt = False,
 ) -> None:
     """Follow one request across services: every log line carrying its correlation id, in time order."""
     from bot.inputs import parse_since
@@ -201,7 +245,7 @@ def trace(
                          world)
 
     report = run(go)
-    print_report(report, as_json)
+    print_report(report, as_json, brief)
     if not report.trace:
         raise typer.Exit(3)
 
@@ -210,9 +254,9 @@ def trace(
 def patterns_list(as_json: JsonOpt = False) -> None:
     """List the bug patterns: id, severity, title and likely cause."""
     table = _patterns()
-    if as_json:
-        for p in table.patterns:
-            typer.echo(json.dumps({"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause}))
+    if as_json:  # one JSON document: an array, a row a pattern
+        rows = [{"id": p.id, "title": p.title, "severity": str(p.severity), "cause": p.cause} for p in table.patterns]
+        typer.echo(json.dumps(rows, indent=1))
         return
     from rich.console import Console
     from rich.table import Table
@@ -230,10 +274,17 @@ def patterns_match(
     """Classify log lines: one JSON object a line a pattern matches, {"line", "pattern", "text"}, and one
     an error event no pattern explains, {"line", "pattern": null, "signature", "text"}."""
     from bot.redact import redact
-    from playbooks.unrecognised import classify_lines
+    from playbooks.unrecognised import classify_stream
 
     table = _patterns()
-    for verdict in classify_lines(table, _read_lines(file)):
+    # read a block at a time: a log of any size in flat memory
+    try:
+        stream = sys.stdin.buffer if file is None else file.open("rb")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+    with stream:
+        verdicts = classify_stream(table, stream)
+    for verdict in verdicts:
         row: dict[str, object] = {"line": verdict.line, "pattern": verdict.pattern}
         if verdict.signature is not None:
             row["signature"] = redact(verdict.signature)
@@ -242,6 +293,7 @@ def patterns_match(
 
 
 def _patterns() -> PatternTable:
+    from playbooks.patterns import PatternTable
 
     try:
         return PatternTable.load(*settings().patterns_files)
@@ -272,13 +324,15 @@ def redact(
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8001,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port)")] = 8001,
     host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
     scenario: ScenarioOpt = None,
 ) -> None:
     """Serve the embedded sandbox (Kubernetes + GitHub Actions APIs) and print a kubeconfig for kubectl."""
     from bot.sandbox import serve_forever
 
+    if not 0 <= port <= 65535:
+        fail(f"--port {port} is not a TCP port (1-65535, or 0 for any free one)", 2)
     try:
         serve_forever(str(scenario) if scenario else "taskflow", host=host, port=port)
     except OSError as exc:

@@ -8,7 +8,6 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from bot.config import load_settings
 from bot.errors import NotFoundError, OpsbotError
 
 # bot/cli.py adds this as `opsbot incident` (it imports this module, never the other way round)
@@ -20,10 +19,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-@incident_app.command("export")
+# `-1` is a bad id, not an unknown option: it reaches the check below and gets its one line
+@incident_app.command("export", context_settings={"ignore_unknown_options": True})
 def export(incident_id: Annotated[str, typer.Argument(metavar="ID", help="The incident's number (#12 or 12)")]) -> None:
     """Print the postmortem draft of incident ID as Markdown: summary, impact window, timeline,
     findings with evidence, the checklist, the fix commit and its run, follow-ups."""
+    from bot.config import load_settings  # here, not at import: every CLI command would pay for it
     from bot.store import IncidentStore
     from bot.threads.history import export_postmortem
 

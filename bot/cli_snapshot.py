@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 OutputOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (evaluated by typer at definition)
     "-o", "--output", help="File to write (`-`: stdout; default: snapshot-SERVICE-TIME.yaml)", show_default=False)]
-FolderArg = Annotated[Path, typer.Argument(help="Folder of scenario files (those with an expect: block are run)")]
+FolderArg = Annotated[Path, typer.Argument(
+    help="Folder of scenario files (those with an expect: block are run), or one scenario file")]
 
 
 def register(app: typer.Typer) -> None:
@@ -56,18 +57,23 @@ def take(service: str, namespace: "str | None", context: "str | None", output: "
     from bot.runtime import open_runtime
 
     world = load_scenario_file(scenario)
+    if world is None and demo:
+        from bot.sandbox import load_scenario
+
+        world = load_scenario("taskflow")
+    path = _writable(output, service)
 
     async def go() -> tuple[int, int, int, str]:
         async with open_runtime(settings(), demo=demo, scenario=world) as rt:
-            report, text = await take_snapshot(rt, service, namespace=namespace, context=context)
+            report, text = await take_snapshot(rt, service, namespace=namespace, context=context,
+                                               at=world.loaded_at if world is not None else None)
         logs = [s for s in report.logs if s.error is None]
         return len(report.pods), len(logs), len(report.findings), text
 
     pods, logs, findings, text = run(go)
-    if output is not None and str(output) == "-":
+    if path is None:
         sys.stdout.write(text)
         return
-    path = output or Path(f"snapshot-{service}-{datetime.now(UTC):%Y%m%d-%H%M%S}.yaml")
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -76,14 +82,38 @@ def take(service: str, namespace: "str | None", context: "str | None", output: "
                f"(replay: opsbot debug {service} --scenario {path})", err=True)
 
 
+def _writable(output: "Path | None", service: str) -> "Path | None":
+    """Where the snapshot goes (None: stdout), checked before the capture runs: a run of a whole
+    namespace is not lost to a typo in the folder's name."""
+    import os
+
+    from bot.cli import fail
+
+    if output is not None and str(output) == "-":
+        return None
+    path = output or Path(f"snapshot-{service}-{datetime.now(UTC):%Y%m%d-%H%M%S}.yaml")
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        fail(f"cannot write {path}: is a directory", 2)
+    if not folder.is_dir():
+        fail(f"cannot write {path}: no folder {folder}", 2)
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        fail(f"cannot write {path}: permission denied", 2)
+    return path
+
+
 def _suite(folder: Path) -> "list[tuple[Path, Scenario]]":
-    """Every scenario of the folder that has an `expect:` block, validated before any runs."""
+    """Every scenario of the folder (or the one file) that has an `expect:` block, validated before
+    any runs."""
     from bot.cli import fail
     from bot.sandbox import load_scenario
 
-    if not folder.is_dir():
-        fail(f"{folder} is not a directory", 2)
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if folder.is_file():
+        files = [folder]
+    elif folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    else:
+        fail(f"{folder}: no such file or directory", 2)
     suite = []
     for path in files:
         try:

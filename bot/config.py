@@ -182,7 +182,7 @@ class AlertsSettings(BaseModel):
 
     @property
     def enabled(self) -> bool:
-        return bool((self.token and self.token.get_secret_value()) or self.username)
+        return bool((self.token and self.token.get_secret_value().strip()) or self.username)
 
     @model_validator(mode="after")
     def _complete(self) -> AlertsSettings:
@@ -233,7 +233,28 @@ class Settings(BaseSettings):
         return self.services.get(name) or ServiceConfig()
 
     def namespace_for(self, service: str, override: str | None = None) -> str:
-        return override or self.service(service).namespace or self.kubernetes.namespace
+        return self.namespace_of(service, override)[0]
+
+    def namespace_of(self, service: str | None, override: str | None = None, *,
+                     context_namespace: str | None = None) -> tuple[str, str]:
+        """The namespace as kubectl would pick it, and where it came from: `-n`; else the catalogue (the
+        service's entry, or the entry whose request path names it); else OPSBOT_NAMESPACE when set; else
+        the kubeconfig context's namespace; else `default`. An empty `-n` is kept, for the name check to
+        refuse."""
+        if override is not None:
+            return override, "-n"
+        if service:
+            entry = self.services.get(service)
+            if entry is not None and entry.namespace:
+                return entry.namespace, "the catalogue"
+            for name, other in self.services.items():
+                if other.namespace and service in other.request_path:
+                    return other.namespace, f"the catalogue: {name}'s request path"
+        if "namespace" in self.kubernetes.model_fields_set:
+            return self.kubernetes.namespace, "OPSBOT_NAMESPACE"
+        if context_namespace:
+            return context_namespace, "the kubeconfig context"
+        return self.kubernetes.namespace, "default"
 
 
 class FlatEnvSource(EnvSettingsSource):

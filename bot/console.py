@@ -218,6 +218,9 @@ class ConsoleSession:
         if accepted.reply is not None:
             await self.sink.notify(self.user, accepted.reply)
         if accepted.work is not None:
+            if command != "/incident":
+                # a new thread: until it exists, tick, press and /incident mean no older thread
+                self.thread_ts = None
             incident_box: list[Any] = []
 
             async def work() -> None:

@@ -7,6 +7,7 @@ All models are pydantic so that they validate on the way in and serialise on the
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -155,19 +156,25 @@ class NextAction(BaseModel):
     container: str | None = None
     repo: str | None = None
     run_id: int | None = None
+    tail: int | None = None  # logs: lines read from the end (`--tail=N`); None: the configured tail
+    grep: list[str] | None = None  # logs: the `| grep ...` of the command, as argv, applied to the lines read
 
     @property
     def title(self) -> str:
         """What pressing it shows, as a button label and as the heading of its result."""
         match self.kind:
             case ActionKind.PREVIOUS_LOGS:
-                return f"Previous log of {self.pod}/{self.container}"
+                return f"Previous log of {self.pod}/{self.container}{self._grep_title}"
             case ActionKind.CONTAINER_LOGS:
-                return f"Log of {self.pod}/{self.container}"
+                return f"Log of {self.pod}/{self.container}{self._grep_title}"
             case ActionKind.POD_EVENTS:
                 return f"Events of {self.pod}"
             case ActionKind.CI_JOB:
                 return f"Failed jobs of run {self.run_id} ({self.repo})"
+
+    @property
+    def _grep_title(self) -> str:
+        return f" | {shlex.join(self.grep)}" if self.grep else ""
 
 
 class NextCommand(BaseModel):
@@ -316,6 +323,8 @@ class Report(BaseModel):
     kind: Literal["debug", "verify", "trace"] = "debug"
     service: str
     namespace: str
+    # why that namespace, as kubectl would pick it: "-n", "the catalogue", "the kubeconfig context", "default"
+    namespace_source: str | None = None
     context: str | None = None
     started_at: datetime
     duration_ms: float = 0.0
@@ -328,6 +337,7 @@ class Report(BaseModel):
     path: list[PathHop] = Field(default_factory=list)  # the other services on the request path
     checklist: list[ChecklistItem] = Field(default_factory=list)
     trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
+    correlation_id: str | None = None  # trace reports: the id followed (`service` holds it too, as the subject)
     steps: list[StepResult] = Field(default_factory=list)
     errors: list[StepError] = Field(default_factory=list)
     logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised
@@ -376,7 +386,7 @@ class Incident(BaseModel):
     service: str
     namespace: str
     context: str | None = None
-    status: Literal["open", "closed"] = "open"
+    status: Literal["open", "closed", "report"] = "open"  # report: a thread opsbot filled, not an incident
     opened_by: str
     opened_at: datetime
     closed_by: str | None = None

@@ -40,11 +40,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # pydantic is not imported for redacting text (`opsbot redact` starts faster)
+    from pydantic import BaseModel
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 Repl = Callable[[re.Match[str]], str]
 
 # Non-ASCII letters that case-insensitive regexes take for ASCII ones, which str.lower() leaves alone.
@@ -482,8 +483,8 @@ def _scrub(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return redact(value)
-    if isinstance(value, BaseModel):
-        fields = type(value).model_fields
+    fields = getattr(type(value), "model_fields", None)
+    if isinstance(fields, dict) and hasattr(value, "model_copy"):  # a pydantic model
         update = {name: _scrub(getattr(value, name)) for name in fields}
         return value.model_copy(update=update)
     if isinstance(value, tuple):

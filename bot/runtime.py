@@ -8,7 +8,7 @@ loaded one, or a file (`--scenario FILE`, an `opsbot snapshot` for instance).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,26 @@ def demo_settings(settings: Settings, scenario: Scenario) -> Settings:
     return settings.model_copy(update={"services": services, "kubernetes": kube})
 
 
+def sandbox_answers() -> Callable[[str], bool]:
+    """Which suggested commands work against the sandbox: kubectl reads of the resources it serves (no
+    `top`, no exec, no Services); `--demo` suggests only those, and anything that is not kubectl."""
+    from bot.sandbox.discovery import served_names
+    from playbooks.next_steps import kubectl_target
+
+    served = served_names()
+
+    def answers(command: str) -> bool:
+        target = kubectl_target(command)
+        if target is None:
+            return True
+        verb, kinds = target
+        if verb in ("logs", "describe", "get"):
+            return all(kind.lower() in served for kind in kinds)
+        return False
+
+    return answers
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, *, demo: bool = False, scenario: Scenario | str | None = None
@@ -57,7 +77,7 @@ async def open_runtime(
                 sandbox.url, timeout=kcfg.timeout, concurrency=kcfg.concurrency, sidecars=kcfg.sidecars)
             github: GitHubGateway | None = GitHubGateway(api_url=sandbox.github_url, timeout=settings.github.timeout)
             rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github,
-                         kubernetes={None: k8s})
+                         kubernetes={None: k8s}, answers=sandbox_answers())
         else:
             token = settings.github.token.get_secret_value() if settings.github.token else None
             github = GitHubGateway(api_url=settings.github.api_url, token=token, timeout=settings.github.timeout)

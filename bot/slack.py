@@ -54,6 +54,37 @@ def make_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+# what Slack answers a token it will not take: the setting is wrong, not Slack
+BAD_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+             "not_allowed_token_type", "missing_scope", "no_permission", "ekm_access_denied"}
+
+
+async def check_tokens(client: AsyncWebClient, app_token: str | None = None) -> str:
+    """At start: ask Slack whether it takes the bot token (`auth.test`) and, for Socket Mode, the app
+    token (`apps.connections.open`). A token it refuses is a `ConfigError` naming that token; returns
+    the bot's identity ("opsbot in Acme") for the start-up log."""
+    checks: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
+        ("SLACK_BOT_TOKEN", "auth.test", client.auth_test)]
+    if app_token is not None:
+        checks.append(("SLACK_APP_TOKEN", "apps.connections.open",
+                       lambda: client.apps_connections_open(app_token=app_token)))
+    who = ""
+    for setting, method, call in checks:
+        try:
+            answer = await call()
+        except SlackApiError as exc:
+            status, code, _ = _status_and_code(exc)
+            if code in BAD_TOKEN or status in (401, 403):
+                raise ConfigError(setting, f"Slack refused it ({method}: {code}); copy it again from the app's "
+                                           "settings page") from None
+            raise UnavailableError(f"Slack answered {method} with {code}") from None
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise UnavailableError(f"cannot reach Slack at {client.base_url} ({type(exc).__name__}: {exc})") from None
+        if method == "auth.test":
+            who = f"{answer.get('user', '?')} in {answer.get('team', '?')}"
+    return who
+
+
 PATIENCE = 300.0  # seconds a write keeps retrying through rate limits and outages (settings.slack.patience)
 MAX_BACKOFF = 30.0
 # answers that will not change by asking again: the channel is wrong, not Slack

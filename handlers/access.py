@@ -30,7 +30,7 @@ def resolve_target(settings: Settings, cmd: PlaybookCommand) -> tuple[str, str |
 
     A trace has no service to look up in the catalogue: -n, else the configured default namespace."""
     if isinstance(cmd, TraceCommand):
-        namespace = cmd.namespace or settings.kubernetes.namespace
+        namespace = settings.namespace_of(None, cmd.namespace)[0]
     else:
         namespace = settings.namespace_for(cmd.service, cmd.namespace)
     context = settings.kubernetes.clusters[cmd.cluster] if cmd.cluster else settings.kubernetes.context

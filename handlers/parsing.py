@@ -129,6 +129,17 @@ def _parse_trace(words: list[str], clusters: Mapping[str, str]) -> TraceCommand:
     )
 
 
+MAX_NOTE = 12_000  # characters: what one thread message shows whole (4 sections); Slack caps the command's text
+MAX_SUMMARY = 2_500  # characters of a close summary (one section)
+
+
+def _bounded(text: str, limit: int, what: str, hint: str) -> str:
+    """Text a person typed, whole, or a usage error naming the limit: never silently cut."""
+    if len(text) > limit:
+        raise _usage("/incident", f"{what} is {len(text):,} characters; the limit is {limit:,}: {hint}")
+    return text
+
+
 def _parse_incident(text: str) -> IncidentCommand:
     action, _, rest = text.strip().partition(" ")
     rest = rest.strip()
@@ -147,8 +158,9 @@ def _parse_incident(text: str) -> IncidentCommand:
         if match := _INCIDENT_REF.match(first):
             incident_id = int(match.group(1))
             rest = tail.strip()
-        # Slack sends &, < and > entity-escaped; keep the summary as the person typed it.
-        summary = html.unescape(rest)[:500] or None
+        # Slack sends &, < and > entity-escaped; keep the summary as the person typed it, all of it.
+        summary = _bounded(html.unescape(rest), MAX_SUMMARY, "the close summary",
+                           "shorten it and add the rest with /incident note") or None
         return IncidentCommand(action="close", incident_id=incident_id, summary=summary)
     if action == "note":
         note_id: int | None = None
@@ -158,7 +170,8 @@ def _parse_incident(text: str) -> IncidentCommand:
             rest = tail.strip()
         if not rest:
             raise _usage("/incident", "note needs the text to add to the timeline")
-        return IncidentCommand(action="note", incident_id=note_id, note=html.unescape(rest)[:2000])
+        note = _bounded(html.unescape(rest), MAX_NOTE, "a note", "split it into several notes")
+        return IncidentCommand(action="note", incident_id=note_id, note=note)
     if not action:
         raise _usage("/incident", "status, list, close, reopen, note or snapshot?")
     raise _usage("/incident", f"unknown subcommand {action[:40]!r}")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.models import ContainerKind, Report
+from bot.text import plural
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings
@@ -52,8 +53,9 @@ async def run_debug(
         kinds = {(p.name, c.name): c.kind for p in inv.pods or [] for c in p.containers}
         sidecars = sum(kinds.get((s.pod, s.container)) is ContainerKind.SIDECAR for s in read)
         previous = sum(s.previous for s in read)
-        return (f"{len(read)} logs read ({sidecars} sidecar, {previous} previous), "
-                f"{sum(len(s.lines) for s in read):,} lines")
+        lines = sum(len(s.lines) for s in read)
+        return (f"{plural(len(read), 'log')} read ({sidecars} sidecar, {previous} previous), "
+                f"{lines:,} line{'' if lines == 1 else 's'}")
 
     async def events() -> str:
         return ev.events_evidence(await inv.fetch_events()) or ""
@@ -61,7 +63,7 @@ async def run_debug(
     async def runs() -> str:
         got = await inv.fetch_runs()
         failed = sum(r.conclusion == "failure" for r in got)
-        return f"{len(got)} runs of {inv.catalogue.repo} on {inv.catalogue.branch}, {failed} failed"
+        return f"{plural(len(got), 'run')} of {inv.catalogue.repo} on {inv.catalogue.branch}, {failed} failed"
 
     async def path() -> str:
         return ev.path_evidence(await inv.fetch_path(tail=PATH_TAIL)) or ""
@@ -84,7 +86,7 @@ async def run_debug(
         inv.report.onsets = find_onsets(service, findings, rollouts, inv.runs or [], now=datetime.now(UTC))
         if not findings:
             return "no known error pattern matched"
-        return f"{len(findings)} findings; top: {findings[0].title} ({findings[0].count})"
+        return f"{plural(len(findings), 'finding')}; top: {findings[0].title} ({findings[0].count})"
 
     def evidence() -> dict[str, str | None]:
         pods, findings = inv.pods or [], inv.report.findings

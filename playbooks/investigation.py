@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from bot.errors import ForbiddenError, NotFoundError, OpsbotError, UnavailableError
+from bot.errors import ConfigError, ForbiddenError, NotFoundError, OpsbotError, UnavailableError
 from bot.inputs import check_name
 from bot.models import (
     DaprSidecar,
@@ -51,11 +51,12 @@ class Investigation:
         self.rt = rt
         self.kind = kind
         self.service = check_name(service, "service")
-        self.namespace = check_name(rt.settings.namespace_for(service, namespace), "namespace")
+        chosen, source = rt.namespace_of(service, namespace, context)
+        self.namespace = check_name(chosen, "namespace")
         self.catalogue = rt.settings.service(service)
         self.k8s = rt.kubernetes(context)
-        self.report = Report(kind=kind, service=service, namespace=self.namespace, context=context,
-                             started_at=datetime.now(UTC))
+        self.report = Report(kind=kind, service=service, namespace=self.namespace, namespace_source=source,
+                             context=context, started_at=datetime.now(UTC))
         self.deployment: DeploymentSnapshot | None = None
         self.pods: list[PodSnapshot] | None = None
         self.logs: list[LogSnapshot] | None = None
@@ -64,12 +65,12 @@ class Investigation:
         self.dapr: list[DaprSidecar] | None = None
         self.dapr_failures: list[str] = []  # sidecars that did not answer while others did
         self.path: list[PathHop] | None = None
-        self._not_found: NotFoundError | None = None
+        self._not_found: OpsbotError | None = None
 
     async def fetch_deployment(self) -> DeploymentSnapshot:
         try:
             self.deployment = await self.k8s.get_deployment(self.namespace, self.catalogue.deployment or self.service)
-        except NotFoundError as exc:  # no such service: the whole run ends with this, not a report
+        except (NotFoundError, ConfigError) as exc:  # no such service, or no cluster: the run ends with this
             self._not_found = exc
             raise
         self.report.deployment = self.deployment
@@ -156,7 +157,7 @@ class Investigation:
         return self.path
 
     async def _hop(self, service: str, tail: int) -> PathHop:
-        namespace = self.rt.settings.namespace_for(service)
+        namespace = self.rt.settings.namespace_of(service, context_namespace=self.k8s.namespace)[0]
         hop = PathHop(service=service, namespace=namespace)
         if namespace != self.namespace:
             # who asked may look into this namespace (access.namespaces), not necessarily into that one
@@ -192,7 +193,8 @@ class Investigation:
         found = {k: v for k, v in evidence().items() if v is not None}
         self.report.checklist = self.rt.checklists.items(self.kind, found)
         observe_playbook(self.kind, self.report.duration_ms / 1000)
-        return redact_report(self.report)
+        # redacting every string of the report is CPU work: off the event loop, so acks keep flowing
+        return await asyncio.to_thread(redact_report, self.report)
 
 
 def _sidecar_ready(pod: PodSnapshot) -> bool:

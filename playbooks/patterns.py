@@ -17,10 +17,10 @@ from __future__ import annotations
 import importlib
 import re
 import string
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
-from itertools import accumulate
+from itertools import compress
+from operator import not_
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,7 +142,8 @@ class _Probe:
         self.regex = regex
         # lowercase; None: no usable literal, always run the regex
         self.primary = requirements[0] if requirements else None
-        self.also = tuple(re.compile("|".join(map(re.escape, sorted(r, key=len, reverse=True))))
+        self.also = tuple(re.compile("|".join(re.escape(s).replace(SPACE, r"\s")
+                                              for s in sorted(r, key=len, reverse=True)))
                           for r in (requirements or ())[1:])
 
 
@@ -157,6 +158,7 @@ class PatternTable:
         self._probes: dict[str, list[_Probe]] = {}
         self._words: dict[str, Any] = {}  # source -> Aho-Corasick automaton: primary literal -> probe indexes
         self._always: dict[str, tuple[int, ...]] = {}  # probes without a literal: run on every line
+        self._spaced: dict[str, tuple[int, ...]] = {}  # probes whose literal holds SPACE: run on non-ASCII lines
         self._scanners: dict[str, fastscan.LineScanner | None] = {}  # hyperscan, built for big logs only
         for source in SOURCES:
             probes = [
@@ -167,10 +169,15 @@ class PatternTable:
             ]
             self._probes[source] = probes
             self._always[source] = tuple(n for n, pr in enumerate(probes) if pr.primary is None)
+            # a primary literal holding a white space (SPACE) is looked for with each ASCII one; a line
+            # where it may be another (\u2003, \xa0...) holds a non-ASCII character: there, always run
+            self._spaced[source] = tuple(n for n, pr in enumerate(probes)
+                                         if pr.primary and any(SPACE in lit for lit in pr.primary))
             owners: dict[str, list[int]] = {}
             for n, pr in enumerate(probes):
                 for lit in pr.primary or ():
-                    owners.setdefault(lit, []).append(n)
+                    for word in _ascii_spaced(lit):
+                        owners.setdefault(word, []).append(n)
             automaton = None
             if owners:
                 automaton = ahocorasick.Automaton()
@@ -214,6 +221,8 @@ class PatternTable:
         automaton = self._words[source]
         candidates: set[int] = set(self._always[source])
         folded = _fold(text)
+        if not folded.isascii():
+            candidates.update(self._spaced[source])
         if automaton is not None:
             for _, indexes in automaton.iter(folded):
                 candidates.update(indexes)
@@ -229,9 +238,12 @@ class PatternTable:
         automaton = self._words[source]
         if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
             data = encoded if encoded is not None else fastscan.encode(texts)
-            folds = not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
-            if data.count(b"\n") == len(texts) - 1 and not folds:
-                scanner = self._fast_scanner(source)
+            # a view of the buffer has its lines by construction; its non-ASCII lines (folding
+            # characters included) take the exact path of `_classify_scanned`
+            lazy = isinstance(texts, fastscan.LazyLines)
+            folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
+            if (lazy or data.count(b"\n") == len(texts) - 1) and not folds:
+                scanner = self.fast_scanner(source)
                 if scanner is not None:
                     return self._classify_scanned(scanner, probes, texts, source, data)
         joined = "\n".join(texts)
@@ -239,15 +251,21 @@ class PatternTable:
             return [self.classify(text, source) for text in texts]
         folded = _fold(joined)
         folded_lines = folded.split("\n")  # folding keeps newlines where they were
-        ends = list(accumulate(len(line) + 1 for line in folded_lines))  # one past each line's newline
         hits: dict[int, set[int]] = {}
-        for end, indexes in automaton.iter(folded):
-            line = bisect_right(ends, end)
+        line = position = 0
+        for end, indexes in automaton.iter(folded):  # in order of end: count the breaks in between
+            if end > position:
+                line += folded.count("\n", position, end)
+                position = end
             found = hits.get(line)
             if found is None:
                 hits[line] = set(indexes)
             else:
                 found.update(indexes)
+        spaced = self._spaced[source]
+        if spaced and not folded.isascii():
+            for line in compress(range(len(texts)), map(not_, map(str.isascii, folded_lines))):
+                hits.setdefault(line, set()).update(spaced)
         always = self._always[source]
         out: list[Pattern | None] = [None] * len(texts)
         for line, candidates in hits.items():
@@ -257,7 +275,7 @@ class PatternTable:
                 out[line] = self._first_match(probes, set(always), texts[line], folded_lines[line])
         return out
 
-    def _fast_scanner(self, source: str) -> fastscan.LineScanner | None:
+    def fast_scanner(self, source: str) -> fastscan.LineScanner | None:
         """The hyperscan database of every regex of a source, compiled on first use (big logs only)."""
         if source not in self._scanners:
             probes = self._probes[source]
@@ -372,13 +390,23 @@ def _required_literals(regex: str) -> tuple[tuple[str, ...], ...] | None:
     except Exception:  # any parser surprise only costs speed, never a wrong answer
         return None
     usable = sorted((c for c in candidates if min(len(s) for s in c) >= _MIN_LITERAL), key=_selectivity, reverse=True)
+    primary = usable[0] if usable else None
+    if primary is None:
+        return None
+    # a set whose every string holds a string of the primary one ("get" then "get ") rejects nothing more
+    # (or that the primary set implies: "errored" needs "error")
+    usable = [c for c in usable if c is not primary and not all(any(p in s for p in primary) for s in c)
+              and not all(any(s in p for s in c) for p in primary)]
     kept: list[tuple[str, ...]] = []
-    for best in usable[:_MAX_REQUIREMENTS]:
+    for best in [primary, *usable][:_MAX_REQUIREMENTS]:
         # a string that contains another one of the set adds nothing: {"foo", "foobar"} is {"foo"}
         kept.append(tuple(sorted(x for x in best if not any(y != x and y in x for y in best))))
     return tuple(kept) or None
 
 
+# stands for "one white-space character" (`\\s`) in a literal; a private-use character, which a
+# regex's own literals never give (non-ASCII literals are not used); checked as `\\s` by `_Probe`
+SPACE = "\ue000"
 _MAX_RUNS = 128  # cap on the strings a run multiplies out to ("5[0-9][0-9]" is 100)
 _MAX_REQUIREMENTS = 2  # literal sets checked per regex: the primary one and at most one more
 _MAX_RANGE = 16  # a character range of at most this many characters is a set of literals
@@ -400,6 +428,18 @@ def _selectivity(candidate: Literals) -> tuple[int, int, int]:
     return min(len(s) for s in candidate), kind, -len(candidate)
 
 
+# what `\s` matches within ASCII (a line holds no "\n"); other white space is not ASCII
+_ASCII_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def _ascii_spaced(literal: str) -> list[str]:
+    """The literal with each SPACE replaced by each ASCII white-space character."""
+    words = [""]
+    for part in literal.split(SPACE)[:-1]:
+        words = [w + part + c for w in words for c in _ASCII_SPACE]
+    return [w + literal.split(SPACE)[-1] for w in words]
+
+
 def _best(candidates: list[Literals]) -> Literals | None:
     return max(candidates, key=_selectivity) if candidates else None
 
@@ -407,6 +447,8 @@ def _best(candidates: list[Literals]) -> Literals | None:
 def _class_literals(items: list[tuple[Any, Any]]) -> Literals | None:
     """The characters of a class such as `[ _]` or `[0-9]`, if it is a few ASCII ones, lowercased."""
     c = _sre_consts
+    if items == [(c.CATEGORY, c.CATEGORY_SPACE)]:  # \s: one white-space character, whatever it is
+        return frozenset({SPACE})
     chars: set[str] = set()
     for op, av in items:
         if op is c.LITERAL and chr(av).isascii():
@@ -462,6 +504,13 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
             inner = _best(needs)
             if av[0] == av[1] == 1:
                 exact = once
+            elif once is not None and all(once) and len(once) <= _MAX_RUNS:
+                # `ab+c` holds "bc": the last repetition starts the next run, so `GET\s+/x\s+5[0-9][0-9]`
+                # needs a white space then the status, which a timestamp or an id rarely holds
+                exact_all = False
+                flush()
+                run = once
+                continue
             elif once is not None and all(once):
                 inner = once if inner is None else max(inner, once, key=_selectivity)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[1] == 1:  # x? is x or nothing

@@ -14,6 +14,7 @@ from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
 from bot.models import Report
 from playbooks.debug import run_debug
 from playbooks.engine import Progress
+from playbooks.next_steps import drop_unanswerable
 from playbooks.trace import run_trace
 from playbooks.verify import run_verify
 
@@ -48,6 +49,8 @@ async def run_command(
     playbook picks the service's catalogue namespace, else the configured default). `baseline`: the
     incident's /debug report, which /verify in its thread compares against."""
     if isinstance(cmd, ServiceCommand) and cmd.playbook == "verify" and baseline is not None:
-        return await run_verify(rt, cmd.service, namespace=namespace, context=context, on_progress=on_progress,
-                                baseline=baseline)
-    return await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
+        report = await run_verify(rt, cmd.service, namespace=namespace, context=context, on_progress=on_progress,
+                                  baseline=baseline)
+    else:
+        report = await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
+    return drop_unanswerable(report, rt.answers) if rt.answers is not None else report

@@ -7,6 +7,8 @@ only see this class, never how it was wired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.config import Settings
 from bot.errors import OpsbotError
 from bot.github import GitHubGateway
@@ -26,8 +28,11 @@ class Runtime:
         checklists: ChecklistCatalogue,
         github: GitHubGateway | None,
         kubernetes: dict[str | None, KubernetesGateway] | None = None,
+        answers: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        # which suggested commands the cluster can answer (the sandbox: not all of them); None: all
+        self.answers = answers
         self.patterns = patterns
         self.checklists = checklists
         self.github = github
@@ -40,6 +45,21 @@ class Runtime:
             gateway = KubernetesGateway.from_settings(self.settings.kubernetes, context=context)
             self._kubernetes[context] = gateway
         return gateway
+
+    def namespace_of(self, service: str | None, override: str | None = None,
+                     context: str | None = None) -> tuple[str, str]:
+        """The namespace a command looks in and where it came from (see `Settings.namespace_of`); the
+        kubeconfig context's own namespace is read only when nothing earlier decides."""
+        settings = self.settings
+        found = settings.namespace_of(service, override)
+        if found[1] != "default":
+            return found
+        return settings.namespace_of(service, override, context_namespace=self.kubernetes(context).namespace)
+
+    def in_flight(self) -> list[tuple[str, float]]:
+        """The Kubernetes calls waiting for an answer, oldest first: (what, since, as time.monotonic())."""
+        calls = [c for gateway in self._kubernetes.values() for c in gateway.in_flight.values()]
+        return sorted(calls, key=lambda c: c[1])
 
     async def ready(self) -> list[tuple[str, bool, str]]:
         try:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
 from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found]
@@ -399,7 +397,7 @@ class _Triggers:
 
 
 @cache
-def _trigger_scanner() -> fastscan.LineScanner | None:
+def trigger_scanner() -> fastscan.LineScanner | None:
     """The hyperscan database of the triggers (a leading line break: the start of a line), built once."""
     patterns = [(n, ("^" + re.escape(word[1:])) if word.startswith("\n") else re.escape(word))
                 for n, word in enumerate(TRIGGERS)]
@@ -410,19 +408,20 @@ def candidate_lines(lines: Sequence[str], encoded: bytes | None = None) -> list[
     """Indexes of the lines holding a trigger: one pass over the whole log, as it is (hyperscan for a
     big log where it is installed, else Aho-Corasick). `encoded`: `fastscan.encode(lines)`, if known."""
     big = encoded is not None or sum(map(len, lines)) >= fastscan.MIN_BYTES
-    if big and (scanner := _trigger_scanner()) is not None:
+    if big and (scanner := trigger_scanner()) is not None:
         # the triggers are ASCII: matched on the bytes, they find exactly what they find in the text
         hits, _ = scanner.scan(lines, ascii_only=False, data=encoded)
         return sorted(hits)
     joined = "\n" + "\n".join(lines)
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=1))  # offset of each line's first char
     found: list[int] = []
-    last = -1
-    for end, _word in _Triggers.get().iter(joined):
-        index = bisect_right(starts, end) - 1
-        if index != last:
+    index, position = -1, 0  # the line of `position` (-1: the "\n" put before the first line)
+    for end, _word in _Triggers.get().iter(joined):  # in order of end: count the breaks in between
+        if end > position:
+            index += joined.count("\n", position, end)
+            position = end
+        # (no word ends with a line break: `end`, its last character, is on the line it belongs to)
+        if not found or found[-1] != index:
             found.append(min(index, len(lines) - 1))
-            last = index
     return sorted(set(found))
 
 
@@ -431,9 +430,24 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
     """The error events of one log, in order. Lines in `skip` (already explained by the pattern
     table) never start an event, and an event holding one of them is left out: it is accounted for.
     `encoded`: `fastscan.encode(lines)`, when the caller has it."""
+    return events_before(lines, skip, encoded=encoded)[0]
+
+
+# lines an event may span from its first line (a leveled line, a few records, then a whole trace) and
+# a little more: a window of a log holding this many lines after an event's start sees it whole
+SPAN = MAX_FRAMES + LOOKAHEAD + 4
+
+
+def events_before(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset(), *,
+                  encoded: bytes | None = None, stop: int | None = None,
+                  covered: int = -1) -> tuple[list[ErrorEvent], int]:
+    """find_events for a window of a log read in pieces: (the events starting before line `stop`,
+    where the last event ends). `covered`: where the previous window's last event ended (lines
+    before it start nothing). Exact when the window holds SPAN lines after `stop`."""
     events: list[ErrorEvent] = []
-    covered = -1
     for index in candidate_lines(lines, encoded):
+        if stop is not None and index >= stop:
+            break
         if index < covered or index in skip:
             continue
         shape = classify_line(lines[index])
@@ -444,7 +458,7 @@ def find_events(lines: Sequence[str], skip: set[int] | frozenset[int] = frozense
         if skip and any(i in skip for i in range(event.start, event.end)):
             continue
         events.append(event)
-    return events
+    return events, covered
 
 
 _DESCRIBE_REASON = re.compile(r"^\s*Reason:\s+Error\s*$")

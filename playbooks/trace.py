@@ -9,15 +9,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.errors import NotFoundError
+from bot.errors import ConfigError, NotFoundError
 from bot.inputs import check_correlation_id, check_name
 from bot.models import SEVERITY_ORDER, DeploymentSnapshot, LogSnapshot, PodSnapshot, Report, TraceHit, path_summary
 from bot.plumbing.metrics import observe_playbook
+from bot.text import plural
 from playbooks.engine import Progress, Step, run_steps
 from playbooks.findings import derive_findings
 from playbooks.investigation import redact_report
 
 if TYPE_CHECKING:
+    from bot.models import Finding
     from playbooks.runtime import Runtime
 
 MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
@@ -39,9 +41,11 @@ async def run_trace(
     context: str | None = None, on_progress: Progress | None = None,
 ) -> Report:
     cid = check_correlation_id(correlation_id)
-    ns = check_name(namespace or rt.settings.kubernetes.namespace, "namespace")
+    chosen, source = rt.namespace_of(None, namespace, context)
+    ns = check_name(chosen, "namespace")
     k8s = rt.kubernetes(context)
-    report = Report(kind="trace", service=cid, namespace=ns, context=context, started_at=datetime.now(UTC))
+    report = Report(kind="trace", service=cid, correlation_id=cid, namespace=ns, namespace_source=source,
+                    context=context, started_at=datetime.now(UTC))
     targets: list[DeploymentSnapshot] = []
     read: list[LogSnapshot] = []
     owners: dict[str, str] = {}
@@ -51,11 +55,18 @@ async def run_trace(
         rank = {name: i for i, name in reversed(list(enumerate(path)))}
         return sorted(deployments, key=lambda d: (rank.get(d.name, len(rank)), d.name))[:MAX_DEPLOYMENTS]
 
+    fatal: list[ConfigError] = []  # no cluster at that address: the run ends with it, not a report
+
     async def deployments() -> str:
-        targets[:] = search_order(await k8s.list_deployments(ns))
+        try:
+            found = await k8s.list_deployments(ns)
+        except ConfigError as exc:
+            fatal.append(exc)
+            raise
+        targets[:] = search_order(found)
         if not targets:
             raise NotFoundError(f'no deployments in namespace "{ns}"')
-        return f"{len(targets)} deployments in {ns}"
+        return f"{plural(len(targets), 'deployment')} in {ns}"
 
     async def logs() -> str:
         pods_of: list[list[PodSnapshot]] = await asyncio.gather(*(k8s.list_pods(d) for d in targets))
@@ -65,7 +76,9 @@ async def run_trace(
         read[:] = [s for s in await k8s.read_logs(all_pods, tail=TRACE_TAIL, since_seconds=since_seconds)
                    if s.error is None]
         report.trace = trace_hits(cid, read, owners)
-        return f"{len(read)} logs of {len(all_pods)} pods read, {len(report.trace)} lines carry {cid}"
+        carry = "carries" if len(report.trace) == 1 else "carry"
+        return (f"{plural(len(read), 'log')} of {plural(len(all_pods), 'pod')} read, "
+                f"{plural(len(report.trace), 'line')} {carry} {cid}")
 
     async def analysis() -> str:
         by_service: dict[str, list[LogSnapshot]] = {}
@@ -74,8 +87,11 @@ async def run_trace(
             if lines:
                 by_service.setdefault(owners.get(snap.pod, "?"), []).append(snap.model_copy(update={"lines": lines}))
         # per service, so each finding's next commands name the service whose log holds the error
-        findings = [f for service, logs in by_service.items()
+        def derive() -> list[Finding]:
+            return [f for service, logs in by_service.items()
                     for f in derive_findings(rt.patterns, namespace=ns, service=service, pods=[], logs=logs, events=[])]
+
+        findings = await asyncio.to_thread(derive)  # CPU work: off the event loop
         report.findings = sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
         if not report.trace:
             return f"no log line carries {cid} in the last {since_seconds // 60} min"
@@ -89,8 +105,10 @@ async def run_trace(
         Step("analysis", "Request path and errors", analysis, needs=("logs",), timeout=30),
     ]
     await run_steps(report, steps, playbook="trace", on_progress=on_progress)
+    if fatal:
+        raise fatal[0]
     # ticks "Trace request path" in the checklist of the incident thread the trace ran in
     proof = f"{cid}: {path_summary(report.trace)}, {len(report.trace)} lines" if report.trace else None
     report.checklist = rt.checklists.items("trace", {"trace": proof} if proof else {})
     observe_playbook("trace", report.duration_ms / 1000)
-    return redact_report(report)
+    return await asyncio.to_thread(redact_report, report)

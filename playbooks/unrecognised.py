@@ -5,17 +5,27 @@ innermost frame, so that an error outside the table is never an all-clear."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import compress
 from operator import methodcaller
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
+from weakref import WeakKeyDictionary
 
 from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
 from playbooks import fastscan
 from playbooks.next_steps import next_command
 from playbooks.patterns import PatternTable
-from playbooks.signatures import ErrorEvent, SignatureClusters, find_events, signature_id
+from playbooks.signatures import (
+    SPAN,
+    ErrorEvent,
+    SignatureClusters,
+    events_before,
+    find_events,
+    signature_id,
+    trigger_scanner,
+)
 
 MAX_EVIDENCE = 5
 _WORD = re.compile(r"[A-Za-z_][\w.$]{3,}")
@@ -167,5 +177,112 @@ def classify_lines(table: PatternTable, lines: Sequence[str]) -> list[LineVerdic
     clusters = SignatureClusters()
     events = [(event, clusters.key(event)) for event in find_events(texts, matched, encoded=encoded)]
     out += [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
+    out.sort(key=lambda verdict: verdict.line)
+    return out
+
+
+# --- a log of any size, read in blocks ---------------------------------------------------------
+
+BLOCK = 4 << 20  # bytes read at a time: memory stays flat in the size of the log
+# line breaks of str.splitlines other than "\n": `in` finds a byte at GB/s, where a regex reading bytes
+# runs at ~50 MB/s; the ones outside ASCII (\x85, \u2028, \u2029 in UTF-8) are looked for in the
+# few runs of non-ASCII bytes only
+_ODD_BYTES = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_ODD_WIDE = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+def _odd_breaks(window: bytes) -> bool:
+    if any(odd in window for odd in _ODD_BYTES):
+        return True
+    return not window.isascii() and any(odd in window[max(start - 2, 0):end + 2] for start, end
+                                        in fastscan.non_ascii_runs(window) for odd in _ODD_WIDE)
+
+
+def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """Whole lines: every block but the last ends with a line break."""
+    rest = b""
+    while chunk := stream.read(size):
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest:
+        yield rest
+
+
+def _carry_cut(window: bytes, keep: int) -> int:
+    """Where the last `keep` lines of the window start (0 when it holds no more than that)."""
+    at = len(window) - 1  # the window's own last line break ends its last line
+    for _ in range(keep):
+        at = window.rfind(b"\n", 0, at)
+        if at < 0:
+            return 0
+    return at + 1
+
+
+_Scanners = tuple[fastscan.LineScanner, fastscan.LineScanner, fastscan.LineScanner]
+_UNIONS: WeakKeyDictionary[PatternTable, _Scanners] = WeakKeyDictionary()
+
+
+def _scanners(table: PatternTable) -> _Scanners | None:
+    """The table's scanner of log lines, the triggers' scanner, and their union (built once a table)."""
+    if table not in _UNIONS:
+        rows, triggers = table.fast_scanner("log"), trigger_scanner()
+        if rows is None or triggers is None:
+            return None
+        _UNIONS[table] = (rows, triggers, fastscan.LineScanner.union([rows, triggers]))
+    return _UNIONS[table]
+
+
+def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK) -> list[LineVerdict]:
+    """`classify_lines` of the lines of a byte stream (UTF-8, bad bytes replaced, split as
+    `str.splitlines` does), read a block at a time: the same verdicts, in memory that does not grow
+    with the log (only the verdicts are kept). Each window is a block and the last SPAN lines of the
+    one before, so an event that starts near a block's end is seen whole; a window's last SPAN lines
+    are reported with the next one. Where hyperscan is installed, a window is scanned as bytes: only
+    the lines it reports (and those holding non-ASCII characters, which take the exact path) are
+    decoded."""
+    clusters = SignatureClusters()
+    rows: list[LineVerdict] = []
+    events: list[tuple[ErrorEvent, str]] = []
+    base = 0  # the number (0-based) of the window's first line in the log
+    covered = -1  # where the last event seen ends, in line numbers of the log
+    carry = b""
+    pending = _blocks(stream, block)
+    piece = next(pending, None)
+    while piece is not None:
+        window, piece = carry + piece, next(pending, None)
+        last = piece is None
+        cut = len(window) if last else _carry_cut(window, SPAN)
+        lines: Sequence[str]
+        encoded: bytes | None
+        scanners = _scanners(table) if fastscan.available() else None
+        if scanners is not None and not _odd_breaks(window):
+            encoded = window[:-1] if window.endswith(b"\n") else window
+            lines = fastscan.LazyLines(encoded)
+            # one pass of hyperscan for the table and the triggers, one count of lines for all
+            stop = lines.prescan(scanners[:2], scanners[2], [min(cut, len(encoded))])[0]
+            stop = stop if cut < len(window) else len(lines)
+        else:
+            head = window[:cut].decode("utf-8", "replace").splitlines()
+            lines = head + window[cut:].decode("utf-8", "replace").splitlines()
+            stop = len(head)
+            encoded = fastscan.encode(lines) if fastscan.available() and len(window) >= fastscan.MIN_BYTES else None
+        carry = window[cut:]
+        if not lines:
+            continue
+        verdicts = table.classify_many(lines, "log", encoded=encoded)
+        matched = set(compress(range(len(verdicts)), verdicts))
+        for index in sorted(matched):
+            if index < stop:
+                rows.append(LineVerdict(base + index + 1, verdicts[index].id, None, lines[index]))  # type: ignore[union-attr]
+        found, end = events_before(lines, matched, encoded=encoded, stop=None if last else stop,
+                                   covered=covered - base)
+        covered = max(covered, base + end)
+        for event in found:
+            events.append((replace(event, start=base + event.start, end=base + event.end), clusters.key(event)))
+        base += stop
+    out = rows + [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
     out.sort(key=lambda verdict: verdict.line)
     return out

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
+from bot.text import plural
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings, restart_summary
@@ -105,7 +106,7 @@ async def run_verify(
 
     async def runs() -> str:
         got = await inv.fetch_runs()
-        return f"{len(got)} runs; latest: {got[0].conclusion or got[0].status}" if got else "no runs"
+        return f"{plural(len(got), 'run')}; latest: {got[0].conclusion or got[0].status}" if got else "no runs"
 
     async def analysis() -> str:
         inv.mark_running_build()

@@ -77,7 +77,7 @@ def test_parses_valid_commands(command: str, text: str, expected: object) -> Non
         ("/debug", "a" * 64, "not a valid service name"),
         ("/debug", "-api", "unknown flag '-api'"),
         ("/verify", "", "which service?"),
-        ("/incident", "", "status, list, close, reopen or snapshot?"),
+        ("/incident", "", "status, list, close, reopen, note or snapshot?"),
         ("/incident", "reopen nine", "reopen takes an incident id"),
         ("/incident", "status now", "status takes no arguments"),
         ("/opsbot", "dance", "unknown subcommand 'dance'"),

@@ -119,3 +119,17 @@ def test_mrkdwn_to_text() -> None:
     text = mrkdwn_to_text(":white_check_mark: *Closed* by <@U123>: a &lt;b&gt; &amp; c")
     assert text.plain == "✅ Closed by @U123: a <b> & c"
     assert any(span.style == "bold" for span in text.spans)
+
+
+def test_a_failed_debug_leaves_incident_close_about_no_other_incident(tmp_path: Path) -> None:
+    output = run(["/debug taskflow-api", "/incident close fixed", "/debug nosuch", "/incident close"], tmp_path)
+    assert "no open incident in this channel" in after(output, "/incident close")
+    assert "already closed" not in output
+
+
+def test_press_applies_the_grep_its_command_shows(session: str) -> None:
+    pressed = after(session, "press 1")
+    head, *lines = [line.removeprefix("  │ ").strip() for line in pressed.strip().splitlines()]
+    assert "| grep -i -E 'QueuePool|TimeoutError'" in head
+    shown = [line for line in lines if line]
+    assert shown and all(re.search("queuepool|timeouterror", line, re.I) for line in shown), shown

@@ -12,6 +12,7 @@ from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
 from playbooks.patterns import (
     DEFAULT_FILE,
+    SPACE,
     Pattern,
     PatternTable,
     _required_literals,
@@ -224,6 +225,15 @@ def test_commands_fill_placeholders_and_skip_unfillable() -> None:
 
 # --- the prefilter never changes an answer ----------------------------------------------------
 
+@pytest.mark.parametrize("space", [" ", "\t", "\x0b", "\x1c", "\x1f", "\xa0", "\u2003", "\u3000", "\x85"])
+def test_a_white_space_literal_finds_every_white_space(table: PatternTable, space: str) -> None:
+    """http-5xx's prefilter looks for a white space then the status: any white space `\\s` matches."""
+    line = f"10.0.0.1 - GET{space}/orders/7{space}503{space}12"
+    got = table.classify(line)
+    assert (got.id if got else None) == _first_match(table, line, "log") == "http-5xx"
+    assert table.classify_many(["ok", line, "GET /x 200"]) == [None, got, None]
+
+
 def _first_match(table: PatternTable, text: str, source: str) -> str | None:
     """The definition of classify, without the literal prefilter."""
     return next((p.id for p in table.patterns if source in p.sources and p.matches(text)), None)
@@ -269,13 +279,14 @@ def test_classify_many_equals_classify_each(table: PatternTable, lines: list[str
         (r"x|\d+", None),  # one branch has no literal: always run
         (r"ab", None),  # too short to reject anything
         (r"\bfoo(?:bar)?\b", (("foo",),)),  # "foobar" holds "foo": one check is enough
-        (r"(?:error|fail)+ed", (("error", "fail"),)),
+        (r"(?:error|fail)+ed", (("errored", "failed"),)),  # the last repetition runs on
         (r"(?:https?|grpc)://\S+ 404", (("grpc://", "http://", "https://"), (" 404",))),
         (r"\bexit(?:ed)?[ _]code\W{0,3}137", (("exit code", "exit_code", "exited code", "exited_code"), ("137",))),
         (r"(?:ab)?c", None),  # the optional part may be absent: only "c" is required
-        # both sets are required; a line needs one string of each. Bare numbers go second: "500".."504"
-        # are in the timestamps, durations and ids of most lines, the methods only in access logs
-        (r"\b(?:GET|HEAD)\s+\S+\s+50[0-4]\b", (("get", "head"), ("500", "501", "502", "503", "504"))),
+        # both sets are required; a line needs one string of each. Bare numbers are no second set:
+        # "500".."504" are in the timestamps, durations and ids of most lines; a white space (SPACE,
+        # checked as \s) then the number is in an access line's status only
+        (r"\b(?:GET|HEAD)\s+\S+\s+50[0-4]\b", (tuple(f"{SPACE}50{d}" for d in range(5)), ("get", "head"))),
         (r"error .* timeout .* retry", ((" timeout ",), ("error ",))),  # the two most selective are kept
         (r"[^a]bcd", (("bcd",),)),  # a negated class is no literal
         (r"x[a-z]yz", None),  # a range of 26 letters is too wide to multiply out; "yz" is too short

@@ -399,3 +399,22 @@ def test_a_whole_log_file_is_redacted_as_in_one_piece() -> None:
     assert redact(log) == redact_one_piece(log)
     for line in redact(log).split("\n"):
         assert "hunter2" not in line and "S3cr3t" not in line and "sk_live" not in line
+
+
+def test_redaction_off_the_event_loop_equals_on_it() -> None:
+    """The Slack path redacts in a worker thread (asyncio.to_thread): the same text comes out."""
+    import asyncio
+
+    text = "\n".join([
+        "2026-11-29T10:00:00Z - name: STRIPE_API_KEY",
+        "2026-11-29T10:00:00Z   value: sk_live_51Habcdefghijklmnopqrstuvwx",
+        "-----BEGIN RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA7bq9qQ1Z2x3y4w5v6u7t8s9r0q1p2o3n4m5l6k7j8i9h0g1f",
+        "-----END RSA PRIVATE KEY-----", "postgresql://app:hunter2secret@db:5432/app", "ordinary line",
+    ] * 50)
+
+    async def both() -> tuple[str, list[str]]:
+        return await asyncio.to_thread(redact, text), await asyncio.to_thread(redact_lines, text.splitlines())
+
+    off_text, off_lines = asyncio.run(both())
+    assert off_text == redact(text) and off_lines == redact_lines(text.splitlines())
+    assert "sk_live" not in off_text and "hunter2secret" not in off_text and "MIIEow" not in off_text

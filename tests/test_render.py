@@ -196,7 +196,7 @@ def test_findings_show_cause_fix_sample_and_next_step_buttons() -> None:
     [message] = render.findings_messages(report())
     text = all_text(message)
     for part in ("SQLAlchemy connection pool exhausted", ":red_circle:", "×12", "taskflow-api-7d9-abcde",
-                 "since 14:02 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
+                 "since 2026-03-01 14:02 UTC", "```sqlalchemy.exc.TimeoutError", "*Cause*", "*Fix*",
                  "pool_pre_ping=True", "kubectl describe pod"):
         assert part in text, part
     # the evidence and the full details are in the file, not on the phone screen
@@ -273,8 +273,8 @@ def test_checklist_is_checkboxes_of_at_most_ten_with_who_ticked() -> None:
     first = checkboxes[0]
     assert [o["value"] for o in first["initial_options"]] == ["k0", "k1"]
     assert first["options"][0]["description"]["text"] == "3 pods, 1 restarting"
-    assert first["options"][1]["description"]["text"] == "ticked by <@U123> 14:02"
-    assert checkboxes[1]["options"][2]["description"]["text"] == "unticked by <@U9> 14:02"
+    assert first["options"][1]["description"]["text"] == "ticked by <@U123> 2026-03-01 14:02 UTC"
+    assert checkboxes[1]["options"][2]["description"]["text"] == "unticked by <@U9> 2026-03-01 14:02 UTC"
     assert "initial_options" not in checkboxes[2]
     assert "2/23 done" in section_texts(messages[0])[0]
     assert [len(c) for c in render.checklist_chunks(items)] == [10, 10, 3]
@@ -594,3 +594,36 @@ async def test_progress_edits_are_coalesced_to_one_a_second_and_the_last_one_win
     assert all(b - a >= 0.05 for (a, _), (b, _) in zip(sent, sent[1:], strict=False))  # noqa: RUF007
     await updater.finish(Message(text="done", blocks=[]))
     assert len(sent) == 2  # the final version is not sent twice
+
+
+async def test_a_run_that_ends_quickly_edits_its_progress_once_at_once() -> None:
+    """With first_after, the versions of a run that ends sooner are dropped and the final one goes
+    out at once; a longer run's first edit waits until first_after, then one a second as before."""
+    import asyncio
+
+    from bot.models import Message
+    from bot.threads import LatestOnly
+
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[float, str]] = []
+
+    async def send(message: Message) -> None:
+        sent.append((loop.time(), message.text))
+
+    started = loop.time()
+    quick = LatestOnly(send, interval=0.2, first_after=0.3)
+    for i in range(5):
+        quick.submit(Message(text=f"step {i}", blocks=[]))
+        await asyncio.sleep(0.01)
+    await quick.finish(Message(text="done", blocks=[]))
+    assert [text for _, text in sent] == ["done"]
+    assert sent[0][0] - started < 0.3
+
+    sent.clear()
+    started = loop.time()
+    slow = LatestOnly(send, interval=0.2, first_after=0.1)
+    slow.submit(Message(text="step 0", blocks=[]))
+    await asyncio.sleep(0.15)
+    await slow.finish(Message(text="done", blocks=[]))
+    assert [text for _, text in sent] == ["step 0", "done"]
+    assert sent[0][0] - started >= 0.1 and sent[1][0] - sent[0][0] >= 0.2

@@ -487,14 +487,14 @@ def test_serve_forever_prints_urls_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
         lines.append(line)
         if line.startswith("Ctrl-C"):
             break
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
     out = "".join(lines)
     assert "Kubernetes API  http://127.0.0.1:" in out and "/github" in out and "kubectl --server" in out
     config = Path(re.search(r"kubeconfig\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     assert "current-context: sandbox" in config.read_text()
-    config.unlink()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
+    assert not config.exists()  # the sandbox removes the kubeconfig it wrote when it stops
 
 
 def test_watch_is_an_open_stream_without_events(sandbox: Sandbox) -> None:

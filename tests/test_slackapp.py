@@ -348,9 +348,10 @@ async def test_debug_acks_then_fills_the_thread(bot: Bot) -> None:
     (root,) = bot.roots()
     assert "debug taskflow-api" in root["text"]
     thread = thread_messages(bot, root["ts"])
-    # the progress message was posted once and updated in place until every step was done
+    # the progress message was posted once and updated in place until every step was done (a run
+    # that ends within half a second is edited once, to its final state)
     (progress,) = [m for m in thread if "steps done" in m["text"]]
-    assert edits(bot, progress["ts"]) >= 2
+    assert edits(bot, progress["ts"]) >= 1
     done, total = progress["text"].split(": ")[-1].split(" ")[0].split("/")
     assert done == total and int(total) >= 5
     assert any("QueuePool" in json.dumps(m) for m in thread)

@@ -9,7 +9,7 @@ import yaml
 
 from bot.sandbox.scenario import validate_scenario
 from tests.fakes.slack import FakeSlack
-from tests.test_slackapp import Bot, bot, debug_thread, thread_messages
+from tests.test_slackapp import Bot, bot, debug_thread, event_body, thread_messages
 
 __all__ = ["bot"]  # the fixture, used by name below
 
@@ -43,3 +43,23 @@ async def test_incident_snapshot_without_one_or_with_bad_input_is_an_ephemeral_a
     assert bad["response_type"] == "ephemeral" and "snapshot takes an incident id" in bad["text"]
     nothing = await (await bot.command("/incident", "snapshot #7")).json()
     assert nothing["response_type"] == "ephemeral"
+
+
+async def test_a_debug_in_the_incident_thread_refreshes_its_snapshot(bot: Bot, fake: FakeSlack) -> None:
+    root = await debug_thread(bot)
+    first = bot.store.snapshot(1)
+    assert first is not None
+    mention = event_body("<@U0BOT> debug taskflow-api", event_id="Ev0AGAIN", thread_ts=root["ts"])
+    assert (await bot.event(mention)).status == 200
+    await bot.service.drain()
+    assert len(bot.store.list_incidents()) == 1  # the same incident, in the same thread
+    again = bot.store.snapshot(1)
+    assert again is not None and again[0] > first[0]  # the later /debug's capture is what is kept
+    captured = [str(yaml.safe_load(body)["capture"]["at"]) for _, body in (first, again)]
+    assert captured[1] > captured[0]
+
+    answer = await (await bot.command("/incident", "snapshot #1")).json()
+    assert "Attaching the snapshot of incident #1" in answer["text"]
+    await bot.service.drain()
+    (upload,) = [f for f in fake.files.values() if f.filename == "incident-1-taskflow-api.yaml"]
+    assert upload.content is not None and upload.content.decode() == again[1]

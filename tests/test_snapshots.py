@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from bot.capture import take_snapshot
 from bot.config import Settings
 from bot.runtime import open_runtime
-from bot.sandbox import load_scenario, scaled_scenario
+from bot.sandbox import Sandbox, load_scenario, scaled_scenario
 from playbooks.registry import run_command
 from tests.test_cli import ROOT, opsbot
 
@@ -101,7 +102,14 @@ def test_snapshot_to_stdout_and_a_missing_service(tmp_path: Path) -> None:
 
 
 BAD = [
-    ("version: 2\nname: x\n", "version: version 2 is not read by this opsbot"),
+    ("version: 2\nname: x\n", "version: unsupported version 2: this opsbot reads version 1"),
+    ("version: 2\nname: x\nnodes: [a]\n", "version: unsupported version 2"),  # a newer format's keys: not typos
+    ("version: 1\nname: x\ndeploymens: []\n", "deploymens: unknown key; known here: version, name,"),
+    ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
+     " containers: [{name: app, image: i, colour: red}]}\n",
+     "deployments.0.containers.0.colour (deployment api, container app): unknown key; known here: name, image,"),
+    ("name: x\nservices: {api: {namespace: a, repos: x}}\n", "services.api.repos: unknown key; known here: namespace"),
+    ("name: x\nloaded_at: 2020-01-01T00:00:00Z\n", "loaded_at: unknown key"),
     ("name: x\ndeployments:\n- {name: api, namespace: a, created: -1d, template_hash: abcde1, selector: {a: b},"
      " containers: [{name: app, image: i}], pods: [{name: p1, created: -1h, containers: {nope: {}}}]}\n",
      "deployments.0 (deployment api): pod p1: unknown container(s) ['nope']"),
@@ -110,6 +118,7 @@ BAD = [
      "deployments.0.containers.0.log.recorded (deployment api, container app): line 1: starts with 'yesterday'"),
     ("name: x\nexpect: {findings: [oom-killed]}\n", "expect.service: Field required"),
     ("name: x\nsources: [not-a-citation]\n", "sources.0: String should match pattern"),
+    ("\xff\xfename: x\n", "not UTF-8 text (byte 0)"),
 ]
 
 
@@ -119,7 +128,7 @@ def test_a_bad_scenario_file_is_one_line_naming_file_entry_and_field(
     tmp_path: Path, text: str, problem: str, command: str
 ) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode())
     args = ["eval", str(tmp_path)] if command == "eval" else ["debug", "api", "--scenario", str(path)]
     done = opsbot(*args)
     assert done.returncode == 2
@@ -188,3 +197,108 @@ def _debug(service: str) -> Any:
     from bot.commands import ServiceCommand
 
     return ServiceCommand(service)
+
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+@pytest.mark.parametrize(("scenario", "pod", "ready", "restarts"), [
+    ("native-sidecar-crashloop.yaml", "reservation-5d8b7f6c4-tq4lz", "0/2", "6 ("),
+    ("init-crashloop.yaml", "rtf-app-7c9f6d5b8-2mq7t", "0/1", "16 ("),
+])
+def test_a_crash_looping_init_container_or_native_sidecar_keeps_its_pod_pending(
+        scenario: str, pod: str, ready: str, restarts: str) -> None:
+    """As the kubelet and kubectl have it: the pod is Pending, not Initialized, its app containers wait
+    (PodInitializing), and `kubectl get pods` says Init:CrashLoopBackOff."""
+    with Sandbox(load_scenario(str(SCENARIOS / scenario))).run_in_thread() as sandbox:
+        items = httpx.get(f"{sandbox.url}/api/v1/pods").json()["items"]
+        table = httpx.get(f"{sandbox.url}/api/v1/pods", headers={"Accept": TABLE}).json()
+    status = next(p["status"] for p in items if p["metadata"]["name"] == pod)
+    assert status["phase"] == "Pending"
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Initialized"] == "False"
+    assert all(c["state"]["waiting"]["reason"] == "PodInitializing" for c in status["containerStatuses"])
+    cells = next(r["cells"] for r in table["rows"] if r["cells"][0] == pod)
+    assert cells[1:3] == [ready, "Init:CrashLoopBackOff"] and cells[3].startswith(restarts)
+    # the pods of the older ReplicaSet run, their native sidecar counted among the ready containers
+    others = [r["cells"][1:3] for r in table["rows"] if r["cells"][0] != pod]
+    if scenario.startswith("native"):
+        assert others == [["2/2", "Running"], ["2/2", "Running"]]
+
+
+def test_a_native_sidecar_crashing_after_the_pod_started_leaves_it_running(tmp_path: Path) -> None:
+    text = (SCENARIOS / "native-sidecar-crashloop.yaml").read_text()
+    # the app container runs (the pod had initialized): the sidecar's later crash-loop does not undo that
+    text = text.replace("          reservation:\n            state: waiting\n            reason: PodInitializing\n",
+                        "          reservation:\n            state: running\n")
+    (tmp_path / "later.yaml").write_text(text)
+    with Sandbox(load_scenario(str(tmp_path / "later.yaml"))).run_in_thread() as sandbox:
+        items = httpx.get(f"{sandbox.url}/api/v1/pods").json()["items"]
+        table = httpx.get(f"{sandbox.url}/api/v1/pods", headers={"Accept": TABLE}).json()
+    status = next(p["status"] for p in items if p["metadata"]["name"] == "reservation-5d8b7f6c4-tq4lz")
+    assert status["phase"] == "Running"
+    cells = next(r["cells"] for r in table["rows"] if r["cells"][0] == "reservation-5d8b7f6c4-tq4lz")
+    assert cells[2] == "Init:CrashLoopBackOff"  # kubectl still names the sidecar's state first
+
+
+def _modulo_capture_time(text: str) -> str:
+    """A snapshot without the lines that say when it was taken."""
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("# opsbot snapshot of", "description: opsbot snapshot", "  at: ")))
+
+
+@pytest.mark.parametrize(("scenario", "service", "namespace"), [
+    ("native-sidecar-crashloop.yaml", "reservation", "hotel"),  # no Dapr sidecar: the step ran, found none
+    ("sidecar-oomkilled.yaml", None, None),
+])
+def test_a_snapshot_of_a_replayed_snapshot_is_the_same_file(tmp_path: Path, scenario: str, service: str | None,
+                                                            namespace: str | None) -> None:
+    """Round trip twice: offsets count from the sandbox's own now (whole seconds, as Kubernetes writes
+    object times), log times are kept to the microsecond, the Dapr switch is carried over."""
+    source = SCENARIOS / scenario
+    expect = yaml.safe_load(source.read_text())["expect"]
+    service, namespace = service or expect["service"], namespace or expect.get("namespace")
+    files = [source]
+    for n in (1, 2, 3):
+        out = tmp_path / f"r{n}.yaml"
+        done = opsbot("snapshot", service, *(["-n", namespace] if namespace else []), "--scenario", str(files[-1]),
+                      "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        files.append(out)
+    first, second, third = (_modulo_capture_time(f.read_text()) for f in files[1:])
+    assert first == second == third
+    assert yaml.safe_load(first)["dapr_metadata"] is yaml.safe_load(source.read_text()).get("dapr_metadata", True)
+
+
+def test_a_service_scaled_to_zero_snapshots_and_replays(tmp_path: Path) -> None:
+    (tmp_path / "zero.yaml").write_text(
+        "version: 1\nname: zero\nnamespaces: [shop]\ndeployments:\n"
+        "- {name: cart, namespace: shop, replicas: 0, created: -3d, template_hash: 5d8b7f6c4, selector: {app: cart},"
+        " containers: [{name: cart, image: 'shop/cart:1.2'}], pods: []}\n")
+    snap = tmp_path / "snap.yaml"
+    done = opsbot("snapshot", "cart", "-n", "shop", "--scenario", str(tmp_path / "zero.yaml"), "-o", str(snap))
+    assert done.returncode == 0, done.stderr
+    assert "0 pods, 0 logs, 0 findings" in done.stderr
+    data = yaml.safe_load(snap.read_text())
+    assert data["deployments"][0]["replicas"] == 0 and data["deployments"][0]["pods"] == []
+    replay = opsbot("debug", "cart", "-n", "shop", "--scenario", str(snap), "--json")
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout)["pods"] == []
+
+
+@pytest.mark.parametrize(("output", "problem"), [
+    ("{tmp}/no/such/folder/s.yaml", "no folder {tmp}/no/such/folder"),
+    ("{tmp}", "is a directory"),
+])
+def test_an_unwritable_output_is_one_line_before_anything_runs(tmp_path: Path, output: str, problem: str) -> None:
+    done = opsbot("snapshot", "taskflow-api", "--demo", "-o", output.format(tmp=tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"opsbot: cannot write {output.format(tmp=tmp_path)}: ")
+    assert problem.format(tmp=tmp_path) in done.stderr and "snapshot of" not in done.stderr
+
+
+def test_an_unknown_namespace_is_one_line_exit_1(tmp_path: Path) -> None:
+    """As README documents for a service that does not exist: one line naming what does, exit 1."""
+    done = opsbot("snapshot", "taskflow-api", "-n", "nope", "--demo", "-o", str(tmp_path / "x.yaml"))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert 'namespace "nope" does not exist' in done.stderr and "taskflow/taskflow-api" in done.stderr
+    assert not (tmp_path / "x.yaml").exists()

@@ -27,7 +27,7 @@ from bot.models import (
     WorkflowRun,
 )
 from bot.redact import redact, redact_lines
-from bot.sandbox.clock import relative
+from bot.sandbox.clock import offset, relative
 from bot.sandbox.scenario import SCENARIO_VERSION, RunConclusion, RunStatus
 
 Json = dict[str, Any]
@@ -58,7 +58,7 @@ def scenario_from_report(report: Report, settings: Settings, *, at: datetime) ->
         "name": f"snapshot-{report.service}",
         "description": f"opsbot snapshot of {report.service} in {ns}, taken {at:%Y-%m-%d %H:%M} UTC",
         "capture": {"service": report.service, "namespace": ns, "context": report.context, "at": at.isoformat()},
-        "dapr_metadata": bool(report.dapr) or not _dapr_step_ran(report),
+        "dapr_metadata": bool(report.dapr) or _dapr_step_ran(report),
         "namespaces": sorted({ns, *(h["namespace"] for h in services.values())}),
         "services": services,
         "dapr_components": _components(report.dapr),
@@ -265,12 +265,13 @@ def _container(pod: str, c: ContainerStatus, images: dict[str, str], logs: dict[
 def recorded(snap: LogSnapshot, at: datetime) -> str:
     """A log as read, redacted line-aware (a key block, a `name:`/`value:` pair), one `OFFSET TEXT` a line."""
     texts = redact_lines(line.text for line in snap.lines)
-    offsets: dict[datetime, str] = {}
+    # every line has its own time: integer microseconds here, not one timedelta a line
+    base = round(at.timestamp() * 1_000_000)
     last = "now"
     out = []
     for line, text in zip(snap.lines, texts, strict=True):
         if line.ts is not None:
-            last = offsets.get(line.ts) or offsets.setdefault(line.ts, relative(line.ts, at))
+            last = offset(round(line.ts.timestamp() * 1_000_000) - base)
         out.append(f"{last} {text}")
     return "\n".join(out) + "\n" if out else ""
 

@@ -46,10 +46,13 @@ def snapshot_yaml(report: Report, settings: Settings, *, at: datetime | None = N
 
 
 async def take_snapshot(
-    rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None
+    rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None,
+    at: datetime | None = None,
 ) -> tuple[Report, str]:
-    """Run /debug for `service` (the same playbook, the same fetch) and return its report and snapshot."""
+    """Run /debug for `service` (the same playbook, the same fetch) and return its report and snapshot.
+    `at`: the time its offsets count from; a sandbox's own "now" (when its scenario was loaded), so
+    that a snapshot of a replay is the file replayed, not one shifted by how long the run took."""
     from playbooks.registry import run_command
 
     report = await run_command(rt, ServiceCommand(service), namespace=namespace, context=context)
-    return report, snapshot_yaml(report, rt.settings)
+    return report, snapshot_yaml(report, rt.settings, at=at)

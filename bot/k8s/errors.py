@@ -10,6 +10,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from bot.errors import (
+    ConfigError,
     ForbiddenError,
     NotFoundError,
     OpsbotError,
@@ -56,6 +57,16 @@ def status_message(exc: ApiException) -> str:
     return str(exc.reason or f"HTTP {exc.status}")
 
 
+def _is_status(exc: ApiException) -> bool:
+    """The body is a Kubernetes Status object (what the API server answers every error with)."""
+    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("kind") == "Status"
+
+
 def _is_timeout(exc: BaseException | None) -> bool:
     if isinstance(exc, urllib3.exceptions.MaxRetryError):
         return _is_timeout(exc.reason)
@@ -82,6 +93,11 @@ def translate_error(exc: BaseException, call: Call, *, url: str, timeout: float)
                 f"forbidden: opsbot may not {call.verb} {call.resource} {call.where()}; grant the verb "
                 f'"{call.verb}" on "{call.resource}" ({RBAC_HINT})', status=status, details=detail,
             )
+        if status == 404 and not _is_status(exc):
+            # every 404 of a Kubernetes API server carries a Status object: this server is something else
+            return ConfigError("KUBECONFIG", f"the server at {url} is not a Kubernetes API (it answered {call.verb} "
+                               f"{call.resource} with HTTP 404 and no Kubernetes Status): check the cluster address "
+                               "and the kubeconfig context")
         if status == 404:
             return NotFoundError(f"not found: {call.what()} ({detail})", status=status, details=detail)
         if status == 429:
@@ -101,7 +117,9 @@ def translate_error(exc: BaseException, call: Call, *, url: str, timeout: float)
     if _is_timeout(exc):
         return UpstreamTimeoutError(f"Kubernetes API at {url}: {call.verb} {call.what()} took longer than {timeout:g}s")
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-        return UnavailableError(f"Kubernetes API at {url} answered {call.verb} {call.resource} with something not JSON")
+        return ConfigError("KUBECONFIG", f"the server at {url} is not a Kubernetes API (it answered {call.verb} "
+                           f"{call.resource} with something not JSON): check the cluster address and the kubeconfig "
+                           "context")
     reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
     if isinstance(exc, ApiException):  # status 0: the client wraps TLS errors this way
         reason = exc.reason

@@ -7,12 +7,14 @@ happen to be JSON), and translates errors once (`bot.k8s.errors`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import difflib
 import functools
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import yaml
 from kubernetes.client.rest import RESTClientObject
 
 from bot.config import DEFAULT_SIDECARS, KubernetesSettings
@@ -49,11 +52,19 @@ from bot.models import (
     DaprSidecar,
     DeploymentSnapshot,
     EventSnapshot,
+    LogLine,
     LogSnapshot,
     PodSnapshot,
 )
 
 log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
 
 
 class KubernetesGateway:
@@ -81,6 +92,11 @@ class KubernetesGateway:
         self.core = self.apps = self.version = ReadOnlyApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
         self._slots: asyncio.Semaphore | None = None
+        # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
+        self.namespace: str | None = None
+        # the calls waiting for an answer: what each asks ("get deployments/x in namespace \"y\"") and since
+        # when (time.monotonic()), for a live view of a cluster that is slow to answer
+        self.in_flight: dict[object, tuple[str, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: KubernetesSettings, *, context: str | None = None) -> KubernetesGateway:
@@ -107,9 +123,12 @@ class KubernetesGateway:
                 ) from None
             if chosen:
                 log.warning("ignoring context %s: running with the in-cluster service account", chosen)
-            return cls(kubernetes.client.ApiClient(configuration), **options)
+            gateway = cls(kubernetes.client.ApiClient(configuration), **options)
+            with contextlib.suppress(OSError):
+                gateway.namespace = Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
+            return gateway
         try:
-            contexts, _active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
+            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
             names = [c["name"] for c in contexts or []]
             if chosen and chosen not in names:
                 listed = ", ".join(names) or "none"
@@ -117,9 +136,16 @@ class KubernetesGateway:
             api_client = kubernetes.config.new_client_from_config(
                 config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
             )
+            picked = next((c for c in contexts or [] if c["name"] == chosen), None) if chosen else active
+            namespace = ((picked or {}).get("context") or {}).get("namespace")
         except kubernetes.config.ConfigException as exc:
-            raise ConfigError("KUBECONFIG", f"{config_file}: {exc}") from None
-        return cls(api_client, **options)
+            raise ConfigError("KUBECONFIG", f"{config_file}: {_first_line(exc)}") from None
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+            # a file that is not a kubeconfig at all: the client fails in its own ways, none of them a sentence
+            raise ConfigError("KUBECONFIG", f"{config_file} is not a valid kubeconfig ({_first_line(exc)})") from None
+        gateway = cls(api_client, **options)
+        gateway.namespace = str(namespace) if namespace else None
+        return gateway
 
     @classmethod
     def for_url(cls, url: str, **kwargs: Any) -> KubernetesGateway:
@@ -139,14 +165,18 @@ class KubernetesGateway:
         if self._slots is None:  # created lazily: it binds to the running loop
             self._slots = asyncio.Semaphore(self.concurrency)
         request = functools.partial(self._fetch, method, kwargs)
+        key = object()
         try:
             async with self._slots:
                 loop = asyncio.get_running_loop()
+                self.in_flight[key] = (f"{call.verb} {call.what()}", time.monotonic())
                 # copy_context: log lines from the worker thread keep the request's correlation id
                 work = loop.run_in_executor(self._pool, contextvars.copy_context().run, request)
                 return await asyncio.wait_for(work, self.timeout)
         except Exception as exc:  # includes asyncio.TimeoutError from wait_for
             raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
+        finally:
+            self.in_flight.pop(key, None)
 
     def _fetch(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
         response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)
@@ -313,10 +343,11 @@ class KubernetesGateway:
             if exc.status != 400:
                 raise
             return LogSnapshot(pod=pod, container=container, previous=previous, error=exc.details)
-        text = body.decode("utf-8", "replace")
         # the lines are built and typed right here: validating thousands of them again would only
-        # rebuild every LogLine
-        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=parse_log(text))
+        # rebuild every LogLine; in a worker thread, as that is CPU work (~2 us a line) that would
+        # otherwise hold up the event loop (a Slack ack, another command's answer) for a whole log
+        lines = await asyncio.to_thread(_parse_body, body)
+        return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=lines)
 
     async def _pod_proxy(self, namespace: str, pod: str, port: int, path: str, who: str) -> bytes:
         """GET a path on a pod's port through the API server's pod proxy.
@@ -404,3 +435,7 @@ class KubernetesGateway:
         )
         events = [event_snapshot(item) for item in items]
         return by_last_seen([e for e in events if e.object_name == pod])
+
+
+def _parse_body(body: bytes) -> list[LogLine]:
+    return parse_log(body.decode("utf-8", "replace"))

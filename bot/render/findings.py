@@ -37,6 +37,7 @@ from bot.render.message import (
 )
 from bot.render.root import SEVERITY_EMOJI
 from bot.render.text import clean, code, context, plain, section, slug
+from bot.render.verdict import stamp
 from bot.text import plural
 
 
@@ -76,7 +77,7 @@ def _card(finding: Finding, index: int, button_start: int, seen: set[str]) -> tu
     if finding.containers:
         where.append(f"containers: {_names(finding.containers, 3)}")
     if finding.first_seen:
-        where.append(f"since {finding.first_seen:%H:%M} UTC")
+        where.append(f"since {stamp(finding.first_seen)}")
     if where:
         blocks.append(context(" · ".join(where)))
     explain = []

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from bot.models import ActionResult, ChecklistItem, FileSnippet, Incident, Message
 from bot.redact import redact
-from bot.render.message import MAX_FALLBACK, MAX_SECTION, BlockId
+from bot.render.message import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, BlockId
 from bot.render.text import clean, clip, code, plain, section, slug, user
+from bot.text import plural
 
 
 def action_result_message(result: ActionResult, *, requested_by: str) -> Message:
@@ -71,7 +72,7 @@ def incident_list_message(incidents: list[Incident]) -> Message:
     """`/incident list`: the open incidents of a channel, newest last (at most 30)."""
     if not incidents:
         return note("No open incidents in this channel.")
-    lines = [f"*{len(incidents)} open incident(s)*"]
+    lines = [f"*{plural(len(incidents), 'open incident')}*"]
     lines += [
         f"#{i.id} {clean(i.service)} in `{clean(i.namespace)}`, opened by"
         f" {user(i.opened_by)} at {i.opened_at:%Y-%m-%d %H:%M} UTC"
@@ -86,16 +87,41 @@ def reopened_message(by: str) -> Message:
 
 
 def closed_message(by: str, summary: str | None) -> Message:
-    """What the thread says when its incident is closed."""
+    """What the thread says when its incident is closed, with the whole summary typed."""
     text = f":white_check_mark: Closed by {user(by)}"
-    if summary:
-        text += f": {clean(summary, 500)}"
-    return note(text)
+    return long_note(text + ": ", summary) if summary else note(text)
+
+
+_PIECE = MAX_SECTION - 100  # of escaped text per section block
+
+
+def _pieces(escaped: str) -> list[str]:
+    """Escaped mrkdwn in pieces that fit a section, cut at a line break or a space when there is one
+    in the last fifth, never inside an entity (`&amp;`)."""
+    out: list[str] = []
+    while len(escaped) > _PIECE:
+        cut = max(escaped.rfind("\n", 0, _PIECE), escaped.rfind(" ", 0, _PIECE))
+        if cut < _PIECE * 4 // 5:
+            cut = _PIECE
+            amp = escaped.rfind("&", cut - 5, cut)
+            if amp != -1 and ";" not in escaped[amp:cut]:
+                cut = amp
+        out.append(escaped[:cut])
+        escaped = escaped[cut:].lstrip(" ")
+    return [*out, escaped]
+
+
+def long_note(head: str, text: str) -> Message:
+    """`head` (escaped mrkdwn) then all of a person's `text`, in as many sections as it takes: what
+    someone typed is never cut (the parser bounds its length so that it fits one message)."""
+    pieces = _pieces(clean(text))
+    return Message(text=clip(head + pieces[0], MAX_FALLBACK),
+                   blocks=[section(head + pieces[0]), *(section(piece) for piece in pieces[1:MAX_BLOCKS])])
 
 
 def note_message(by: str, text: str) -> Message:
     """`/incident note TEXT`, as the thread shows it."""
-    return note(f":memo: Note from {user(by)}: {clean(text, 2000)}")
+    return long_note(f":memo: Note from {user(by)}: ", text)
 
 
 def postmortem_message(incident: Incident, draft: FileSnippet) -> Message:

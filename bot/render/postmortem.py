@@ -5,9 +5,11 @@ thread on close, printed by `opsbot incident export ID`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.alertmanager import tagged_time
 from bot.models import BOT_USER, SEVERITY_ORDER, ChecklistItem, Finding, Incident, Report, Severity, TimelineEntry
 from bot.redact import redact
 
@@ -18,6 +20,7 @@ _KIND = {
     "untick": "unticked", "action": "button", "note": "note", "alert": "alert", "error": "error",
     "recheck": "recheck",
 }
+_TYPED = {"note", "close"}  # entries whose text a person typed: shown whole
 MAX_TIMELINE = 400  # rows; a storm's thread can hold thousands of alert lines
 
 
@@ -29,9 +32,9 @@ def _utc(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _cell(text: str) -> str:
-    """A Markdown table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|")[:400]
+def _cell(text: str, limit: int | None = 400) -> str:
+    """A Markdown table cell: one line, pipes escaped; the bot's own words cut at `limit`."""
+    return " ".join(text.split()).replace("|", "\\|")[:limit]
 
 
 def _who(by: str | None) -> str:
@@ -51,23 +54,49 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+_NAME_END = re.compile(r" \(| - | since \d| resolved at \d| \[")  # what follows an alert's name in its line
+_FP = re.compile(r" \[fp ([0-9A-Za-z]+)\]$")
+
+
 def impact_window(incident: Incident, timeline: Sequence[TimelineEntry],
                   report: Report | None) -> tuple[datetime, datetime | None]:
-    """From the earliest sign of trouble (the first error a finding saw, the first alert, the opening)
-    to the last alert's resolution, else the close; None while it goes on."""
-    starts = [_aware(incident.opened_at)]
-    starts += [_aware(e.at) for e in timeline if e.kind == "alert" and e.text.startswith("firing")]
-    if report is not None:
-        starts += [_aware(f.first_seen) for f in report.findings
-                   if f.first_seen is not None and SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[Severity.ERROR]]
-    start = min(starts)
+    """When the trouble began and ended, as the evidence says, not when the bot wrote it down.
+
+    An incident with alerts: from the earliest alert's own startsAt to the latest endsAt once every
+    alert resolved; None (ongoing) while one still fires, even after the close. Without alerts: from
+    the first time a finding (error or worse) saw its error, else the opening, to the close; None
+    while it is open. Entries written before alerts carried their times fall back to their own time."""
     alerts = [e for e in timeline if e.kind == "alert"]
-    end: datetime | None = None
-    if alerts and alerts[-1].text.startswith("resolved"):
-        end = _aware(alerts[-1].at)
-    elif incident.closed_at is not None:
-        end = _aware(incident.closed_at)
-    return start, end
+    firing = [e for e in alerts if e.text.startswith("firing")]
+    if firing:
+        start = min(tagged_time(e.text) or _aware(e.at) for e in firing)
+        last: dict[str, TimelineEntry] = {}
+        for n, entry in enumerate(alerts):
+            match = _FP.search(entry.text)
+            last[match.group(1) if match else f"#{n}"] = entry
+        if any(e.text.startswith("firing") for e in last.values()):
+            return start, None
+        resolved = [e for e in alerts if e.text.startswith("resolved")]
+        end = max(tagged_time(e.text) or _aware(e.at) for e in resolved)
+        return start, max(start, end)
+    starts = []
+    if report is not None:
+        starts = [_aware(f.first_seen) for f in report.findings
+                  if f.first_seen is not None and SEVERITY_ORDER[f.severity] <= SEVERITY_ORDER[Severity.ERROR]]
+    start = min(starts) if starts else _aware(incident.opened_at)
+    if incident.closed_at is None:
+        return start, None
+    return start, max(start, _aware(incident.closed_at))
+
+
+def _end(incident: Incident, timeline: Sequence[TimelineEntry], end: datetime | None) -> str:
+    if end is not None:
+        return _utc(end)
+    alerted = any(e.kind == "alert" for e in timeline)
+    if incident.closed_at is not None:
+        return f"not reached: {'an alert was still firing' if alerted else 'no end recorded'} " \
+               f"when the incident closed at {_utc(incident.closed_at)}"
+    return "ongoing (an alert is still firing)" if alerted else "ongoing (the incident is open)"
 
 
 def _summary(incident: Incident, timeline: Sequence[TimelineEntry], report: Report | None) -> list[str]:
@@ -79,7 +108,7 @@ def _summary(incident: Incident, timeline: Sequence[TimelineEntry], report: Repo
                      + (f": {incident.summary}" if incident.summary else ""))
     else:
         lines.append("- **Status** open")
-    alerts = {e.text.split(" [fp ")[0].split(" (")[0].removeprefix("firing ") for e in timeline
+    alerts = {_NAME_END.split(e.text.removeprefix("firing "), maxsplit=1)[0] for e in timeline
               if e.kind == "alert" and e.text.startswith("firing")}
     if alerts:
         lines.append(f"- **Alerts** {', '.join(sorted(alerts)[:10])}")
@@ -107,11 +136,23 @@ def _timeline(timeline: Sequence[TimelineEntry]) -> list[str]:
         if cut and i == MAX_TIMELINE // 2:
             rows.append(f"| … | | {cut} entries left out (the store holds them all) | |")
         rows.append(f"| {_utc(entry.at)} | {_cell(_who(entry.by))} | {_KIND.get(entry.kind, entry.kind)} | "
-                    f"{_cell(entry.text)} |")
+                    f"{_cell(entry.text, None if entry.kind in _TYPED else 400)} |")
     return rows
 
 
-def _finding(n: int, finding: Finding) -> list[str]:
+def _seen(finding: Finding, captured: datetime) -> str:
+    """When the finding's error showed: a pattern finding knows its first time only, and was still in
+    the logs when the last run read them."""
+    if finding.first_seen and finding.last_seen:
+        return f"from {_utc(finding.first_seen)} to {_utc(finding.last_seen)}"
+    if finding.first_seen:
+        return f"since {_utc(finding.first_seen)}, still occurring when the last run read the logs ({_utc(captured)})"
+    if finding.last_seen:
+        return f"last at {_utc(finding.last_seen)}"
+    return ""
+
+
+def _finding(n: int, finding: Finding, captured: datetime) -> list[str]:
     out = [f"### {n}. {finding.title}", "",
            f"- **Severity** {finding.severity.value} · **count** {finding.count}"]
     if finding.pods:
@@ -119,8 +160,9 @@ def _finding(n: int, finding: Finding) -> list[str]:
                                                                     if len(finding.pods) > 10 else ""))
     if finding.containers:
         out.append(f"- **Containers** {', '.join(finding.containers[:10])}")
-    if finding.first_seen or finding.last_seen:
-        out.append(f"- **Seen** from {_utc(finding.first_seen)} to {_utc(finding.last_seen)}")
+    seen = _seen(finding, captured)
+    if seen:
+        out.append(f"- **Seen** {seen}")
     if finding.cause:
         out.append(f"- **Likely cause** {' '.join(finding.cause.split())}")
     if finding.fix:
@@ -184,8 +226,7 @@ def postmortem_markdown(incident: Incident, timeline: Sequence[TimelineEntry], r
              f"_Drafted by opsbot from the incident's thread on {_utc(now or datetime.now(UTC))}."
              " Edit before sharing._", "", "## Summary", ""]
     lines += _summary(incident, timeline, report)
-    lines += ["", "## Impact window", "", f"- **Start** {_utc(start)}",
-              f"- **End** {_utc(end) if end else 'ongoing'}"]
+    lines += ["", "## Impact window", "", f"- **Start** {_utc(start)}", f"- **End** {_end(incident, timeline, end)}"]
     if end is not None:
         lines.append(f"- **Duration** {_duration(start, end)}")
     lines += ["", "## Timeline", "", *_timeline(timeline)]
@@ -193,7 +234,7 @@ def postmortem_markdown(incident: Incident, timeline: Sequence[TimelineEntry], r
     findings = report.findings if report is not None else []
     if findings:
         for n, finding in enumerate(findings, start=1):
-            lines += _finding(n, finding)
+            lines += _finding(n, finding, report.started_at if report is not None else incident.opened_at)
     else:
         lines += ["No findings were recorded.", ""]
     lines += ["## Checklist: what was ticked, by whom", "", *_checklist(checklist)]

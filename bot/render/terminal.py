@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -14,6 +16,8 @@ from rich.text import Text
 from bot.models import ContainerKind, Finding, PodSnapshot, Report, Severity, StepStatus
 from bot.redact import redact
 from bot.render.terminal_changes import changes_renderables
+from bot.render.verdict import age, headline, stamp, status_word, top_finding, verdict, worst
+from bot.text import plural
 
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.ERROR: "red", Severity.WARNING: "yellow",
                   Severity.INFO: "cyan"}
@@ -21,21 +25,11 @@ STEP_MARK = {StepStatus.OK: "[green]✔[/]", StepStatus.FAILED: "[red]✘[/]", S
              StepStatus.SKIPPED: "[dim]–[/]", StepStatus.RUNNING: "[yellow]…[/]", StepStatus.PENDING: "[dim]·[/]"}
 
 
-def age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h{(s % 3600) // 60}m"
-    return f"{s // 86400}d"
-
-
 def when(ts: datetime | None) -> str:
+    """A moment with its age: "01:28:03 UTC (2h4m ago)", dated when it is not today."""
     if ts is None:
         return "-"
-    return f"{ts.astimezone(UTC):%H:%M:%S} ({age((datetime.now(UTC) - ts).total_seconds())} ago)"
+    return f"{stamp(ts, seconds=True)} ({age((datetime.now(UTC) - ts).total_seconds())} ago)"
 
 
 def _t(text: str) -> str:
@@ -80,10 +74,9 @@ def pods_table(report: Report) -> Table:
 
 def finding_panel(f: Finding, index: int) -> Panel:
     rows: list[RenderableType] = []
-    where = f"{f.count} hit{'s' if f.count != 1 else ''}"
+    where = plural(f.count, "hit")
     if f.pods:
-        where += f" in {len(f.pods)} pod{'s' if len(f.pods) != 1 else ''} ({_t(', '.join(f.pods[:3]))}" \
-                 f"{', …' if len(f.pods) > 3 else ''})"
+        where += f" in {plural(len(f.pods), 'pod')} ({_t(', '.join(f.pods[:3]))}{', …' if len(f.pods) > 3 else ''})"
     if f.containers:
         where += f" · containers: {_t(', '.join(f.containers))}"
     where += f" · first seen {when(f.first_seen)}"
@@ -169,28 +162,154 @@ def checklist_view(report: Report) -> Table:
     return table
 
 
+def _clock_ms(ts: datetime | None, today: date) -> str:
+    if ts is None:
+        return "-"
+    at = ts.astimezone(UTC)
+    return f"{at:%H:%M:%S.%f}"[:-3] if at.date() == today else f"{at:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+
+
 def trace_table(report: Report) -> Table:
     table = Table(title=f"Request {report.service}", title_justify="left")
-    for col in ("time", "service", "pod/container", "line"):
+    for col in ("time (UTC)", "service", "pod/container", "line"):
         table.add_column(col, no_wrap=col != "line")
+    today = datetime.now(UTC).date()
     for hit in report.trace:
-        ts = f"{hit.ts.astimezone(UTC):%H:%M:%S.%f}"[:-3] if hit.ts else "-"
+        ts = _clock_ms(hit.ts, today)
         style = "red" if any(word in hit.text for word in ("ERROR", "Error", "error=")) else ""
         table.add_row(ts, hit.service, f"{hit.pod}/{hit.container}", Text(redact(hit.text), style=style))
     return table
 
 
-def render_report(report: Report, console: Console) -> None:
-    d = report.deployment
-    head = f"[bold]opsbot · {report.kind} {report.service}[/]  namespace [cyan]{report.namespace}[/]"
+class LiveSteps:
+    """The step list while a playbook runs (shown with rich's Live on a terminal): each step as it
+    stands, how long the running ones have taken, and the Kubernetes calls still waiting for an
+    answer with how long they have waited, so that a cluster that does not answer is seen as such.
+    `calls` says which calls wait (what, since when on `clock`)."""
+
+    def __init__(self, calls: Callable[[], list[tuple[str, float]]], *, timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.calls = calls
+        self.timeout = timeout
+        self.clock = clock
+        self.report: Report | None = None
+        self.began: dict[str, float] = {}
+
+    async def update(self, report: Report) -> None:
+        """The engine's progress callback: remember the report, and when each step started running."""
+        now = self.clock()
+        for step in report.steps:
+            if step.status is StepStatus.RUNNING:
+                self.began.setdefault(step.name, now)
+        self.report = report
+
+    def __rich__(self) -> RenderableType:
+        now = self.clock()
+        table = Table(show_header=False, box=None, padding=(0, 1))
+        if self.report is None:
+            table.add_row(STEP_MARK[StepStatus.RUNNING], "starting", "")
+        for step in self.report.steps if self.report else []:
+            if step.status is StepStatus.RUNNING:
+                took = f"[yellow]{now - self.began.get(step.name, now):.1f}s[/]"
+                table.add_row(STEP_MARK[step.status], step.title, took)
+            else:
+                done = f"[dim]{step.duration_ms / 1000:.2f}s[/]" if step.duration_ms else ""
+                table.add_row(STEP_MARK[step.status], f"[dim]{escape(step.title)}[/]", done)
+        limit = f" of {self.timeout:g}s" if self.timeout else ""
+        for what, since in self.calls()[:6]:
+            table.add_row("", f"[yellow]waiting {now - since:.1f}s{limit}[/] for the cluster: {_t(what)}", "")
+        return table
+
+
+STATUS_STYLE = {"Investigating": "bold yellow", "No known problem found": "bold green", "Incomplete": "bold yellow",
+                "No log line carries this id": "bold yellow"}
+
+
+def _status(report: Report) -> Text:
+    top = worst(report)
+    style = SEVERITY_STYLE[top] if top is not None else STATUS_STYLE.get(status_word(report), "bold")
+    return Text(status_word(report).upper(), style=f"bold {style}".replace("bold bold", "bold"))
+
+
+def _where(report: Report) -> str:
+    """`namespace taskflow (from the catalogue) · context prod`: where it looked, and why there."""
+    where = f"namespace [cyan]{escape(report.namespace)}[/]"
+    if report.namespace_source:
+        where += f" [dim](from {escape(report.namespace_source)})[/]"
     if report.context:
-        head += f"  context [cyan]{report.context}[/]"
+        where += f" · context [cyan]{escape(report.context)}[/]"
+    return where
+
+
+def verdict_lines(report: Report) -> list[Text]:
+    """The top of every terminal report: the status word and the top finding, the counts, where."""
+    first = _status(report).append(f" · {report.kind} {report.service}", style="bold")
+    lines = [first]
+    top = headline(report, command=False)
+    if top:
+        lines.append(Text(redact(top), style=SEVERITY_STYLE[top_finding(report).severity]))  # type: ignore[union-attr]
+    lines.append(Text(verdict(report)))
+    place = _where(report)
+    d = report.deployment
     if d is not None:
-        head += f"\n{d.ready_replicas}/{d.replicas} ready · revision {d.revision or '?'}"
+        place += f" · {d.ready_replicas}/{d.replicas} ready · revision {d.revision or '?'}"
         if d.commit:
-            head += f" · commit {d.commit[:7]}"
-    head += f" · {report.steps_done}/{len(report.steps)} steps in {report.duration_ms / 1000:.2f}s"
-    console.print(Panel(Text.from_markup(head), border_style="blue"))
+            place += f" · commit {escape(d.commit[:7])}"
+    place += f" · {report.steps_done}/{plural(len(report.steps), 'step')} in {report.duration_ms / 1000:.2f}s"
+    lines.append(Text.from_markup(place, style="dim"))
+    return lines
+
+
+def summary_line(report: Report) -> Text:
+    """The last line of a report: the verdict again, so that it is on screen when the output ends."""
+    top = top_finding(report)
+    line = _status(report).append(f" · {report.kind} {report.service} in {report.namespace} · {verdict(report)}")
+    if top is not None:
+        line.append(f" · top: {redact(top.title)}")
+    return line
+
+
+def next_steps(report: Report, limit: int = 3) -> list[str]:
+    """The first next command of each of the most severe findings, each once."""
+    seen: dict[str, None] = {}
+    for f in report.findings:
+        for cmd in f.next_commands[:1]:
+            seen.setdefault(redact(cmd.command), None)
+        if len(seen) >= limit:
+            break
+    return list(seen)
+
+
+def render_brief(report: Report, console: Console) -> None:
+    """`--brief`: the verdict, one line a finding, the next steps, the summary; no tables."""
+    for line in verdict_lines(report):
+        console.print(line)
+    if report.findings:
+        console.print(Text(f"\nFindings ({len(report.findings)})", style="bold"))
+        for i, f in enumerate(report.findings, 1):
+            line = Text(f"{i:>2}. ").append(f"{f.severity.value:<8}", style=SEVERITY_STYLE[f.severity])
+            line.append(f" {redact(f.title)}" + (f" ×{f.count}" if f.count else ""))
+            console.print(line, no_wrap=True, overflow="ellipsis")
+    if report.kind == "trace" and report.trace:
+        console.print(Text(f"\nRequest path: {redact(verdict(report))}"))
+    commands = next_steps(report)
+    if commands:
+        console.print(Text("\nNext steps", style="bold"))
+        for command in commands:
+            console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)
+    if report.errors:
+        console.print(Text("\nSteps that failed", style="bold red"))
+        for err in report.errors:
+            console.print(Text(f"  {err.step}: {redact(err.message)}", style="red"), no_wrap=True, overflow="ellipsis")
+    console.print()
+    console.print(summary_line(report), no_wrap=True, overflow="ellipsis")
+
+
+def render_report(report: Report, console: Console, *, brief: bool = False) -> None:
+    if brief:
+        render_brief(report, console)
+        return
+    console.print(Panel(Group(*verdict_lines(report)), border_style="blue"))
     console.print(steps_table(report))
     if report.kind == "trace":
         if report.trace:
@@ -221,3 +340,5 @@ def render_report(report: Report, console: Console) -> None:
             console.print(Text.from_markup(f"  [red]{err.step}[/]: {_t(err.message)}"))
     if report.checklist:
         console.print(checklist_view(report))
+    console.print()
+    console.print(summary_line(report), no_wrap=True, overflow="ellipsis")

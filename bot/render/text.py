@@ -64,7 +64,10 @@ def user(who: str | None) -> str:
 
 
 def hhmm(at: datetime | None) -> str:
-    return at.strftime("%H:%M") if at else ""
+    """When someone did something: "14:05 UTC", dated when it was not today."""
+    from bot.render.verdict import stamp
+
+    return stamp(at) if at else ""
 
 
 def section(text: str, block_id: str | None = None) -> dict[str, Any]:

@@ -52,7 +52,11 @@ RelTime = Annotated[datetime, BeforeValidator(_resolve_time)]
 
 def relative(ts: datetime, now: datetime) -> str:
     """`ts` as an offset from `now` in the scenario syntax, to the microsecond: `-1h2m3.25s`, `now`."""
-    micros = round((ts - now) / timedelta(microseconds=1))
+    return offset(round((ts - now) / timedelta(microseconds=1)))
+
+
+def offset(micros: int) -> str:
+    """A number of microseconds as an offset in the scenario syntax: `-1h2m3.25s`, `now`."""
     if micros == 0:
         return "now"
     sign, micros = ("-" if micros < 0 else "+"), abs(micros)

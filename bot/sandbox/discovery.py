@@ -68,3 +68,15 @@ KINDS = {
 def resource_list(group_version: str) -> dict[str, Any]:
     resources_ = [{"verbs": ["get", "list"], **r} for r in _RESOURCES[group_version]]
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources_}
+
+
+def served_names() -> frozenset[str]:
+    """Every name kubectl may use for a resource the sandbox serves: plural, singular, short, kind."""
+    names: set[str] = set()
+    for resources in _RESOURCES.values():
+        for r in resources:
+            if "/" in r["name"]:
+                continue
+            names.update([r["name"], r.get("singularName") or "", r["kind"].lower(), *r.get("shortNames", [])])
+    names.discard("")
+    return frozenset(names)

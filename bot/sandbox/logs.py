@@ -30,12 +30,14 @@ class RenderedLog:
             seconds: dict[int, str] = {}
             out = []
             for ts, text in zip(self.times, self.lines, strict=True):
-                whole = int(ts)
+                # to the nearest microsecond: a float epoch holds 1234.5678 as 1234.56779999..., and a
+                # cut would move every replayed line back a microsecond per snapshot of a snapshot
+                whole, micros = divmod(round(ts * 1_000_000), 1_000_000)
                 prefix = seconds.get(whole)
                 if prefix is None:
                     prefix = seconds[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
                 # kubelet's fixed 9-digit fraction (timeFormatOut in kuberuntime_logs.go)
-                out.append(f"{prefix}.{int((ts - whole) * 1e6):06d}000Z {text}")
+                out.append(f"{prefix}.{micros:06d}000Z {text}")
             self._stamped = out
         return self._stamped
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -25,7 +26,14 @@ from bot.sandbox.clock import RelTime, parse_recorded
 SCENARIO_VERSION = 1  # the format this opsbot reads and writes; a file without `version:` is taken as 1
 
 
-class BackgroundLine(BaseModel):
+class _Spec(BaseModel):
+    """Every entry of a scenario: a key it does not know is an error naming it (a typo such as
+    `deploymens:` must not replay an empty cluster without a word)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackgroundLine(_Spec):
     """A harmless (or recurring) log line, picked at random by weight. `${ms}`-style placeholders
     are filled per line: ms, slow_ms, ip, req, n, task, user, worker."""
 
@@ -33,14 +41,14 @@ class BackgroundLine(BaseModel):
     weight: float = Field(1.0, gt=0)
 
 
-class LogEntry(BaseModel):
+class LogEntry(_Spec):
     """A line (or a multi-line block such as a traceback) at a given time."""
 
     at: RelTime
     text: str
 
 
-class LogSpec(BaseModel):
+class LogSpec(_Spec):
     lines: int = Field(0, ge=0, description="How many background lines to spread over the window")
     start: RelTime | None = Field(None, description="Window start; unset: when the container started")
     end: RelTime | None = Field(None, description="Window end; unset: now (or when the container died)")
@@ -61,7 +69,7 @@ class LogSpec(BaseModel):
         return value
 
 
-class ContainerSpec(BaseModel):
+class ContainerSpec(_Spec):
     name: str
     image: str
     ports: list[int] = Field(default_factory=list)
@@ -71,7 +79,7 @@ class ContainerSpec(BaseModel):
     )
 
 
-class ContainerState(BaseModel):
+class ContainerState(_Spec):
     """Per-pod state of one container; anything unset takes the healthy default."""
 
     restarts: int = Field(0, ge=0)
@@ -93,21 +101,21 @@ class ContainerState(BaseModel):
     previous_log_error: str | None = Field(None, description="The API refuses the previous log with this message")
 
 
-class PodSpec(BaseModel):
+class PodSpec(_Spec):
     name: str
     created: RelTime
     node: str = "node-a"
     ip: str | None = None
     containers: dict[str, ContainerState] = Field(default_factory=dict)
-    phase: str | None = Field(None, description="Unset: Pending while an init container has not completed, "
-                                               "else Running")
+    phase: str | None = Field(None, description="Unset: Pending while an init container has not completed "
+                                               "(a native sidecar: not started, no app container ran), else Running")
     ready: bool | None = Field(None, description="Unset: every container ready")
     replicaset: str | None = Field(None, description="template_hash of an older ReplicaSet (replicasets) owning "
                                                     "this pod; unset: the current one")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels of this pod only, beside the template's")
 
 
-class ReplicaSetSpec(BaseModel):
+class ReplicaSetSpec(_Spec):
     """An older ReplicaSet of a Deployment (mid-rollout, or kept by revisionHistoryLimit)."""
 
     template_hash: str = Field(pattern=r"^[a-z0-9]{5,10}$")
@@ -117,7 +125,7 @@ class ReplicaSetSpec(BaseModel):
     images: dict[str, str] = Field(default_factory=dict, description="container -> image, where they differ")
 
 
-class DeploymentStatusSpec(BaseModel):
+class DeploymentStatusSpec(_Spec):
     """What the Deployment's status says, when it is not what its pods add up to (a snapshot keeps it)."""
 
     ready_replicas: int | None = Field(None, ge=0)
@@ -125,14 +133,14 @@ class DeploymentStatusSpec(BaseModel):
     available_replicas: int | None = Field(None, ge=0)
 
 
-class DaprComponentSpec(BaseModel):
+class DaprComponentSpec(_Spec):
     name: str
     type: str = Field(description="pubsub.redis, state.postgresql...")
     version: str = "v1"
     scopes: list[str] = Field(default_factory=list, description="App ids that load it; empty: every app")
 
 
-class DaprSubscriptionSpec(BaseModel):
+class DaprSubscriptionSpec(_Spec):
     pubsub: str
     topic: str
     route: str
@@ -140,7 +148,7 @@ class DaprSubscriptionSpec(BaseModel):
     kind: Literal["DECLARATIVE", "PROGRAMMATIC"] = "PROGRAMMATIC"
 
 
-class DeploymentSpec(BaseModel):
+class DeploymentSpec(_Spec):
     name: str
     namespace: str
     replicas: int = Field(1, ge=0)
@@ -176,7 +184,7 @@ class DeploymentSpec(BaseModel):
         return self
 
 
-class EventSpec(BaseModel):
+class EventSpec(_Spec):
     type: Literal["Normal", "Warning"] = "Warning"
     reason: str
     message: str
@@ -202,14 +210,14 @@ RunConclusion = Literal["success", "failure", "skipped", "cancelled", "timed_out
                         "stale", "startup_failure"]
 
 
-class StepSpec(BaseModel):
+class StepSpec(_Spec):
     name: str
     conclusion: Literal["success", "failure", "skipped", "cancelled"] | None = "success"
     status: Literal["queued", "in_progress", "completed"] = "completed"
     seconds: float = 5.0
 
 
-class JobSpec(BaseModel):
+class JobSpec(_Spec):
     id: int
     name: str
     status: Literal["queued", "in_progress", "completed"] = "completed"
@@ -218,7 +226,7 @@ class JobSpec(BaseModel):
     log: str = ""
 
 
-class RunSpec(BaseModel):
+class RunSpec(_Spec):
     id: int
     run_number: int
     workflow: str = Field(description="Workflow file name, e.g. deploy.yml")
@@ -234,19 +242,19 @@ class RunSpec(BaseModel):
     jobs: list[JobSpec] = Field(default_factory=list)
 
 
-class WorkflowSpec(BaseModel):
+class WorkflowSpec(_Spec):
     id: int
     name: str
     file: str
 
 
-class RepoSpec(BaseModel):
+class RepoSpec(_Spec):
     full_name: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
     workflows: list[WorkflowSpec] = Field(default_factory=list)
     runs: list[RunSpec] = Field(default_factory=list)
 
 
-class ServiceHint(BaseModel):
+class ServiceHint(_Spec):
     """How the scenario's services map to repos and workflows (the bot's service catalogue in demo)."""
 
     namespace: str
@@ -257,7 +265,7 @@ class ServiceHint(BaseModel):
     deployment: str | None = None
 
 
-class CaptureSpec(BaseModel):
+class CaptureSpec(_Spec):
     """Where a snapshot was taken (`opsbot snapshot`): what to replay it with."""
 
     service: str
@@ -267,7 +275,7 @@ class CaptureSpec(BaseModel):
     by: str = "opsbot snapshot"
 
 
-class ExpectSpec(BaseModel):
+class ExpectSpec(_Spec):
     """What `opsbot eval` checks a scenario's report against."""
 
     service: str = Field(description="The service the playbook is run for")
@@ -280,7 +288,7 @@ class ExpectSpec(BaseModel):
         "signature of the top finding")
 
 
-class Scenario(BaseModel):
+class Scenario(_Spec):
     version: int = SCENARIO_VERSION
     name: str
     description: str = ""
@@ -316,6 +324,33 @@ class ScenarioError(ConfigError):
         self.args = (f"scenario {origin}: {problem}",)
 
 
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the entry at `loc` takes (for an unknown key's error): the model's fields, found by
+    walking the field types along the path."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:  # a dict's key (a container's name, a service's): the value's model
+            continue
+        model = _model_in(field.annotation)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [name for name in model.model_fields if name != "loaded_at"]
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel inside `list[X]`, `dict[str, X]`, `X | None`; else the annotation itself."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
 def _entry(data: Any, loc: tuple[int | str, ...]) -> str:
     """The named entries along an error's path: `deployment taskflow-api, pod taskflow-api-x2kq9`."""
     names, node = [], data
@@ -337,6 +372,12 @@ _ENTRY_KIND = {"deployments": "deployment", "pods": "pod", "containers": "contai
 def validate_scenario(data: Any, now: datetime, origin: str) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(origin, "a scenario file must be a YAML mapping")
+    version = data.get("version", SCENARIO_VERSION)
+    if version != SCENARIO_VERSION:  # before the rest: a newer format's other keys are not typos
+        raise ScenarioError(origin, f"version: unsupported version {str(version)[:20]}: this opsbot reads "
+                                    f"version {SCENARIO_VERSION} (docs/scenarios.md)")
+    if "loaded_at" in data:
+        raise ScenarioError(origin, "loaded_at: unknown key (set when the file is loaded, never in it)")
     data = {**data, "loaded_at": now}
     try:
         return Scenario.model_validate(data, context={"now": now})
@@ -344,6 +385,8 @@ def validate_scenario(data: Any, now: datetime, origin: str) -> Scenario:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key; known here: {', '.join(_known_keys(tuple(first['loc'][:-1])))}"
         raise ScenarioError(origin, f"{where}{_entry(data, tuple(first['loc']))}: {message}") from None
 
 
@@ -353,13 +396,20 @@ def scenario_names() -> list[str]:
 
 
 def load_scenario(name_or_path: str = "taskflow", *, now: datetime | None = None) -> Scenario:
-    """A packaged scenario by name (`taskflow`) or a YAML file by path, with relative times resolved."""
-    now = now or datetime.now(UTC)
+    """A packaged scenario by name (`taskflow`) or a YAML file by path, with relative times resolved
+    against `now`, in whole seconds: Kubernetes writes object times to the second, and a snapshot of
+    the replay (whose offsets count from here) then gives back the offsets it was loaded with."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise NotFoundError(f"scenario file {name_or_path} does not exist")
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, origin = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(str(path), f"not UTF-8 text (byte {exc.start}): a scenario is a YAML file") from None
+        except OSError as exc:
+            raise ScenarioError(str(path), f"cannot read it: {exc.strerror}") from None
     else:
         resource = resources.files("bot.sandbox").joinpath("scenarios", f"{name_or_path}.yaml")
         if not resource.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
 import threading
@@ -196,6 +197,13 @@ def serve_forever(scenario: str = "taskflow", host: str = "127.0.0.1", port: int
     async def main() -> None:
         sandbox = Sandbox(loaded, host=host, port=port)
         await sandbox.start()
+        # Ctrl-C and SIGTERM (kill, a service manager) end it the same way: through the finally below,
+        # which removes the kubeconfig it wrote
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        config: Path | None = None
         try:
             config = sandbox.write_kubeconfig(Path(tempfile.gettempdir()) / f"opsbot-sandbox-{sandbox.port}.yaml")
             pod = next(
@@ -220,9 +228,12 @@ def serve_forever(scenario: str = "taskflow", host: str = "127.0.0.1", port: int
             )
             print(f"  curl {sandbox.github_url}/repos/acme/taskflow/actions/runs")
             print("Ctrl-C stops it.", flush=True)
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
+            if config is not None:
+                config.unlink(missing_ok=True)
             await sandbox.stop()
+        print("sandbox stopped", file=sys.stderr)
 
     try:
         asyncio.run(main())

@@ -26,30 +26,64 @@ def _since(ts: str | None, now: datetime) -> str:
 
 
 def _pod_row(pod: dict[str, Any], now: datetime) -> list[Any]:
+    """kubectl's printPod: the STATUS of the first init container not done (`Init:CrashLoopBackOff`,
+    `Init:Error`, `Init:0/2`) while the pod initializes, else of the app containers; a native sidecar
+    (restartPolicy Always) that started counts as a container, like the app's."""
     status = pod["status"]
     reason = status.get("reason") or status.get("phase", "Unknown")
-    restarts, ready, has_running = 0, 0, False
-    last_restart: str | None = None
+    spec_inits = {c["name"]: c for c in pod["spec"].get("initContainers", [])}
+    sidecars = {n for n, c in spec_inits.items() if c.get("restartPolicy") == "Always"}
     statuses = status.get("containerStatuses", [])
-    for cs in reversed(statuses):
-        restarts += cs.get("restartCount", 0)
+    total = len(pod["spec"].get("containers", [])) + len(sidecars)
+    restarts, ready, has_running, initializing = 0, 0, False, False
+    last_restart: str | None = None
+    side_last: str | None
+    side_restarts, side_last = 0, None  # of the native sidecars: what kubectl counts once initialized
+
+    def later(a: str | None, b: str | None) -> str | None:
+        return b if b and (a is None or b > a) else a
+
+    for i, cs in enumerate(status.get("initContainerStatuses", [])):
         finished = cs.get("lastState", {}).get("terminated", {}).get("finishedAt")
-        if finished and (last_restart is None or finished > last_restart):
-            last_restart = finished
+        restarts += cs.get("restartCount", 0)
+        last_restart = later(last_restart, finished)
+        if cs["name"] in sidecars:
+            side_restarts += cs.get("restartCount", 0)
+            side_last = later(side_last, finished)
         state = cs.get("state", {})
-        if state.get("waiting", {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif state.get("terminated", {}).get("reason"):
-            reason = state["terminated"]["reason"]
-        elif cs.get("ready") and "running" in state:
-            has_running = True
-            ready += 1
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated is not None and terminated.get("exitCode") == 0:
+            continue
+        if cs["name"] in sidecars and cs.get("started"):
+            ready += bool(cs.get("ready"))
+            continue
+        if terminated is not None:
+            reason = "Init:" + (terminated.get("reason") or f"ExitCode:{terminated.get('exitCode')}")
+        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(spec_inits)}"
+        initializing = True
+        break
+    if not initializing or pod_condition(pod, "Initialized"):
+        restarts, last_restart = side_restarts, side_last
+        for cs in reversed(statuses):
+            restarts += cs.get("restartCount", 0)
+            last_restart = later(last_restart, cs.get("lastState", {}).get("terminated", {}).get("finishedAt"))
+            state = cs.get("state", {})
+            if state.get("waiting", {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif "terminated" in state:
+                reason = state["terminated"].get("reason") or f"ExitCode:{state['terminated'].get('exitCode')}"
+            elif cs.get("ready") and "running" in state:
+                has_running = True
+                ready += 1
     if reason == "Completed" and has_running:
         reason = "Running" if pod_condition(pod, "Ready") else "NotReady"
     restarts_cell = f"{restarts} ({_since(last_restart, now)} ago)" if last_restart else str(restarts)
     return [
         pod["metadata"]["name"],
-        f"{ready}/{len(statuses)}",
+        f"{ready}/{total}",
         reason,
         restarts_cell,
         _since(pod["metadata"]["creationTimestamp"], now),

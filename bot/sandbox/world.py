@@ -358,9 +358,16 @@ class World:
             self.dapr[(ns, spec.name)] = _dapr_pod(self.scenario, dep, built)
         statuses = [_container_status(c, spec.name) for c in built.values() if not c.init]
         init_statuses = [_container_status(c, spec.name) for c in built.values() if c.init]
-        # a plain init container must have completed; a native sidecar (restartPolicy Always) keeps running
-        initialized = all(s["state"].get("terminated", {}).get("exitCode") == 0
-                          for s, c in zip(init_statuses, dep.init_containers, strict=True) if not c.restart_policy)
+        # A plain init container must have completed, a native sidecar (restartPolicy Always) must have
+        # started: one crash-looping before the app containers ever ran keeps the pod Pending
+        # (kubectl: Init:CrashLoopBackOff). Once the app containers ran, the pod had initialized, and a
+        # sidecar crashing later leaves it Running, as the kubelet does.
+        app_ran = any(s["state"].get("running") is not None or s["state"].get("terminated") is not None
+                      or s["lastState"] for s in statuses)
+        initialized = all(
+            s["state"].get("terminated", {}).get("exitCode") == 0 if not c.restart_policy
+            else s["started"] or app_ran
+            for s, c in zip(init_statuses, dep.init_containers, strict=True))
         all_ready = spec.ready if spec.ready is not None else (initialized and all(s["ready"] for s in statuses))
         scheduled = rfc3339(spec.created)
         ready_since = rfc3339(max(c.started for c in built.values()) + timedelta(seconds=5))

@@ -47,10 +47,11 @@ class AsyncIncidentStore:
         context: str | None,
         opened_by: str,
         checklist: list[ChecklistItem],
+        status: str = "open",
     ) -> Incident:
         return await self._run(
             self.store.open_incident, channel=channel, thread_ts=thread_ts, service=service, namespace=namespace,
-            context=context, opened_by=opened_by, checklist=checklist,
+            context=context, opened_by=opened_by, checklist=checklist, status=status,
         )
 
     async def get_incident(self, channel: str, thread_ts: str) -> Incident | None:
@@ -61,6 +62,9 @@ class AsyncIncidentStore:
 
     async def list_incidents(self, *, channel: str | None = None, status: str | None = "open") -> list[Incident]:
         return await self._run(self.store.list_incidents, channel=channel, status=status)
+
+    async def promote(self, incident_id: int, *, by: str) -> Incident:
+        return await self._run(self.store.promote, incident_id, by=by)
 
     async def reopen_incident(self, incident_id: int, *, by: str) -> Incident:
         return await self._run(self.store.reopen_incident, incident_id, by=by)

@@ -28,7 +28,7 @@ from bot.models import BOT_USER, ChecklistItem, Incident, Report, TimelineEntry
 from bot.redact import redact
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-STATUSES = ("open", "closed")
+STATUSES = ("open", "closed", "report")  # report: a thread opsbot fills that is not an incident
 
 
 def _now() -> datetime:
@@ -163,10 +163,13 @@ class IncidentStore:
         context: str | None,
         opened_by: str,
         checklist: list[ChecklistItem],
+        status: str = "open",
     ) -> Incident:
         """Open the incident of a thread; for a thread that already has one, merge the checklist
         into it and return it (so a repeated command never fails or duplicates). The subject (a
-        service, or a traced correlation id) is stored redacted, as everything typed or logged."""
+        service, or a traced correlation id) is stored redacted, as everything typed or logged.
+        `status="report"`: the thread is recorded (its messages, checklist and buttons work) but is no
+        incident: /incident never lists, closes or answers about it, until `promote` makes it one."""
         service = redact(service)
         with self._write() as conn:
             row = conn.execute(
@@ -176,14 +179,15 @@ class IncidentStore:
                 now = _iso(_now())
                 cursor = conn.execute(
                     "INSERT INTO incidents (channel, thread_ts, service, namespace, context, status,"
-                    " opened_by, opened_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
-                    (channel, thread_ts, service, namespace, context, opened_by, now),
+                    " opened_by, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (channel, thread_ts, service, namespace, context, status, opened_by, now),
                 )
                 incident_id = int(cursor.lastrowid or 0)
-                conn.execute(
-                    "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'open', ?, ?)",
-                    (incident_id, now, f"opened for {service} in {namespace}", opened_by),
-                )
+                if status == "open":
+                    conn.execute(
+                        "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'open', ?, ?)",
+                        (incident_id, now, f"opened for {service} in {namespace}", opened_by),
+                    )
             else:
                 incident_id = int(row[0])
             self._merge_checklist(conn, incident_id, checklist)
@@ -215,6 +219,23 @@ class IncidentStore:
         sql = "SELECT * FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
         return [self._incident(r) for r in self._read(sql + " ORDER BY id DESC", tuple(params))]
 
+    def promote(self, incident_id: int, *, by: str) -> Incident:
+        """Make a report thread an incident (a /debug in it found its service); an incident stays as it is."""
+        with self._write() as conn:
+            row = conn.execute("SELECT status, service, namespace FROM incidents WHERE id = ?",
+                               (incident_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"incident #{incident_id} does not exist")
+            if row[0] == "report":
+                now = _iso(_now())
+                conn.execute("UPDATE incidents SET status = 'open', opened_at = ?, opened_by = ? WHERE id = ?",
+                             (now, by, incident_id))
+                conn.execute(
+                    "INSERT INTO timeline (incident_id, at, kind, text, by) VALUES (?, ?, 'open', ?, ?)",
+                    (incident_id, now, f"opened for {row[1]} in {row[2]}", by),
+                )
+        return self.incident(incident_id)
+
     def reopen_incident(self, incident_id: int, *, by: str) -> Incident:
         """Open a closed incident again (its checklist and timeline go on where they were)."""
         with self._write() as conn:
@@ -223,6 +244,8 @@ class IncidentStore:
                 raise NotFoundError(f"incident #{incident_id} does not exist")
             if row[0] == "open":
                 raise UsageError(f"incident #{incident_id} is open already")
+            if row[0] == "report":
+                raise UsageError(f"#{incident_id} is a report thread, not an incident")
             conn.execute("UPDATE incidents SET status = 'open', closed_by = NULL, closed_at = NULL WHERE id = ?",
                          (incident_id,))
             conn.execute(
@@ -242,6 +265,8 @@ class IncidentStore:
                 raise NotFoundError(f"incident #{incident_id} does not exist")
             if row[0] == "closed":
                 raise UsageError(f"incident #{incident_id} is already closed (by {row[1]})")
+            if row[0] == "report":
+                raise UsageError(f"#{incident_id} is a report thread, not an incident: there is nothing to close")
             now = _iso(_now())
             conn.execute(
                 "UPDATE incidents SET status = 'closed', closed_by = ?, closed_at = ?, summary = ?"

@@ -21,13 +21,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.alertmanager import Alert, Target, describe
+from bot.alertmanager import Alert, Target, describe, when_tag
 from bot.commands import ServiceCommand
 from bot.config import Settings
 from bot.errors import OpsbotError
 from bot.models import BOT_USER, SEVERITY_ORDER, FileSnippet, Incident, Message, Report, Severity
 from bot.redact import redact
-from bot.render.alerts import AlertChange, alert_lines_message, close_offer_message, still_wrong_message
+from bot.render.alerts import (
+    AlertChange,
+    alert_lines_message,
+    close_offer_message,
+    fired_again_message,
+    still_wrong_message,
+    unrouted_message,
+)
 from bot.render.text import clip
 from bot.threads.service import IncidentService
 from bot.threads.sink import ThreadSink
@@ -35,6 +42,7 @@ from bot.threads.sink import ThreadSink
 log = logging.getLogger(__name__)
 
 ALERT_USER = "alertmanager"  # `by` of what alerts did: opened a thread, fired, resolved
+MAX_TOLD = 10_000  # fingerprints of unrouted alerts already said in their channel (oldest forgotten first)
 BURST = 5  # posts a channel takes at once before the pace applies (Slack lets short bursts pass)
 _ENTRY = re.compile(r"^(firing|resolved) .* \[fp ([0-9A-Za-z]+)\]$", re.DOTALL)
 
@@ -127,8 +135,9 @@ class AlertThread:
 
 
 def timeline_text(status: str, alert: Alert) -> str:
-    """The timeline entry of an alert line; ends with its fingerprint, read back by `restore`."""
-    return f"{status} {clip(redact(describe(alert)), 600)} [fp {alert.fingerprint}]"
+    """The timeline entry of an alert line: when the alert itself says it started (or ended), for the
+    impact window; ends with its fingerprint, read back by `restore`."""
+    return f"{status} {clip(redact(describe(alert)), 600)}{when_tag(status, alert)} [fp {alert.fingerprint}]"
 
 
 def findings_stopped(report: Report) -> tuple[bool, str]:
@@ -157,6 +166,7 @@ class AlertDesk:
         self._sinks: dict[str, PacedSink] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._threads: dict[tuple[str, str], AlertThread] = {}
+        self._told: dict[str, None] = {}  # unrouted fingerprints said while they fire (insertion order)
 
     def sink(self, channel: str) -> PacedSink:
         if channel not in self._sinks:
@@ -169,6 +179,23 @@ class AlertDesk:
         for target, alerts in groups.items():
             sink = self.sink(target.channel)
             self.service.spawn(self._land(target, alerts), sink=sink, user=ALERT_USER, command="alert", count=False)
+
+    def unrouted(self, channel: str, alerts: list[Alert]) -> None:
+        """Alerts that name no service: one line in the channel for those that newly fire, so that no
+        alert goes unseen (a repeat says nothing; one that resolved and fires again is said again)."""
+        new: list[Alert] = []
+        for alert in alerts:
+            if alert.status == "resolved":
+                self._told.pop(alert.fingerprint, None)
+            elif alert.fingerprint not in self._told:
+                self._told[alert.fingerprint] = None
+                new.append(alert)
+        while len(self._told) > MAX_TOLD:
+            del self._told[next(iter(self._told))]
+        if new:
+            sink = self.sink(channel)
+            message = unrouted_message(new, self.settings.alerts.service_labels)
+            self.service.spawn(sink.post(message), sink=sink, user=ALERT_USER, command="alert", count=False)
 
     async def _land(self, target: Target, alerts: list[Alert]) -> None:
         try:
@@ -211,10 +238,16 @@ class AlertDesk:
             if opening and not any(e.kind == "debug" for e in entries):
                 self._debug(target, thread_ts=found.thread_ts)  # found, never debugged: run it there
         elif opening:
+            previous = next((i for i in await self.service.db.list_incidents(channel=target.channel, status="closed")
+                             if i.service == target.service), None)
             incident = await self._open(target)
             if incident is None:
                 return None
             thread = AlertThread(incident)
+            if previous is not None:  # a new thread, which says where the last one is
+                await self.service.db.add_timeline(incident.id, "related",
+                                                   f"follows incident #{previous.id}, closed", by=BOT_USER)
+                await self.sink(target.channel).post(fired_again_message(previous), thread_ts=incident.thread_ts)
         else:
             return None
         self._threads[key] = thread

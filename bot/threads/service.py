@@ -23,6 +23,7 @@ from bot.plumbing.metrics import COMMANDS
 from bot.redact import redact
 from bot.render import Message
 from bot.store import AsyncIncidentStore, IncidentStore
+from bot.text import plural
 from bot.threads.history import postmortem, record_run
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
@@ -121,7 +122,7 @@ class IncidentService(TaskSupervisor):
         )
         incident = await self.db.get_incident(sink.channel, thread_ts) if thread_ts else None
         baseline: Report | None = None  # /verify in a /debug thread: compare with what /debug saw
-        if incident is not None and incident.status == "open":
+        if incident is not None and incident.status in ("open", "report"):
             root_ts = incident.thread_ts
             if cmd.playbook == "verify":
                 seen: Report | None = await self.db.last_report(incident.id)
@@ -139,6 +140,10 @@ class IncidentService(TaskSupervisor):
                 context=context,
                 opened_by=user,
                 checklist=[],
+                # the thread is recorded (buttons, ticks) but only a /debug that finds its service opens an
+                # incident: a typo, a /verify or a /trace leaves none for someone to close. A caller that
+                # waits for the incident (`on_open`: an alert's thread) opens it at once.
+                status="open" if on_open is not None else "report",
             )
             if thread_ts is None:
                 await self.db.set_message(incident.id, "root", root_ts)
@@ -154,7 +159,8 @@ class IncidentService(TaskSupervisor):
         async def send_progress(message: Message) -> None:
             await sink.update(progress_ts, message)
 
-        updater = LatestOnly(send_progress)
+        # a run that ends within half a second shows its progress once, done (Slack's last update sooner)
+        updater = LatestOnly(send_progress, first_after=0.5)
 
         async def on_progress(current: Report) -> None:
             updater.submit(render.progress_message(current))
@@ -164,8 +170,8 @@ class IncidentService(TaskSupervisor):
                 self._waiting += 1
                 try:
                     queued = report.model_copy(deep=True)
-                    queued.steps[0].title = f"Queued behind {self._waiting} other investigation(s)"
-                    updater.submit(render.progress_message(queued))
+                    queued.steps[0].title = f"Queued behind {plural(self._waiting, 'other investigation')}"
+                    updater.submit(render.progress_message(queued), now=True)
                     await self._runs.acquire()
                 finally:
                     self._waiting -= 1
@@ -197,34 +203,42 @@ class IncidentService(TaskSupervisor):
             raise Reported(exc) from exc
         # the final progress goes out in the background: findings never wait behind its edits
         finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
+        if cmd.playbook == "debug" and incident.status == "report":
+            incident = await self.db.promote(incident.id, by=user)
         incident = await self.db.incident(incident.id)
         if owns_root:
             # the report the root shows, kept for re-rendering it (on close, after a restart); a run
             # inside an existing thread (/trace or /verify in a /debug thread) leaves the root's own
             await self.db.save_report(incident.id, report)
             await sink.update(root_ts, render.root_message(incident, report, requested_by=user))
-            if cmd.playbook == "debug":
-                await self._keep_snapshot(incident, report)
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
-            ts = await sink.post(render.trace_message(report, since_seconds=cmd.since_seconds), thread_ts=root_ts)
+            # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
+            trace = await asyncio.to_thread(render.trace_message, report, since_seconds=cmd.since_seconds)
+            ts = await sink.post(trace, thread_ts=root_ts)
             await self.db.set_message(incident.id, "trace", ts)
-        for i, message in enumerate(render.findings_messages(report)):
+        for i, message in enumerate(await asyncio.to_thread(render.findings_messages, report)):
             ts = await sink.post(message, thread_ts=root_ts)
             await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self.db.set_checklist(incident.id, report.checklist)
         await record_run(self.db, incident.id, report)
-        lines = f"{len(report.trace)} line(s) carry {subject}, " if isinstance(cmd, TraceCommand) else ""
+        lines = f"{plural(len(report.trace), 'line')} with {subject}, " if isinstance(cmd, TraceCommand) else ""
         await self.db.add_timeline(
             incident.id,
             "findings",
-            f"{cmd.playbook}: {lines}{len(report.findings)} finding(s), {report.steps_done}/{len(report.steps)} steps",
+            f"{cmd.playbook}: {lines}{plural(len(report.findings), 'finding')}, "
+            f"{report.steps_done}/{plural(len(report.steps), 'step')}",
             by=BOT_USER,
         )
         await self.refresh_checklist(sink, incident)
         if owns_root and not isinstance(cmd, TraceCommand):
             # edits of the root do not notify: one reply that mentions who asked, with the verdict
             await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
+        if cmd.playbook == "debug" and (owns_root or (subject, namespace) == (incident.service, incident.namespace)):
+            # after the thread is complete: redacting and writing every log line read is CPU work
+            # that the person reading the thread should not wait for. A /debug of the incident's
+            # service typed in its thread refreshes the snapshot: /incident snapshot attaches the latest
+            await self._keep_snapshot(incident, report)
         await finishing
         return incident
 
@@ -240,7 +254,8 @@ class IncidentService(TaskSupervisor):
         `debug`/`verify`/`trace`) and never ended (`findings` or `error`). Each as (incident, the
         command again, who asked, whether it was the run that opened the thread)."""
         found = []
-        for incident in await self.db.list_incidents(status="open"):
+        threads = [*await self.db.list_incidents(status="open"), *await self.db.list_incidents(status="report")]
+        for incident in threads:
             entries = await self.db.timeline(incident.id)
             runs = [i for i, e in enumerate(entries) if e.kind in ("debug", "verify", "trace")]
             if not runs or any(e.kind in ("findings", "error") for e in entries[runs[-1] + 1:]):
@@ -326,9 +341,14 @@ class IncidentService(TaskSupervisor):
             incident: Incident = await self.db.incident(incident_id)
             if incident.channel != channel:
                 raise NotFoundError(f"incident #{incident_id} belongs to another channel")
+            if incident.status == "report":
+                raise NotFoundError(f"#{incident_id} is a report thread, not an incident")
             return incident
         if thread_ts is not None:
             found = await self.db.get_incident(channel, thread_ts)
+            if found is not None and found.status == "report":
+                raise UsageError("this thread is a report, not an incident: `/incident list` shows the open ones; "
+                                 "`/debug SERVICE` opens one")
             if found is not None:
                 return found
         open_here: list[Incident] = await self.db.list_incidents(channel=channel, status="open")

@@ -47,16 +47,26 @@ class LatestOnly:
     and rate-limits the rest), and only the last one matters. `finish` sends the final version (or
     nothing, when it is what was sent last) once the interval allows."""
 
-    def __init__(self, send: Callable[[Message], Awaitable[None]], *, interval: float = 1.0) -> None:
+    def __init__(self, send: Callable[[Message], Awaitable[None]], *, interval: float = 1.0,
+                 first_after: float = 0.0) -> None:
+        """`first_after`: no version but the final one goes out sooner than this after creation, so a
+        run that ends quickly costs one edit, at once, instead of a first one and the final one a
+        whole `interval` later."""
         self._send = send
         self._interval = interval
         self._pending: Message | None = None
         self._task: asyncio.Task[None] | None = None
         self._last = float("-inf")  # loop time of the last send
+        self._quiet_until = asyncio.get_running_loop().time() + first_after if first_after > 0 else float("-inf")
+        self._sleeping = False
         self.sent: Message | None = None
         self.sends = 0
 
-    def submit(self, message: Message) -> None:
+    def submit(self, message: Message, *, now: bool = False) -> None:
+        """`now`: this version goes out without waiting for `first_after` (what a person must see at
+        once, such as waiting in a queue); the interval between two sends still holds."""
+        if now:
+            self._no_more_quiet()
         self._pending = message
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
@@ -64,9 +74,13 @@ class LatestOnly:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending is not None:
-            wait = self._last + self._interval - loop.time()
+            wait = max(self._last + self._interval, self._quiet_until) - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)  # versions submitted meanwhile replace the pending one
+                self._sleeping = True
+                try:
+                    await asyncio.sleep(wait)  # versions submitted meanwhile replace the pending one
+                finally:
+                    self._sleeping = False
             message, self._pending = self._pending, None
             if message is None or message == self.sent:
                 continue
@@ -85,5 +99,11 @@ class LatestOnly:
     async def finish(self, message: Message) -> None:
         """Send the final version (replacing any pending one) and wait until it went out; nothing is
         sent when it is what went out last."""
-        self.submit(message)
+        self.submit(message, now=True)
         await self.flush()
+
+    def _no_more_quiet(self) -> None:
+        self._quiet_until = float("-inf")
+        if self._task is not None and self._sleeping and self._last == float("-inf"):
+            self._task.cancel()  # asleep until `first_after`, nothing sent yet: no need to wait
+            self._task = None

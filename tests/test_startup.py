@@ -1,0 +1,30 @@
+"""Start-up is part of every one-shot command: `opsbot --help` and `opsbot redact` import neither
+the settings (pydantic-settings), nor the models, nor the kubernetes client, nor the pattern
+table; each command imports what it needs when it runs. (The time itself is bench/README.md's.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("pydantic_settings", "bot.config", "bot.models", "kubernetes", "playbooks.patterns", "httpx", "asyncio")
+
+
+def _imported(code: str, stdin: str = "") -> set[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    done = subprocess.run([sys.executable, "-c", probe], input=stdin, capture_output=True, text=True, timeout=60,
+                          check=False)
+    return set(done.stderr.split())
+
+
+def test_the_cli_module_imports_nothing_heavy() -> None:
+    loaded = _imported("import bot.cli")
+    assert "bot.cli" in loaded
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_redact_runs_without_the_models_or_settings() -> None:
+    code = ("from bot.cli import app\ntry:\n    app(['redact'])\nexcept SystemExit:\n    pass")
+    loaded = _imported(code, stdin="password=hunter2\n")
+    assert "bot.redact" in loaded
+    assert not [m for m in ("pydantic_settings", "bot.config", "bot.models", "kubernetes") if m in loaded]
