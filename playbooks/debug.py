@@ -68,6 +68,9 @@ async def run_debug(
     async def path() -> str:
         return ev.path_evidence(await inv.fetch_path(tail=PATH_TAIL)) or ""
 
+    async def metrics() -> str:
+        return ev.metrics_evidence(await inv.fetch_metrics())
+
     async def dapr() -> str:
         summary = ev.dapr_evidence(await inv.fetch_dapr()) or ""
         if inv.dapr_failures:
@@ -109,6 +112,8 @@ async def run_debug(
         Step("runs", "GitHub Actions runs", runs, timeout=rt.settings.github.timeout + 1),
         Step("dapr", "Dapr components and subscriptions", dapr, needs=("pods",), timeout=t + 1),
         Step("path", "Services on the request path", path, timeout=t * 3),
+        Step("metrics", "Metrics (Prometheus, now vs an hour ago)", metrics,
+             timeout=rt.settings.prometheus.timeout * 2 + 1),
         Step("analysis", "Known bug patterns", analysis, needs=("pods",), after=("logs", "events", "runs", "dapr"),
              timeout=30),
     ]

@@ -104,6 +104,12 @@ async def run_verify(
     async def events() -> str:
         return ev.events_evidence(await inv.fetch_events()) or ""
 
+    async def metrics() -> str:
+        # now: the pods of the newest revision only (an old pod's last errors would hide the fix)
+        rollout = newest_rollout(inv.deployment)
+        current = [p.name for p in inv.pods or [] if rollout is not None and p.owner == rollout.replicaset]
+        return ev.metrics_evidence(await inv.fetch_metrics(pods_now=current))
+
     async def runs() -> str:
         got = await inv.fetch_runs()
         return f"{plural(len(got), 'run')}; latest: {got[0].conclusion or got[0].status}" if got else "no runs"
@@ -146,6 +152,9 @@ async def run_verify(
         Step("events", "Warning events since the rollout", events, needs=("deployment",), after=("pods",),
              timeout=t + 1),
         Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),
-        Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "events", "runs")),
+        Step("metrics", "Error rate (Prometheus)", metrics, after=("pods",),
+             timeout=rt.settings.prometheus.timeout * 2 + 1),
+        Step("analysis", "Verdict", analysis, needs=("deployment",),
+             after=("pods", "logs", "events", "runs", "metrics")),
     ]
     return await inv.run(steps, on_progress, evidence)

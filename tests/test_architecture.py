@@ -21,7 +21,7 @@ ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health
                 "bot.cli_runs")
 CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text",
         "bot.changes")
-GATEWAYS = ("bot.k8s", "bot.github", "bot.slack")
+GATEWAYS = ("bot.k8s", "bot.github", "bot.slack", "bot.prometheus")
 IO_LIBRARIES = ("kubernetes", "httpx", "aiohttp", "slack_sdk.web", "slack_bolt", "sqlite3", "sqlite_utils", "socket",
                 "urllib.request", "requests", "subprocess")
 
