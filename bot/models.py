@@ -208,6 +208,7 @@ class Finding(BaseModel):
     cause: str = ""
     fix: str = ""
     snippet: str | None = None
+    regression_test: str | None = None  # the pattern's test that keeps the bug from coming back
     evidence: list[str] = Field(default_factory=list)
     next_commands: list[NextCommand] = Field(default_factory=list)
     # an error outside the pattern table: its folded signature, the innermost stack frame, the last time

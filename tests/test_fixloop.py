@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.changes import Rollout
 from bot.models import DeploymentSnapshot, Finding, LogLine, LogSnapshot, PodSnapshot, WorkflowRun
 from playbooks.fixcheck import check_fix, windows
@@ -190,3 +192,36 @@ def test_verify_baseline_that_is_not_a_report_is_one_line_and_exit_2(tmp_path: P
     bad.write_text("{}")
     done = opsbot("verify", "taskflow-api", "--demo", "--baseline", str(bad))
     assert done.returncode == 2 and done.stderr.startswith("opsbot: ") and len(done.stderr.splitlines()) == 1
+
+
+def test_a_pattern_row_may_carry_a_regression_test_validated_at_load(tmp_path: Path) -> None:
+    from bot.errors import PatternFileError
+
+    row = ("patterns:\n  - id: my-leak\n    title: T\n    severity: error\n    match: ['leak']\n    cause: c\n"
+           "    fix: f\n    regression_test: |\n      def test_no_leak(client):\n          assert client.get('/').ok\n")
+    path = tmp_path / "mine.yaml"
+    path.write_text(row)
+    assert PatternTable.load(path).get("my-leak").regression_test == \
+        "def test_no_leak(client):\n    assert client.get('/').ok\n"
+    path.write_text(row.split("    regression_test")[0] + "    regression_test: ''\n")
+    with pytest.raises(PatternFileError, match="field 'regression_test'"):
+        PatternTable.load(path)
+    seed = PatternTable.default().get("sqlalchemy-pool-exhausted").regression_test
+    assert seed is not None and "def test_tasks_endpoint_under_load(client):" in seed
+
+
+def test_the_regression_test_is_shown_with_the_fix() -> None:
+    from bot.render import findings_messages
+
+    report = json.loads(opsbot("debug", "taskflow-api", "--demo", "--json").stdout)
+    pool = next(f for f in report["findings"] if f["pattern"] == "sqlalchemy-pool-exhausted")
+    assert "test_tasks_endpoint_under_load" in pool["regression_test"]
+    text = opsbot("debug", "taskflow-api", "--demo").stdout
+    assert text.index("fix") < text.index("regression test") < text.index("def test_tasks_endpoint_under_load")
+    from bot.models import Report
+
+    files = findings_messages(Report.model_validate(report))[0].files
+    details = next(f for f in files if f.filename.startswith("findings-")).content
+    assert "   regression test:\n      # the walkthrough's Step 4" in details
+    assert details.index("fix snippet:") < details.index("regression test:")
+    assert "What changed (times UTC)" in details and "run #411 by ben-ops" in details

@@ -138,7 +138,9 @@ def _details_file(report: Report, ordered: list[Finding]) -> FileSnippet:
             ("containers", ", ".join(f.containers) or None), ("first seen", when(f.first_seen)),
             ("last seen", when(f.last_seen)), ("innermost frame", f.frame),
             ("sample", indented([f.sample] if f.sample else [])), ("cause", f.cause), ("fix", f.fix),
-            ("fix snippet", indented([f.snippet] if f.snippet else [])), ("evidence", indented(f.evidence, "- ")),
+            ("fix snippet", indented([f.snippet] if f.snippet else [])),
+            ("regression test", indented([f.regression_test] if f.regression_test else [])),
+            ("evidence", indented(f.evidence, "- ")),
             ("next", indented([c.command for c in f.next_commands], "$ ")),
         ]
         head = f"{n}. [{f.severity.value}] {f.title}" + (f" x{f.count}" if f.count else "")
@@ -219,7 +221,8 @@ def findings_messages(report: Report) -> list[Message]:
         if shown < len(rest):
             text += f"\n… {len(rest) - shown} more"
         blocks.append(section(text))
-    blocks.append(context("All findings in full (evidence, fix snippets, every next command) in the file below."))
+    blocks.append(context("All findings in full (evidence, fix snippets, regression tests, every next command) "
+                          "in the file below."))
     messages = [Message(text=fallback, blocks=blocks, files=[_details_file(report, ordered)])]
     logs = _logs_file(report)
     if logs is not None:

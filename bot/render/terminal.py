@@ -88,6 +88,10 @@ def finding_panel(f: Finding, index: int) -> Panel:
         rows.append(Text.from_markup(f"[bold green]fix[/]  {_t(f.fix)}"))
     if f.snippet:
         rows.append(Syntax(redact(f.snippet).rstrip(), "python", theme="ansi_dark", background_color="default"))
+    if f.regression_test:  # the walkthrough's Step 4: a test that keeps the bug from coming back
+        rows.append(Text.from_markup("[bold green]regression test[/]"))
+        rows.append(Syntax(redact(f.regression_test).rstrip(), "python", theme="ansi_dark",
+                           background_color="default"))
     if len(f.evidence) > 1:
         rows.append(Text.from_markup("[bold]evidence[/]\n" + "\n".join(f"  • {_t(e)}" for e in f.evidence)))
     for cmd in f.next_commands:
