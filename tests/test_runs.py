@@ -171,3 +171,25 @@ async def test_slack_runs_watch_posts_the_end_of_the_run_in_the_thread(fake: Fak
             assert all(c.args["channel"] == CHANNEL for c in fake.calls_to("chat.postMessage"))
         finally:
             await stop_bot(bot)
+
+
+async def test_verify_in_a_debug_thread_compares_with_the_incidents_findings(fake: FakeSlack, tmp_path: Path) -> None:
+    """/verify in the thread gets the incident's /debug report as its baseline: here the same revision 12 is
+    still running, so what /debug saw is not a "before", and the fix is not confirmed: the thread says which
+    findings still occur."""
+    from tests.test_slackapp import debug_thread, event_body
+
+    settings = settings_for(fake, tmp_path / "opsbot.db")
+    async with open_runtime(settings, demo=True) as runtime:
+        bot: Bot = await start_bot(fake, settings, runtime)
+        try:
+            root = await debug_thread(bot)
+            await bot.event(event_body("<@U0BOT> verify taskflow-api", event_id="Ev0VERIFY", thread_ts=root["ts"]))
+            await bot.service.drain()
+            thread = json.dumps(thread_messages(bot, root["ts"]))
+            assert "Fix not confirmed" in thread and "still occurring since the rollout" in thread
+            assert "Database connection pool exhausted" in thread
+            assert "the incident's /debug saw this same revision" in thread  # the baseline reached /verify
+            assert "What changed" in thread and "run #411 by ben-ops" in thread  # /debug's onset block
+        finally:
+            await stop_bot(bot)

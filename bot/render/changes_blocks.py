@@ -27,6 +27,7 @@ def changes_blocks(report: Report) -> list[dict[str, Any]]:
         more = len(fix.comparisons) - len(rows)
         if more > 0:
             rows.append(f"… {more} more")
+        rows += [f"_{clean(note, 200)}_" for note in sorted({c.note for c in fix.comparisons if c.note})]
         blocks.append(section("\n".join([head + clean(fix.summary, 1200), *rows]), BlockId.FIX))
     metrics = metric_lines(report)
     if metrics:
