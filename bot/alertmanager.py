@@ -114,7 +114,8 @@ def authorized(header: str | None, settings: Settings) -> bool:
     # is read trimmed: compare the words, not the white space around them
     token = alerts.token.get_secret_value().strip() if alerts.token is not None else ""
     if scheme == "bearer" and token:
-        return hmac.compare_digest(value.encode(), token.encode())
+        # aiohttp hands undecodable header bytes over as surrogates: compare them too, never raise
+        return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), token.encode())
     if scheme == "basic" and alerts.username is not None and alerts.password is not None:
         try:
             decoded = base64.b64decode(value, validate=True)

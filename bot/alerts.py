@@ -94,6 +94,13 @@ def add_alert_routes(web_app: web.Application, desk: AlertDesk, settings: Settin
         desk.receive(groups)
         for channel, alerts in nameless.items():
             desk.unrouted(channel, alerts)
+        if notification.truncated_alerts:
+            log.warning("Alertmanager left out %d alert(s) of a group (max_alerts)", notification.truncated_alerts)
+            first = notification.alerts[0] if notification.alerts else None
+            channel = channel_of(first, settings) if first is not None else settings.alerts.channel
+            if channel is not None:
+                desk.truncated(channel, notification.group_key, notification.truncated_alerts,
+                               len(notification.alerts))
         COMMANDS.labels(command="alert", outcome="ok").inc()
         return _answer(200, accepted=len(notification.alerts) - unrouted, ignored=unrouted,
                        threads=len(groups))

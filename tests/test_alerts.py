@@ -28,6 +28,7 @@ from bot.slack import make_client
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from bot.threads.alerts import AlertDesk, ChannelPace
+from bot.threads.history import export_postmortem
 from tests.fakes.slack import FakeSlack
 from tests.test_slackapp import SECRET, actions_body, sign
 
@@ -409,6 +410,7 @@ def test_credentials_edge_cases(fake: FakeSlack, tmp_path: Path) -> None:
     assert not authorized("Basic " + base64.b64encode(f"am:{TOKEN}".encode()).decode(), both)
     assert not authorized(f"Basic {TOKEN}", both) and not authorized("Bearer pw", both)
     assert not authorized("Bearer " + "é" * 30, both)  # not ASCII: compared as bytes, refused
+    assert not authorized("Bearer \udcff\udcfe", both) and not authorized("Basic \udcff", both)  # raw bytes
 
 
 async def test_a_service_the_cluster_does_not_know_gets_a_thread_saying_so(stack: Stack) -> None:
@@ -452,3 +454,42 @@ async def test_an_alert_after_its_incident_closed_opens_a_new_thread_pointing_at
     assert [i.status for i in stack.store.list_incidents(status=None)] == ["open", "closed"]
     assert stack.store.incident(1).summary == "raised the pool size"  # the old one is left as it was
     assert any(e.kind == "related" and "#1" in e.text for e in stack.store.timeline(2))
+
+
+async def test_one_service_name_in_two_namespaces_is_two_incidents(stack: Stack) -> None:
+    """`cart` of the shop team and of the ops team: not the same incident (no catalogue entry
+    says where it lives, so each alert's namespace label does)."""
+    await stack.send(notification(alert("Slow", None, deployment="cart", namespace="shop", fp="5a"),
+                                  alert("Slow", None, deployment="cart", namespace="ops", fp="5b")))
+    await stack.service.drain()
+    opened = sorted((i.service, i.namespace) for i in stack.store.list_incidents())
+    assert opened == [("cart", "ops"), ("cart", "shop")]
+    await stack.send(notification(alert("Down", None, deployment="cart", namespace="shop", fp="5c")))
+    await stack.service.drain()
+    assert len(stack.store.list_incidents()) == 2  # the repeat of a namespace lands in its own thread
+
+
+async def test_a_group_alertmanager_cut_short_is_said_once(stack: Stack) -> None:
+    cut = {**notification(alert("HighErrorRate", fp="7a")), "truncatedAlerts": 40}
+    assert (await stack.send(cut)).status == 200
+    assert (await stack.send(cut)).status == 200  # resent at the next group_interval: said once
+    await stack.service.drain()
+    said = [r for r in stack.roots() if "left out 40 alert(s)" in r["text"]]
+    assert len(said) == 1 and "max_alerts" in said[0]["text"]
+
+
+async def test_an_alert_resolving_after_its_incident_closed_ends_the_impact_window(stack: Stack) -> None:
+    started = datetime.now(UTC) - timedelta(minutes=30)
+    firing = {**alert("HighErrorRate", fp="0000000000000ddd"), "startsAt": started.isoformat()}
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    stack.store.close_incident(1, by="U0BOB", summary="rolled back")
+    assert "not reached: an alert was still firing" in export_postmortem(stack.store, 1)
+    ended = datetime.now(UTC).replace(microsecond=0)
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": ended.isoformat()}))
+    await stack.service.drain()
+    assert len(stack.roots()) == 1 and stack.store.incident(1).status == "closed"  # no new thread, not reopened
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert "*resolved* HighErrorRate" in thread and "close it?" not in thread and "recheck" not in thread
+    assert f"- **End** {ended:%Y-%m-%d %H:%M:%S} UTC" in export_postmortem(stack.store, 1)

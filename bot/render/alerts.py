@@ -48,6 +48,13 @@ def unrouted_message(alerts: Sequence[Alert], service_labels: Sequence[str]) -> 
     return Message(text=clip(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(names), BlockId.ALERTS)])
 
 
+def truncated_message(left_out: int, shown: int) -> Message:
+    """Alertmanager cut a group's notification (its webhook_config's max_alerts): say how much is unseen."""
+    text = (f":warning: Alertmanager left out {left_out} alert(s) of a group (`max_alerts` in its webhook_config):"
+            f" opsbot saw only the {shown} it sent. Raise `max_alerts` (0: all) to see every one.")
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text)])
+
+
 def fired_again_message(previous: Incident) -> Message:
     """The first line of a new alert thread when the service's last incident here was closed."""
     closed = f" at {previous.closed_at:%Y-%m-%d %H:%M} UTC" if previous.closed_at else ""
