@@ -138,13 +138,13 @@ def load_scenario_file(path: Path | None) -> Scenario | None:
 
 
 async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | None, demo: bool,
-                    scenario: Scenario | None = None) -> Report:
+                    scenario: Scenario | None = None, baseline: Report | None = None) -> Report:
     from bot.runtime import open_runtime
     from playbooks.registry import run_command
 
     async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
         if not (sys.stdout.isatty() and sys.stderr.isatty()):  # piped or redirected: plain output only
-            return await run_command(rt, cmd, namespace=namespace, context=context)
+            return await run_command(rt, cmd, namespace=namespace, context=context, baseline=baseline)
         from rich.console import Console
         from rich.live import Live
 
@@ -153,7 +153,24 @@ async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | 
         # on a terminal, the steps live while calls are pending (on stderr, gone once the report prints)
         view = LiveSteps(rt.in_flight, timeout=rt.settings.kubernetes.timeout)
         with Live(view, console=Console(stderr=True), transient=True, refresh_per_second=4):
-            return await run_command(rt, cmd, namespace=namespace, context=context, on_progress=view.update)
+            return await run_command(rt, cmd, namespace=namespace, context=context, on_progress=view.update,
+                                     baseline=baseline)
+
+
+def load_baseline(path: Path | None) -> Report | None:
+    """A saved `opsbot debug --json`: what the findings were before the fix (bad file: one line, exit 2)."""
+    if path is None:
+        return None
+    from pydantic import ValidationError
+
+    from bot.models import Report
+
+    try:
+        return Report.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}", 2)
+    except ValidationError as exc:
+        fail(f"{path} is not an `opsbot debug --json` report ({exc.errors()[0]['msg']})", 2)
 
 
 @app.command()
@@ -191,11 +208,17 @@ def verify(
     demo: DemoOpt = False,
     as_json: JsonOpt = False,
     scenario: ScenarioOpt = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="A saved `opsbot debug SERVICE --json` from before the fix: the findings to compare "
+        "before and since the newest rollout", dir_okay=False)] = None,
     brief: BriefOpt = False,
 ) -> None:
-    """Deployment verification: rollout, restarts, pod age, which commit runs."""
+    """Deployment verification: rollout, restarts, pod age, which commit runs, and whether the findings
+    stopped since the newest rollout ("Error rate back to zero")."""
     world = load_scenario_file(scenario)
-    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world))
+    before = load_baseline(baseline)
+    report = run(lambda: _playbook(ServiceCommand(service, playbook="verify"), namespace, context, demo, world,
+                                   before))
     print_report(report, as_json, brief)
     if report.findings:
         raise typer.Exit(3)
@@ -340,8 +363,9 @@ def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
         fail(str(exc), 2)
 
 
-from bot import cli_snapshot  # noqa: E402  snapshot and eval
+from bot import cli_runs, cli_snapshot  # noqa: E402  `runs`; `snapshot` and `eval`
 from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
 
 cli_snapshot.register(app)
+cli_runs.register(app)
 app.add_typer(incident_app, name="incident")

@@ -11,7 +11,7 @@ from typing import Literal
 
 DEFAULT_SINCE_SECONDS = 3600  # /trace looks back one hour unless --since says otherwise
 # Commands that also work as the first word of a mention or of `/opsbot ...`.
-SUBCOMMANDS = ("debug", "verify", "trace", "incident")
+SUBCOMMANDS = ("debug", "verify", "trace", "incident", "runs")
 
 USAGE: dict[str, str] = {
     "/debug": "/debug SERVICE [-n NAMESPACE] [--cluster NAME]",
@@ -19,6 +19,7 @@ USAGE: dict[str, str] = {
     "/trace": "/trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]",
     "/incident": "/incident status | list | close [#ID] [summary] | reopen [#ID] | note [#ID] TEXT | snapshot [#ID]"
                  " | open",
+    "/runs": "/runs SERVICE [watch]",
     "/opsbot": "/opsbot help",
 }
 
@@ -29,6 +30,8 @@ HELP: dict[str, str] = {
     "/incident": "status of this channel's open incident, the open incidents, close one with a summary (posts a"
                  " postmortem draft), reopen one, add a note to its timeline, or attach its snapshot (what /debug"
                  " read) as a file; `open` in a /verify or /trace thread makes it an incident",
+    "/runs": "the newest CI runs of SERVICE (workflow, commit, actor, result, duration, link); with watch, the"
+             " result of the running one follows in the thread, naming the failed job and step",
     "/opsbot": "this help",
 }
 
@@ -87,14 +90,26 @@ class HelpCommand:
         return "help"
 
 
-Command = ServiceCommand | TraceCommand | IncidentCommand | HelpCommand
+@dataclass(frozen=True)
+class RunsCommand:
+    """`/runs SERVICE [watch]`: the service's CI runs; `watch` follows the running one until it ends."""
+
+    service: str
+    watch: bool = False
+
+    @property
+    def name(self) -> str:
+        return "runs-watch" if self.watch else "runs"
+
+
+Command = ServiceCommand | TraceCommand | IncidentCommand | HelpCommand | RunsCommand
 
 
 def help_text() -> str:
     """The help of every command, one line each (mrkdwn-safe: no `<`, `>` or `&`)."""
     lines = [f"`{USAGE[c]}`  {HELP[c]}" for c in USAGE]
     lines.append(
-        "`@opsbot debug SERVICE` (or verify, trace, incident)  the same, from a mention;"
+        "`@opsbot debug SERVICE` (or verify, trace, incident, runs)  the same, from a mention;"
         " inside an incident thread it reuses it"
     )
     return "\n".join(lines)

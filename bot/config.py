@@ -54,6 +54,7 @@ FLAT_ENV: dict[str, tuple[str, ...]] = {
     "OPSBOT_TIMEOUT": ("kubernetes", "timeout"),
     "OPSBOT_CONCURRENCY": ("kubernetes", "concurrency"),
     "OPSBOT_DAPR_METADATA": ("kubernetes", "dapr_metadata"),
+    "PROMETHEUS_URL": ("prometheus", "url"),
 }
 SETTING_NAMES = {path: env for env, path in FLAT_ENV.items()}
 
@@ -93,6 +94,51 @@ class GitHubSettings(BaseModel):
     @classmethod
     def _url(cls, value: str) -> str:
         return http_url(value).rstrip("/")
+
+
+class PrometheusSettings(BaseModel):
+    """Optional: metrics for /debug (now vs an hour ago) and the error rate for /verify's fix check."""
+
+    url: str | None = Field(None, description="Prometheus base URL (e.g. http://prometheus:9090); unset: off")
+    token: SecretStr | None = Field(None, description="Bearer token, when Prometheus sits behind one")
+    timeout: float = Field(10.0, gt=0, le=120, description="Seconds each query may take")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return http_url(value).rstrip("/") if value else None
+
+
+# The metrics a service can have, each a PromQL instant query that aggregates to one number. Placeholders
+# (replaced as text): {namespace}, {deployment}, and {pods}: a regex of the Deployment's pod names. The
+# defaults read the labels the common exporters carry through Kubernetes service discovery.
+METRICS: dict[str, tuple[str, str, str]] = {  # name -> (title, unit, default query)
+    "error_rate": (
+        "error rate (HTTP 5xx)", "%",
+        'sum(rate(http_requests_total{namespace="{namespace}",pod=~"{pods}",status=~"5.."}[5m]))'
+        ' / sum(rate(http_requests_total{namespace="{namespace}",pod=~"{pods}"}[5m]))',
+    ),
+    "p95_latency": (
+        "p95 latency", "s",
+        'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
+        '{namespace="{namespace}",pod=~"{pods}"}[5m])))',
+    ),
+    "restarts": (  # kube-state-metrics
+        "container restarts", "",
+        'sum(kube_pod_container_status_restarts_total{namespace="{namespace}",pod=~"{pods}"})',
+    ),
+    "memory": (  # cadvisor (kubelet) over kube-state-metrics' limits: the fullest container
+        "memory vs limit", "ratio",
+        'max(max by (pod, container) (container_memory_working_set_bytes{namespace="{namespace}",pod=~"{pods}",'
+        'container!="",container!="POD"}) / on (pod, container) max by (pod, container) '
+        '(kube_pod_container_resource_limits{namespace="{namespace}",pod=~"{pods}",resource="memory"}))',
+    ),
+    "db_connections": (  # HikariCP (Micrometer), else PgBouncer's exporter in the namespace
+        "DB connections in use", "",
+        'sum(hikaricp_connections_active{namespace="{namespace}",pod=~"{pods}"})'
+        ' or sum(pgbouncer_pools_server_active_connections{namespace="{namespace}"})',
+    ),
+}
 
 
 class SlackSettings(BaseModel):
@@ -141,6 +187,20 @@ class ServiceConfig(BaseModel):
         description="Services a request passes through, in order: /debug looks at the others too, /trace "
         "searches them first",
     )
+
+    metrics: dict[str, str] = Field(
+        default_factory=dict,
+        description="PromQL per metric (error_rate, p95_latency, restarts, memory, db_connections) replacing the "
+        "default; an empty string turns one off. Read only when prometheus.url is set",
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+        return value
 
     @field_validator("repo")
     @classmethod
@@ -199,6 +259,7 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)

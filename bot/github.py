@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +31,7 @@ API_VERSION = "2022-11-28"
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
 _CONFIG_HINT = "check services.<name>.repo/workflow in the opsbot config"
+CACHE_SIZE = 256  # conditional-request answers kept: a few per service polled
 
 
 def _repo_path(repo: str) -> str:
@@ -60,6 +62,9 @@ def run_from_json(data: dict[str, Any]) -> WorkflowRun:
         conclusion=data.get("conclusion"),
         html_url=data.get("html_url") or "",
         created_at=_time(data.get("created_at")),
+        actor=((data.get("triggering_actor") or data.get("actor") or {}).get("login") or ""),
+        started_at=_time(data.get("run_started_at") or data.get("created_at")),
+        updated_at=_time(data.get("updated_at")),
     )
 
 
@@ -97,6 +102,8 @@ class GitHubGateway:
         self.timeout = timeout
         self._token = token or None
         self.headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # path -> (ETag, its JSON)
+        self.not_modified = 0  # 304 answers: reads that cost no rate limit
         if self._token:
             self.headers["Authorization"] = f"Bearer {self._token}"
 
@@ -112,14 +119,17 @@ class GitHubGateway:
     # ------------------------------------------------------------------ plumbing
 
     async def _request(
-        self, path: str, *, what: str, repo: str, params: dict[str, Any] | None = None, follow: bool = False
+        self, path: str, *, what: str, repo: str, params: dict[str, Any] | None = None, follow: bool = False,
+        etag: str | None = None,
     ) -> httpx.Response:
-        """GET one endpoint; the one place where errors are translated."""
+        """GET one endpoint; the one place where errors are translated. With `etag`, a conditional request:
+        GitHub answers 304 Not Modified when nothing changed, which does not count against the rate limit."""
         url = f"{self.api_url}{path}"
+        headers = {**self.headers, "If-None-Match": etag} if etag else self.headers
         try:
             response = await asyncio.wait_for(
                 self.client.get(
-                    url, params=params, headers=self.headers, timeout=self.timeout, follow_redirects=follow
+                    url, params=params, headers=headers, timeout=self.timeout, follow_redirects=follow
                 ),
                 self.timeout,
             )
@@ -131,7 +141,7 @@ class GitHubGateway:
             raise UnavailableError(
                 self._scrub(f"GitHub API at {self.api_url} is not answering ({type(exc).__name__}: {exc})")
             ) from None
-        if response.is_success:
+        if response.is_success or (etag and response.status_code == 304):
             return response
         raise self._error(response, what=what, repo=repo)
 
@@ -158,11 +168,27 @@ class GitHubGateway:
         return text.replace(self._token, "[REDACTED]") if self._token else text
 
     async def _json(self, path: str, *, what: str, repo: str, params: dict[str, Any] | None = None) -> Any:
-        response = await self._request(path, what=what, repo=repo, params=params)
+        """GET JSON, conditionally when this path was read before: polling a run (`/runs SERVICE watch`)
+        then costs 304s, not rate limit. The last answer of each path is kept (LRU, CACHE_SIZE)."""
+        key = f"{path}?{sorted((params or {}).items())}"
+        cached = self._cache.get(key)
+        response = await self._request(path, what=what, repo=repo, params=params,
+                                       etag=cached[0] if cached else None)
+        if response.status_code == 304 and cached is not None:
+            self._cache.move_to_end(key)
+            self.not_modified += 1
+            return cached[1]
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             raise UnavailableError(f"GitHub API at {self.api_url} answered {what} with something not JSON") from None
+        tag = response.headers.get("etag")
+        if tag:
+            self._cache[key] = (tag, data)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return data
 
     # ------------------------------------------------------------------ reads
 

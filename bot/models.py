@@ -15,6 +15,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from bot.changes import FixCheck, MetricReading, Onset, Rollout
+
 
 class ContainerKind(StrEnum):
     APP = "app"
@@ -82,6 +84,7 @@ class DeploymentSnapshot(BaseModel):
     commit: str | None = None  # from the image tag or a commit annotation/label, when present
     created_at: datetime | None = None
     replicasets: list[str] = Field(default_factory=list)
+    rollouts: list[Rollout] = Field(default_factory=list)  # its ReplicaSets' revisions, newest first
 
 
 class LogLine(NamedTuple):
@@ -122,6 +125,9 @@ class WorkflowRun(BaseModel):
     html_url: str = ""
     created_at: datetime | None = None
     deployed: bool = False  # True when head_sha is the commit that is running
+    actor: str = ""  # who started it (its actor's login)
+    started_at: datetime | None = None  # run_started_at
+    updated_at: datetime | None = None  # when it last changed: its end, once completed
 
 
 class WorkflowJob(BaseModel):
@@ -202,6 +208,7 @@ class Finding(BaseModel):
     cause: str = ""
     fix: str = ""
     snippet: str | None = None
+    regression_test: str | None = None  # the pattern's test that keeps the bug from coming back
     evidence: list[str] = Field(default_factory=list)
     next_commands: list[NextCommand] = Field(default_factory=list)
     # an error outside the pattern table: its folded signature, the innermost stack frame, the last time
@@ -335,6 +342,9 @@ class Report(BaseModel):
     steps: list[StepResult] = Field(default_factory=list)
     errors: list[StepError] = Field(default_factory=list)
     logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised
+    onsets: list[Onset] = Field(default_factory=list)  # when each finding began, against the rollouts
+    fix: FixCheck | None = None  # verify: did the findings stop since the newest rollout?
+    metrics: list[MetricReading] = Field(default_factory=list)  # from Prometheus, when configured
 
     @property
     def steps_done(self) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from bot.config import ServiceConfig, Settings
 from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
+from bot.prometheus import PrometheusGateway
 from playbooks.checklists import ChecklistCatalogue
 from playbooks.patterns import PatternTable
 from playbooks.runtime import Runtime
@@ -82,5 +83,6 @@ async def open_runtime(
             token = settings.github.token.get_secret_value() if settings.github.token else None
             github = GitHubGateway(api_url=settings.github.api_url, token=token, timeout=settings.github.timeout)
             rt = Runtime(settings, patterns=patterns, checklists=checklists, github=github)
+        rt.prometheus = PrometheusGateway.from_settings(settings.prometheus)  # optional, off unless configured
         stack.push_async_callback(rt.close)
         yield rt

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import render
-from bot.commands import Command, HelpCommand, IncidentCommand, ServiceCommand, TraceCommand, help_text
+from bot.commands import (
+    Command,
+    HelpCommand,
+    IncidentCommand,
+    RunsCommand,
+    ServiceCommand,
+    TraceCommand,
+    help_text,
+)
 from bot.errors import NotFoundError, OpsbotError, UsageError
 from bot.inputs import format_since
 from bot.models import NextAction
@@ -22,6 +30,7 @@ from bot.plumbing.metrics import COMMANDS
 from bot.render import Message
 from bot.store import Incident
 from bot.threads import IncidentService, ThreadSink, error_text
+from bot.threads.runs import post_runs
 from handlers.access import check_access, resolve_target
 from handlers.parsing import parse_command, parse_mention
 from handlers.payloads import checklist_changes, message_ts
@@ -67,6 +76,8 @@ class Intake:
             namespace = (
                 self._target(cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
             )
+            if isinstance(cmd, RunsCommand):  # the service's CI is as private as its namespace
+                namespace = self.settings.namespace_for(cmd.service)
             refusal = check_access(self.settings.access, channel=sink.channel, user=user, namespace=namespace)
             if refusal is not None:
                 return _answered(Accepted(name, reply=render.usage_message(refusal), outcome="denied"))
@@ -90,6 +101,11 @@ class Intake:
         service = self.service
         if isinstance(cmd, HelpCommand):
             return _answered(Accepted("help", reply=render.usage_message(help_text())))
+        if isinstance(cmd, RunsCommand):
+            runs = cmd
+            what = "watching the running one" if cmd.watch else "listing them"
+            return Accepted(cmd.name, reply=Message(text=f"CI runs of {cmd.service}: {what}.", blocks=[]),
+                            work=lambda: post_runs(service, sink, runs, user=user, thread_ts=thread_ts))
         if isinstance(cmd, ServiceCommand | TraceCommand):
             if thread_ts is not None:
                 _refuse_closed(await service.incident_for_message(sink.channel, thread_ts))

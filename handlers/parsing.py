@@ -20,6 +20,7 @@ from bot.commands import (
     Command,
     HelpCommand,
     IncidentCommand,
+    RunsCommand,
     ServiceCommand,
     TraceCommand,
 )
@@ -176,11 +177,21 @@ def _parse_incident(text: str) -> IncidentCommand:
     raise _usage("/incident", f"unknown subcommand {action[:40]!r}")
 
 
-SLASH_COMMANDS = ("/debug", "/verify", "/trace", "/incident")
+def _parse_runs(text: str) -> RunsCommand:
+    words = text.split()
+    if not words:
+        raise _usage("/runs", "which service?")
+    watch = words[1:] == ["watch"]
+    if len(words) > 2 or (len(words) == 2 and not watch):
+        raise _usage("/runs", f"unexpected {' '.join(words[1:])[:40]!r}: only `watch` may follow the service")
+    return RunsCommand(service=_check_name("/runs", "service", words[0]), watch=watch)
+
+
+SLASH_COMMANDS = ("/debug", "/verify", "/trace", "/incident", "/runs")
 
 
 def parse_command(command: str, text: str, *, clusters: Mapping[str, str] | None = None) -> Command:
-    """Parse the text of a slash command (`/debug`, `/verify`, `/trace`, `/incident`, `/opsbot`)."""
+    """Parse the text of a slash command (`/debug`, `/verify`, `/trace`, `/incident`, `/runs`, `/opsbot`)."""
     clusters = clusters or {}
     text = text or ""
     if command in SLASH_COMMANDS and text.strip().lower() in ("help", "-h", "--help", "?"):
@@ -191,6 +202,8 @@ def parse_command(command: str, text: str, *, clusters: Mapping[str, str] | None
         return _parse_trace(text.split(), clusters)
     if command == "/incident":
         return _parse_incident(text)
+    if command == "/runs":
+        return _parse_runs(text)
     if command == "/opsbot":
         words = text.split()
         if words in ([], ["help"]):

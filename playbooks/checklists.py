@@ -14,7 +14,8 @@ from bot.models import ChecklistItem
 from playbooks.knowledge import read_yaml_file, validate_row
 
 AutoCheck = Literal[
-    "pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit", "trace"
+    "pods", "app-logs", "sidecar-logs", "events", "pattern", "ci", "rollout", "restarts", "commit", "trace",
+    "error-rate",
 ]
 DEFAULT_FILE = Path(__file__).with_name("checklists.yaml")
 

@@ -11,6 +11,7 @@ analysis (after all of them, with whatever succeeded) -> findings, then the chec
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.models import ContainerKind, Report
@@ -19,6 +20,7 @@ from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings
 from playbooks.investigation import Investigation
+from playbooks.onset import find_onsets
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -66,6 +68,9 @@ async def run_debug(
     async def path() -> str:
         return ev.path_evidence(await inv.fetch_path(tail=PATH_TAIL)) or ""
 
+    async def metrics() -> str:
+        return ev.metrics_evidence(await inv.fetch_metrics())
+
     async def dapr() -> str:
         summary = ev.dapr_evidence(await inv.fetch_dapr()) or ""
         if inv.dapr_failures:
@@ -80,6 +85,8 @@ async def run_debug(
             logs=inv.logs or [], events=inv.events or [], runs=inv.runs or [], repo=inv.catalogue.repo,
             dapr=inv.dapr or [],
         )
+        rollouts = inv.deployment.rollouts if inv.deployment else []
+        inv.report.onsets = find_onsets(service, findings, rollouts, inv.runs or [], now=datetime.now(UTC))
         if not findings:
             return "no known error pattern matched"
         return f"{plural(len(findings), 'finding')}; top: {findings[0].title} ({findings[0].count})"
@@ -105,6 +112,8 @@ async def run_debug(
         Step("runs", "GitHub Actions runs", runs, timeout=rt.settings.github.timeout + 1),
         Step("dapr", "Dapr components and subscriptions", dapr, needs=("pods",), timeout=t + 1),
         Step("path", "Services on the request path", path, timeout=t * 3),
+        Step("metrics", "Metrics (Prometheus, now vs an hour ago)", metrics,
+             timeout=rt.settings.prometheus.timeout * 2 + 1),
         Step("analysis", "Known bug patterns", analysis, needs=("pods",), after=("logs", "events", "runs", "dapr"),
              timeout=30),
     ]

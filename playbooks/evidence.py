@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.changes import MetricReading
 from bot.models import (
     ContainerKind,
     DaprSidecar,
@@ -162,3 +163,15 @@ def path_evidence(hops: Sequence[PathHop] | None) -> str | None:
         found = ", ".join(f"{f.pattern} ({f.count})" for f in hop.findings) or "no known error"
         parts.append(f"{hop.service}: {hop.ready_replicas}/{hop.replicas} ready{restarts}, {found}")
     return "; ".join(parts)
+
+
+def metrics_evidence(readings: Sequence[MetricReading]) -> str:
+    """`5 metrics read (error rate (HTTP 5xx) 4.1%, an hour ago 0%); 1 not read`: the step's summary."""
+    read = [m for m in readings if m.error is None]
+    failed = len(readings) - len(read)
+    head = f"{plural(len(read), 'metric')} read"
+    rate = next((m for m in read if m.name == "error_rate"), None)
+    if rate is not None and rate.now is not None:
+        head += f" (error rate now {rate.now * 100:.2f}%" + (
+            f", an hour ago {rate.hour_ago * 100:.2f}%)" if rate.hour_ago is not None else ")")
+    return head + (f"; {failed} not read: {next(m.error for m in readings if m.error)}" if failed else "")

@@ -215,6 +215,7 @@ def _finding(g: _Group, *, namespace: str, service: str, pods: Sequence[PodSnaps
         pattern=g.pattern.id, title=g.pattern.title, severity=g.pattern.severity, count=g.count,
         pods=list(g.pods), containers=list(g.containers), first_seen=g.first_seen, sample=g.sample,
         cause=g.pattern.cause, fix=g.pattern.fix, snippet=g.pattern.snippet, evidence=g.evidence,
+        regression_test=g.pattern.regression_test,
         next_commands=[c for c in commands if c is not None],
     )
 

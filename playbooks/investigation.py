@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from bot.changes import MetricReading
 from bot.errors import ConfigError, ForbiddenError, NotFoundError, OpsbotError, UnavailableError
 from bot.inputs import check_name
 from bot.models import (
@@ -25,6 +26,7 @@ from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, StepSkipped, run_steps
 from playbooks.findings import derive_findings
+from playbooks.metrics import read_metrics, service_queries
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -102,6 +104,21 @@ class Investigation:
         self.runs = self.report.runs = await self.rt.github.list_runs(
             cat.repo, workflow=cat.workflow, branch=cat.branch, limit=self.rt.settings.github.runs)
         return self.runs
+
+    async def fetch_metrics(self, pods_now: Sequence[str] = ()) -> list[MetricReading]:
+        """The service's Prometheus metrics, now (of `pods_now` when given) and an hour ago (off unless
+        prometheus.url is set)."""
+        prom = self.rt.prometheus
+        if prom is None:
+            raise StepSkipped("off: set prometheus.url (PROMETHEUS_URL) to read metrics")
+        queries = service_queries(self.catalogue, namespace=self.namespace,
+                                  deployment=self.catalogue.deployment or self.service, pods_now=pods_now)
+        if not queries:
+            raise StepSkipped(f"every metric of {self.service} is off (services.{self.service}.metrics)")
+        got = self.report.metrics = await read_metrics(prom, queries, now=datetime.now(UTC))
+        if all(m.error for m in got):  # Prometheus itself failed: the step fails, saying why
+            raise UnavailableError(got[0].error or "no metric could be read")
+        return got
 
     async def fetch_dapr(self) -> list[DaprSidecar]:
         """What the Dapr sidecar of one pod per ReplicaSet (replicas share their components and

@@ -74,6 +74,9 @@ class Pattern(BaseModel):
     cause: str = Field(min_length=1)
     fix: str = Field(min_length=1)
     snippet: str | None = None
+    regression_test: str | None = Field(
+        default=None, min_length=1, max_length=4000,
+        description="a test that keeps the bug from coming back (the walkthrough's Step 4), shown with the fix")
     next_commands: list[str] = Field(default_factory=list)
     docs: str | None = Field(default=None, pattern=r"^https?://\S+$")
     priority: int = Field(default=0, description="higher is tried first; equal priorities keep file order")

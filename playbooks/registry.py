@@ -43,9 +43,14 @@ PLAYBOOKS: dict[str, Runner] = {"debug": _service, "verify": _service, "trace": 
 
 async def run_command(
     rt: Runtime, cmd: PlaybookCommand, *, namespace: str | None = None, context: str | None = None,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, baseline: Report | None = None,
 ) -> Report:
     """Run the playbook `cmd` names. `namespace`: the one the caller resolved and authorized (None: the
-    playbook picks the service's catalogue namespace, else the configured default)."""
-    report = await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
+    playbook picks the service's catalogue namespace, else the configured default). `baseline`: the
+    incident's /debug report, which /verify in its thread compares against."""
+    if isinstance(cmd, ServiceCommand) and cmd.playbook == "verify" and baseline is not None:
+        report = await run_verify(rt, cmd.service, namespace=namespace, context=context, on_progress=on_progress,
+                                  baseline=baseline)
+    else:
+        report = await PLAYBOOKS[cmd.playbook](rt, cmd, namespace, context, on_progress)
     return drop_unanswerable(report, rt.answers) if rt.answers is not None else report

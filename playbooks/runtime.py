@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.errors import OpsbotError
 from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
+from bot.prometheus import PrometheusGateway
 from playbooks.checklists import ChecklistCatalogue
 from playbooks.patterns import PatternTable
 
@@ -29,8 +30,10 @@ class Runtime:
         github: GitHubGateway | None,
         kubernetes: dict[str | None, KubernetesGateway] | None = None,
         answers: Callable[[str], bool] | None = None,
+        prometheus: PrometheusGateway | None = None,
     ) -> None:
         self.settings = settings
+        self.prometheus = prometheus  # None: metrics are off (prometheus.url unset)
         # which suggested commands the cluster can answer (the sandbox: not all of them); None: all
         self.answers = answers
         self.patterns = patterns
@@ -73,3 +76,5 @@ class Runtime:
             await gateway.close()
         if self.github is not None:
             await self.github.close()
+        if self.prometheus is not None:
+            await self.prometheus.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.models import DeploymentSnapshot, Finding, NextCommand, PodSnapshot, Report, Severity, WorkflowRun
@@ -10,7 +11,9 @@ from bot.text import plural
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings, restart_summary
+from playbooks.fixcheck import check_fix, log_since_seconds, newest_rollout, since_rollout
 from playbooks.investigation import Investigation
+from playbooks.onset import span
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -72,9 +75,12 @@ def verify_findings(
 
 async def run_verify(
     rt: Runtime, service: str, *, namespace: str | None = None, context: str | None = None,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, baseline: Report | None = None,
 ) -> Report:
+    """`baseline`: the incident's /debug report, when verify runs in its thread: the findings to compare
+    before and since the newest rollout, and what they were when the pods that logged them are gone."""
     inv = Investigation(rt, "verify", service, namespace=namespace, context=context)
+    now = datetime.now(UTC)
 
     async def deployment() -> str:
         d = await inv.fetch_deployment()
@@ -88,8 +94,21 @@ async def run_verify(
         return f"{ev.pods_evidence(got)}{age} ({recent} started in the last hour)"
 
     async def logs() -> str:
-        got = await inv.fetch_logs(tail=VERIFY_TAIL)
-        return f"last {VERIFY_TAIL} lines of {sum(s.error is None for s in got)} logs"
+        # both windows of the fix check: since the newest rollout, and as long before it
+        rollout = newest_rollout(inv.deployment)
+        since = log_since_seconds(rollout.created_at if rollout else None, now)
+        got = await inv.fetch_logs(tail=max(VERIFY_TAIL, rt.settings.kubernetes.log_tail), since_seconds=since)
+        window = f" over the last {span(timedelta(seconds=since))}" if since else ""
+        return f"{sum(len(s.lines) for s in got):,} lines of {sum(s.error is None for s in got)} logs{window}"
+
+    async def events() -> str:
+        return ev.events_evidence(await inv.fetch_events()) or ""
+
+    async def metrics() -> str:
+        # now: the pods of the newest revision only (an old pod's last errors would hide the fix)
+        rollout = newest_rollout(inv.deployment)
+        current = [p.name for p in inv.pods or [] if rollout is not None and p.owner == rollout.replicaset]
+        return ev.metrics_evidence(await inv.fetch_metrics(pods_now=current))
 
     async def runs() -> str:
         got = await inv.fetch_runs()
@@ -97,11 +116,23 @@ async def run_verify(
 
     async def analysis() -> str:
         inv.mark_running_build()
+        rollout = newest_rollout(inv.deployment)
+        recent = since_rollout(inv.logs or [], inv.pods or [], rollout, now)  # what the running revision logged
         inv.report.findings = verify_findings(
             namespace=inv.namespace, service=service, deployment=inv.deployment, pods=inv.pods or [],
             runs=inv.runs or [],
-        ) + derive_findings(rt.patterns, namespace=inv.namespace, service=service, pods=[], logs=inv.logs or [],
+        ) + derive_findings(rt.patterns, namespace=inv.namespace, service=service, pods=[], logs=recent,
                             events=[])
+        if inv.logs is not None:
+            inv.report.fix = check_fix(
+                rt.patterns, namespace=inv.namespace, service=service, deployment=inv.deployment,
+                pods=inv.pods or [], logs=inv.logs, runs=inv.runs or [], now=now,
+                baseline=baseline.findings if baseline else (),
+                baseline_at=baseline.started_at if baseline else None,
+                error_rate=next((m for m in inv.report.metrics if m.name == "error_rate"), None),
+                events=inv.events or [],
+                baseline_revision=baseline.deployment.revision if baseline and baseline.deployment else None,
+            )
         n = len(inv.report.findings)
         return f"{n} problem{'s' if n != 1 else ''}" if n else "verified: no problem found"
 
@@ -110,6 +141,7 @@ async def run_verify(
             "rollout": ev.rollout_evidence(inv.deployment),
             "restarts": ev.restarts_evidence(inv.pods),
             "commit": ev.commit_evidence(inv.deployment, inv.runs),
+            "error-rate": inv.report.fix.summary if inv.report.fix and inv.report.fix.confirmed else None,
         }
 
     t = rt.settings.kubernetes.timeout
@@ -117,7 +149,12 @@ async def run_verify(
         Step("deployment", "Deployment and rollout", deployment, timeout=t + 1),
         Step("pods", "Pods, restarts and age", pods, needs=("deployment",), timeout=t + 1),
         Step("logs", "Latest log lines", logs, needs=("pods",), timeout=t * 2),
+        Step("events", "Warning events since the rollout", events, needs=("deployment",), after=("pods",),
+             timeout=t + 1),
         Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),
-        Step("analysis", "Verdict", analysis, needs=("deployment",), after=("pods", "logs", "runs")),
+        Step("metrics", "Error rate (Prometheus)", metrics, after=("pods",),
+             timeout=rt.settings.prometheus.timeout * 2 + 1),
+        Step("analysis", "Verdict", analysis, needs=("deployment",),
+             after=("pods", "logs", "events", "runs", "metrics")),
     ]
     return await inv.run(steps, on_progress, evidence)

@@ -17,9 +17,11 @@ PACKAGES = ("bot", "handlers", "playbooks")
 MAX_LINES = 600
 
 ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health", "bot.runtime",
-                "bot.cli_snapshot")
-CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text")
-GATEWAYS = ("bot.k8s", "bot.github", "bot.slack")
+                "bot.cli_snapshot",
+                "bot.cli_runs")
+CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text",
+        "bot.changes")
+GATEWAYS = ("bot.k8s", "bot.github", "bot.slack", "bot.prometheus")
 IO_LIBRARIES = ("kubernetes", "httpx", "aiohttp", "slack_sdk.web", "slack_bolt", "sqlite3", "sqlite_utils", "socket",
                 "urllib.request", "requests", "subprocess")
 

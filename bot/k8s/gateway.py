@@ -47,6 +47,7 @@ from bot.k8s.snapshots import (
     owner_reference,
     parse_log,
     pod_snapshot,
+    rollout_snapshot,
 )
 from bot.models import (
     DaprSidecar,
@@ -232,8 +233,13 @@ class KubernetesGateway:
         except NotFoundError:
             raise NotFoundError(await self._explain_missing(namespace, name)) from None
         snapshot = deployment_snapshot(data)
-        replicasets = await self._owned_replicasets(data, snapshot)
-        return snapshot.model_copy(update={"replicasets": replicasets})
+        owned = await self._owned_replicasets(data, snapshot)
+        # the revisions, newest first: when each rolled out says what changed before the errors began
+        rollouts = sorted((rollout_snapshot(rs) for rs in owned), key=lambda r: r.revision or 0, reverse=True)
+        if rollouts and snapshot.commit and (snapshot.revision or "") == str(rollouts[0].revision or ""):
+            rollouts[0] = rollouts[0].model_copy(update={"commit": snapshot.commit})
+        return snapshot.model_copy(update={"replicasets": [r["metadata"]["name"] for r in owned],
+                                           "rollouts": rollouts})
 
     async def list_deployments(self, namespace: str) -> list[DeploymentSnapshot]:
         """Every Deployment of a namespace (ReplicaSets not resolved: a listing, not an investigation)."""
@@ -242,7 +248,7 @@ class KubernetesGateway:
         )
         return sorted((deployment_snapshot(d) for d in items), key=lambda d: d.name)
 
-    async def _owned_replicasets(self, data: Json, snapshot: DeploymentSnapshot) -> list[str]:
+    async def _owned_replicasets(self, data: Json, snapshot: DeploymentSnapshot) -> list[Json]:
         if not snapshot.selector_expr:
             return []
         uid = (data.get("metadata") or {}).get("uid")
@@ -257,12 +263,12 @@ class KubernetesGateway:
             # without ReplicaSets, pods are still found by the selector; only overlap filtering is lost
             log.warning("cannot list replicasets: %s", exc)
             return []
-        names = []
+        owned = []
         for rs in items:
             owner = owner_reference(rs.get("metadata") or {}, "Deployment")
             if owner and (owner.get("uid") == uid if uid and owner.get("uid") else owner.get("name") == snapshot.name):
-                names.append(rs["metadata"]["name"])
-        return names
+                owned.append(rs)
+        return owned
 
     async def _explain_missing(self, namespace: str, name: str) -> str:
         """One line: what exists instead of the deployment asked for."""

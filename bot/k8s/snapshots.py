@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.changes import Rollout
 from bot.config import DEFAULT_SIDECARS
 from bot.k8s.dapr import dapr_ports
 from bot.models import (
@@ -206,6 +207,26 @@ def deployment_snapshot(deployment: Any, *, replicasets: Sequence[str] = ()) -> 
         commit=deployment_commit(data),
         created_at=parse_time(meta.get("creationTimestamp")),
         replicasets=list(replicasets),
+    )
+
+
+def rollout_snapshot(replicaset: Any, *, deployment_commit_hint: str | None = None) -> Rollout:
+    """A ReplicaSet as a revision of its Deployment: created when that revision rolled out. The newest
+    one's commit falls back on the Deployment's (its commit annotation is not on the pod template)."""
+    data = _as_json(replicaset)
+    meta: Json = data.get("metadata") or {}
+    spec: Json = data.get("spec") or {}
+    status: Json = data.get("status") or {}
+    pod_spec: Json = (spec.get("template") or {}).get("spec") or {}
+    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+    return Rollout(
+        revision=int(revision) if revision and str(revision).isdigit() else None,
+        replicaset=meta.get("name", ""),
+        created_at=parse_time(meta.get("creationTimestamp")),
+        commit=deployment_commit(data) or deployment_commit_hint,
+        images={c.get("name", ""): c.get("image", "") for c in pod_spec.get("containers") or []},
+        replicas=int(spec.get("replicas", 0) or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
     )
 
 

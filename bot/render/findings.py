@@ -24,6 +24,8 @@ from bot.models import (
     Report,
 )
 from bot.redact import redact
+from bot.render.changes import fix_lines, metric_lines, onset_lines
+from bot.render.changes_blocks import changes_blocks
 from bot.render.message import (
     BUTTONS_PER_FINDING,
     MAX_BUTTON_TEXT,
@@ -136,12 +138,17 @@ def _details_file(report: Report, ordered: list[Finding]) -> FileSnippet:
             ("containers", ", ".join(f.containers) or None), ("first seen", when(f.first_seen)),
             ("last seen", when(f.last_seen)), ("innermost frame", f.frame),
             ("sample", indented([f.sample] if f.sample else [])), ("cause", f.cause), ("fix", f.fix),
-            ("fix snippet", indented([f.snippet] if f.snippet else [])), ("evidence", indented(f.evidence, "- ")),
+            ("fix snippet", indented([f.snippet] if f.snippet else [])),
+            ("regression test", indented([f.regression_test] if f.regression_test else [])),
+            ("evidence", indented(f.evidence, "- ")),
             ("next", indented([c.command for c in f.next_commands], "$ ")),
         ]
         head = f"{n}. [{f.severity.value}] {f.title}" + (f" x{f.count}" if f.count else "")
         parts.append("\n".join([head, *(f"   {label}: {value}".replace(": \n", ":\n")
                                          for label, value in fields if value)]))
+    changed = [*onset_lines(report), *fix_lines(report), *metric_lines(report)]
+    if changed:  # what changed, the fix check and the metrics, in full
+        parts.append("What changed (times UTC)\n" + "\n".join(f"   {line}" for line in changed))
     return FileSnippet(filename=f"findings-{slug(report.service)}.txt", content=redact("\n\n".join(parts)),
                        title=plain(f"All {len(ordered)} findings in full · {report.service}", 200))
 
@@ -186,7 +193,7 @@ def findings_messages(report: Report) -> list[Message]:
         text = f":large_green_circle: No known error pattern in the logs of {plural(len(report.pods), 'pod')}."
         if report.errors:
             text += f" (but {plural(len(report.errors), 'step')} failed: see progress)"
-        return [Message(text=text, blocks=[section(text, BlockId.FINDINGS)])]
+        return [Message(text=text, blocks=[section(text, BlockId.FINDINGS), *changes_blocks(report)])]
     ordered = sorted(report.findings, key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
     counts = {s: sum(f.severity == s for f in ordered) for s in SEVERITY_ORDER}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
@@ -195,7 +202,7 @@ def findings_messages(report: Report) -> list[Message]:
         f"{plural(len(ordered), 'finding')} for {report.service}: " + "; ".join(f.title for f in ordered),
         MAX_FALLBACK,
     )
-    blocks: list[dict[str, Any]] = [section(head, BlockId.FINDINGS)]
+    blocks: list[dict[str, Any]] = [section(head, BlockId.FINDINGS), *changes_blocks(report)]
     buttons = 0
     seen: set[str] = set()
     for i, finding in enumerate(ordered[:EXPANDED]):
@@ -214,7 +221,8 @@ def findings_messages(report: Report) -> list[Message]:
         if shown < len(rest):
             text += f"\n… {len(rest) - shown} more"
         blocks.append(section(text))
-    blocks.append(context("All findings in full (evidence, fix snippets, every next command) in the file below."))
+    blocks.append(context("All findings in full (evidence, fix snippets, regression tests, every next command) "
+                          "in the file below."))
     messages = [Message(text=fallback, blocks=blocks, files=[_details_file(report, ordered)])]
     logs = _logs_file(report)
     if logs is not None:

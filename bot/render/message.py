@@ -38,4 +38,8 @@ class BlockId(StrEnum):
     USAGE = "usage"
     ALERTS = "alerts"  # the lines of alerts that reached an incident thread
     CLOSE_OFFER = "close_offer"
+    CHANGES = "changes"  # what changed: each finding's onset against the rollouts
+    FIX = "fix"  # /verify's fix check: each finding before and since the newest rollout
+    METRICS = "metrics"  # Prometheus readings, now vs an hour ago
+    RUNS = "runs"  # /runs: a service's CI runs
 

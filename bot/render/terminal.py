@@ -15,6 +15,7 @@ from rich.text import Text
 
 from bot.models import ContainerKind, Finding, PodSnapshot, Report, Severity, StepStatus
 from bot.redact import redact
+from bot.render.terminal_changes import changes_renderables
 from bot.render.verdict import age, headline, stamp, status_word, top_finding, verdict, worst
 from bot.text import plural
 
@@ -87,6 +88,10 @@ def finding_panel(f: Finding, index: int) -> Panel:
         rows.append(Text.from_markup(f"[bold green]fix[/]  {_t(f.fix)}"))
     if f.snippet:
         rows.append(Syntax(redact(f.snippet).rstrip(), "python", theme="ansi_dark", background_color="default"))
+    if f.regression_test:  # the walkthrough's Step 4: a test that keeps the bug from coming back
+        rows.append(Text.from_markup("[bold green]regression test[/]"))
+        rows.append(Syntax(redact(f.regression_test).rstrip(), "python", theme="ansi_dark",
+                           background_color="default"))
     if len(f.evidence) > 1:
         rows.append(Text.from_markup("[bold]evidence[/]\n" + "\n".join(f"  • {_t(e)}" for e in f.evidence)))
     for cmd in f.next_commands:
@@ -321,6 +326,8 @@ def render_report(report: Report, console: Console, *, brief: bool = False) -> N
             console.print(finding_panel(f, i))
     elif any(s.name == "analysis" and s.status is StepStatus.OK for s in report.steps):
         console.print("[green]No known error pattern matched.[/]")
+    for part in changes_renderables(report):  # what changed, the fix check, metrics
+        console.print(part)
     if report.events:
         console.print(events_table(report))
     if report.runs:

@@ -121,8 +121,12 @@ class IncidentService(TaskSupervisor):
             steps=[StepResult(name="start", title=f"Starting the {cmd.playbook} playbook", status=StepStatus.RUNNING)],
         )
         incident = await self.db.get_incident(sink.channel, thread_ts) if thread_ts else None
+        baseline: Report | None = None  # /verify in a /debug thread: compare with what /debug saw
         if incident is not None and incident.status in ("open", "report"):
             root_ts = incident.thread_ts
+            if cmd.playbook == "verify":
+                seen: Report | None = await self.db.last_report(incident.id)
+                baseline = seen if seen is not None and seen.kind == "debug" and seen.service == subject else None
         else:
             if thread_ts is None:
                 root_ts = await sink.post(render.root_message(None, report, requested_by=user))
@@ -176,7 +180,7 @@ class IncidentService(TaskSupervisor):
             try:
                 # the namespace that was authorized, not a default the playbook would pick again
                 report = await run_command(self.runtime, cmd, namespace=namespace, context=context,
-                                           on_progress=on_progress)
+                                           on_progress=on_progress, baseline=baseline)
             finally:
                 self._runs.release()
         except Exception as exc:
