@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import Settings
 from bot.inputs import DNS1123
@@ -65,6 +65,12 @@ class Notification(BaseModel):
     external_url: str = Field("", alias="externalURL")
     alerts: list[Alert] = Field(max_length=10_000)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        """`4` as a number means the same as Alertmanager's "4" (a hand-made sender, a relay)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class BadPayload(ValueError):
     """A body that is not an Alertmanager v4 notification; the message says why (no input echoed)."""
@@ -76,10 +82,20 @@ def parse_notification(body: bytes) -> Notification:
     try:
         return Notification.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        version = next((e for e in errors if e["loc"] == ("version",)), None)
+        if version is not None and version["type"] != "missing":
+            # another sender, or a format to come: say which version it is when that is a short word
+            said = str(version["input"]) if _WORD.match(str(version["input"])) else "other"
+            raise BadPayload(f"version: unsupported webhook version {said}: opsbot reads Alertmanager's"
+                             " version 4") from None
+        first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise BadPayload(f"{where}: {first['msg']}{more}") from None
+
+
+_WORD = re.compile(r"^[0-9A-Za-z.]{1,8}$")
 
 
 # --- who may send -----------------------------------------------------------------------------------
@@ -94,14 +110,18 @@ def authorized(header: str | None, settings: Settings) -> bool:
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
     scheme = scheme.lower()
-    if scheme == "bearer" and alerts.token is not None and alerts.token.get_secret_value():
-        return hmac.compare_digest(value.encode(), alerts.token.get_secret_value().encode())
+    # a token from a Secret made with --from-file ends with a newline; Alertmanager's credentials_file
+    # is read trimmed: compare the words, not the white space around them
+    token = alerts.token.get_secret_value().strip() if alerts.token is not None else ""
+    if scheme == "bearer" and token:
+        # aiohttp hands undecodable header bytes over as surrogates: compare them too, never raise
+        return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), token.encode())
     if scheme == "basic" and alerts.username is not None and alerts.password is not None:
         try:
             decoded = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             return False
-        expected = f"{alerts.username}:{alerts.password.get_secret_value()}".encode()
+        expected = f"{alerts.username}:{alerts.password.get_secret_value().rstrip(chr(13) + chr(10))}".encode()
         return hmac.compare_digest(decoded, expected)
     return False
 

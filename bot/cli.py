@@ -143,7 +143,17 @@ async def _playbook(cmd: PlaybookCommand, namespace: str | None, context: str | 
     from playbooks.registry import run_command
 
     async with open_runtime(settings(), demo=demo, scenario=scenario) as rt:
-        return await run_command(rt, cmd, namespace=namespace, context=context)
+        if not (sys.stdout.isatty() and sys.stderr.isatty()):  # piped or redirected: plain output only
+            return await run_command(rt, cmd, namespace=namespace, context=context)
+        from rich.console import Console
+        from rich.live import Live
+
+        from bot.render.terminal import LiveSteps
+
+        # on a terminal, the steps live while calls are pending (on stderr, gone once the report prints)
+        view = LiveSteps(rt.in_flight, timeout=rt.settings.kubernetes.timeout)
+        with Live(view, console=Console(stderr=True), transient=True, refresh_per_second=4):
+            return await run_command(rt, cmd, namespace=namespace, context=context, on_progress=view.update)
 
 
 @app.command()

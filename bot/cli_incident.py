@@ -19,7 +19,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-@incident_app.command("export")
+# `-1` is a bad id, not an unknown option: it reaches the check below and gets its one line
+@incident_app.command("export", context_settings={"ignore_unknown_options": True})
 def export(incident_id: Annotated[str, typer.Argument(metavar="ID", help="The incident's number (#12 or 12)")]) -> None:
     """Print the postmortem draft of incident ID as Markdown: summary, impact window, timeline,
     findings with evidence, the checklist, the fix commit and its run, follow-ups."""

@@ -63,16 +63,19 @@ def take(service: str, namespace: "str | None", context: "str | None", output: "
         world = load_scenario("taskflow")
     path = _writable(output, service)
 
-    async def go() -> tuple[int, int, int, str]:
+    async def go() -> tuple[int, int, int, str, str]:
         async with open_runtime(settings(), demo=demo, scenario=world) as rt:
             report, text = await take_snapshot(rt, service, namespace=namespace, context=context,
                                                at=world.loaded_at if world is not None else None)
         logs = [s for s in report.logs if s.error is None]
-        return len(report.pods), len(logs), len(report.findings), text
+        failed = f"{report.errors[0].step}: {report.errors[0].message}" if report.errors else ""
+        return len(report.pods), len(logs), len(report.findings), text, failed
 
-    pods, logs, findings, text = run(go)
+    pods, logs, findings, text, failed = run(go)
     if path is None:
         sys.stdout.write(text)
+        if failed:
+            fail(f"the snapshot is incomplete: {failed}")
         return
     try:
         path.write_text(text, encoding="utf-8")
@@ -80,6 +83,8 @@ def take(service: str, namespace: "str | None", context: "str | None", output: "
         fail(f"cannot write {path}: {exc.strerror}", 2)
     typer.echo(f"snapshot of {service}: {pods} pods, {logs} logs, {findings} findings -> {path} "
                f"(replay: opsbot debug {service} --scenario {path})", err=True)
+    if failed:  # written, as /debug prints a report with a failed step, and the same exit status
+        fail(f"the snapshot is incomplete: {failed}")
 
 
 def _writable(output: "Path | None", service: str) -> "Path | None":
@@ -133,6 +138,7 @@ def evaluate(folder: Path) -> None:
     from bot.cli import run, settings
     from bot.commands import ServiceCommand
     from bot.runtime import open_runtime
+    from bot.sandbox.scenario import ScenarioError
     from playbooks.registry import run_command
 
     suite = _suite(folder)
@@ -144,8 +150,11 @@ def evaluate(folder: Path) -> None:
             expect = scenario.expect
             assert expect is not None
             async with open_runtime(base, scenario=scenario) as rt:
-                report = await run_command(rt, ServiceCommand(expect.service, playbook=expect.playbook),
-                                           namespace=expect.namespace)
+                try:
+                    report = await run_command(rt, ServiceCommand(expect.service, playbook=expect.playbook),
+                                               namespace=expect.namespace)
+                except OpsbotError as exc:  # its own world has no such service: the file is wrong
+                    raise ScenarioError(str(path), f"expect.service: {exc}") from None
             out.append(judge(path.name, report, expect))
         return out
 

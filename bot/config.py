@@ -182,7 +182,7 @@ class AlertsSettings(BaseModel):
 
     @property
     def enabled(self) -> bool:
-        return bool((self.token and self.token.get_secret_value()) or self.username)
+        return bool((self.token and self.token.get_secret_value().strip()) or self.username)
 
     @model_validator(mode="after")
     def _complete(self) -> AlertsSettings:

@@ -56,6 +56,11 @@ class Runtime:
             return found
         return settings.namespace_of(service, override, context_namespace=self.kubernetes(context).namespace)
 
+    def in_flight(self) -> list[tuple[str, float]]:
+        """The Kubernetes calls waiting for an answer, oldest first: (what, since, as time.monotonic())."""
+        calls = [c for gateway in self._kubernetes.values() for c in gateway.in_flight.values()]
+        return sorted(calls, key=lambda c: c[1])
+
     async def ready(self) -> list[tuple[str, bool, str]]:
         try:
             await self.kubernetes().ping()

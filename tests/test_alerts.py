@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.alertmanager import authorized, parse_notification, target_of
-from bot.alerts import ALERTS_PATH, mount_alerts
+from bot.alerts import ALERTS_PATH, MAX_ALERTS_BODY, mount_alerts
 from bot.app import build_app, build_web_app, readiness
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
@@ -28,6 +28,7 @@ from bot.slack import make_client
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from bot.threads.alerts import AlertDesk, ChannelPace
+from bot.threads.history import export_postmortem
 from tests.fakes.slack import FakeSlack
 from tests.test_slackapp import SECRET, actions_body, sign
 
@@ -230,11 +231,30 @@ async def test_two_webhooks_for_one_service_at_once_open_one_thread(stack: Stack
     assert len(stack.store.list_incidents(status="open")) == 1
 
 
-async def test_alerts_without_a_service_are_ignored_and_said_so(stack: Stack) -> None:
-    response = await stack.send(notification(alert("NodeDown", None), alert("HighErrorRate")))
+async def test_alerts_without_a_service_open_no_thread_and_are_said_once_in_their_channel(stack: Stack) -> None:
+    """No alert goes unseen: one that names no service opens no thread (there is nothing to debug) but
+    is said in its channel, once while it fires, with what would route it."""
+    nameless = alert("NodeDown", None, instance="node-7", fp="00de00de00de0001")
+    response = await stack.send(notification(nameless, alert("HighErrorRate")))
     assert await response.json() == {"accepted": 1, "ignored": 1, "threads": 1}
     await stack.service.drain()
-    assert len(stack.roots()) == 1
+    said = [r for r in stack.roots() if "name no service" in r["text"]]
+    assert len(stack.roots()) == 2 and len(said) == 1
+    blocks = json.dumps(said[0]["blocks"])
+    assert "NodeDown" in blocks and "`service`" in blocks and "alerts.services" in blocks
+    await stack.send(notification(nameless))  # Alertmanager's repeat: nothing more
+    await stack.service.drain()
+    assert len(stack.roots()) == 2
+    resolved = {**nameless, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()}
+    await stack.send(notification(resolved))
+    await stack.send(notification(nameless))  # fired again after it resolved: said again
+    await stack.service.drain()
+    assert len([r for r in stack.roots() if "name no service" in r["text"]]) == 2
+    # routed by its labels like any alert: a payments alert is said in the payments channel
+    await stack.send(notification(alert("QueueStuck", None, team="payments", fp="00de00de00de0002")))
+    await stack.service.drain()
+    (payments,) = stack.roots(PAYMENTS)
+    assert "QueueStuck" in json.dumps(payments["blocks"])
 
 
 async def test_a_resolved_alert_of_no_open_incident_opens_nothing(stack: Stack) -> None:
@@ -323,3 +343,153 @@ async def test_secrets_in_an_alert_reach_neither_slack_nor_the_store(stack: Stac
     for path in Path(stack.store.path).parent.glob("opsbot.db*"):
         assert b"Sup3r-s3cret-pw" not in path.read_bytes(), path.name
     stack.store = IncidentStore(stack.store.path)  # the fixture closes it again
+
+
+# --- odd inputs -------------------------------------------------------------------------------------------
+
+
+async def test_odd_but_valid_payloads_are_taken(stack: Stack) -> None:
+    empty = await stack.send(notification())  # an empty group: nothing to do, nothing wrong
+    assert empty.status == 200 and await empty.json() == {"accepted": 0, "ignored": 0, "threads": 0}
+    no_labels = await stack.send({**notification(alert("A")), "alerts": [{**alert("A"), "labels": {}}]})
+    assert await no_labels.json() == {"accepted": 0, "ignored": 1, "threads": 0}
+    # Alertmanager sends application/json; a proxy that rewrites it changes nothing
+    plain = await stack.http.post(ALERTS_PATH, data=json.dumps(notification()),
+                                  headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"})
+    assert plain.status == 200
+    number = await stack.send({**notification(), "version": 4})  # a number, from a relay: the same version
+    assert number.status == 200
+    await stack.service.drain()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({**notification(alert("A")), "version": "3"}, "version: unsupported webhook version 3: opsbot reads"),
+        ({**notification(alert("A")), "version": 5}, "version: unsupported webhook version 5"),
+        ({**notification(alert("A")), "version": "Bearer s3cret-token-value"}, "unsupported webhook version other"),
+        (b'{"version": "4", "alerts": "\xff\xfe"}', "body: Invalid JSON"),
+        (b"", "body: Invalid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "body: Invalid JSON"),
+        ({**notification(alert("A")), "alerts": [{**alert("A"), "labels": None}]}, "alerts.0.labels"),
+    ],
+)
+async def test_odd_payloads_get_400_saying_what_is_wrong(stack: Stack, body: Any, reason: str) -> None:
+    response = await stack.send(body)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert reason in error and "s3cret" not in error
+
+
+async def test_a_storms_big_body_is_read_and_a_too_big_one_says_how_to_bound_it(stack: Stack) -> None:
+    # over the app's 1 MiB (Slack's payloads), as a group of 2,000 alerts with long annotations is
+    many = [alert("HighErrorRate", pod=f"p{i}", fp=f"{i:016x}") for i in range(2_000)]
+    for one in many:
+        one["annotations"]["description"] = "x" * 600
+    body = json.dumps(notification(*many)).encode()
+    assert len(body) > 1024 * 1024
+    response = await stack.send(body)
+    assert response.status == 200 and (await response.json())["accepted"] == 2_000
+    await stack.service.drain()
+    assert len(stack.roots()) == 1  # one service, one thread
+    huge = await stack.send(b" " * (MAX_ALERTS_BODY + 1))
+    assert huge.status == 413 and "max_alerts" in (await huge.json())["error"]
+
+
+def test_credentials_edge_cases(fake: FakeSlack, tmp_path: Path) -> None:
+    # a token read from a Secret made with --from-file ends with a newline
+    newline = alerts_settings(fake, tmp_path / "db", token=TOKEN + "\n")
+    assert authorized(f"Bearer {TOKEN}", newline)
+    # a token of white space is no token: the route is off rather than refusing everyone
+    blank = Settings(alerts={"token": "  \n", "channel": CHANNEL})  # type: ignore[arg-type]
+    assert not blank.alerts.enabled and not authorized("Bearer ", blank) and not authorized("Bearer", blank)
+    # both configured: either credential opens the door, the wrong one of each does not
+    both = alerts_settings(fake, tmp_path / "db", username="am", password="pw\n")
+    assert authorized(f"Bearer {TOKEN}", both) and authorized(f"bearer   {TOKEN}", both)
+    assert authorized("Basic " + base64.b64encode(b"am:pw").decode(), both)
+    assert not authorized("Basic " + base64.b64encode(f"am:{TOKEN}".encode()).decode(), both)
+    assert not authorized(f"Basic {TOKEN}", both) and not authorized("Bearer pw", both)
+    assert not authorized("Bearer " + "é" * 30, both)  # not ASCII: compared as bytes, refused
+    assert not authorized("Bearer \udcff\udcfe", both) and not authorized("Basic \udcff", both)  # raw bytes
+
+
+async def test_a_service_the_cluster_does_not_know_gets_a_thread_saying_so(stack: Stack) -> None:
+    """The alert is not dropped: its thread opens, and /debug says the deployment is not there and
+    which ones are; the alerts that follow land in it."""
+    await stack.send(notification(alert("GhostDown", "ghost-service")))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert 'deployment "ghost-service" not found' in thread
+    assert "GhostDown" in thread
+    await stack.send(notification(alert("GhostSlow", "ghost-service")))
+    await stack.service.drain()
+    assert len(stack.roots()) == 1 and "GhostSlow" in "\n".join(stack.thread_texts(root["ts"]))
+
+
+async def test_resolved_before_firing_says_nothing_even_in_an_open_thread(stack: Stack) -> None:
+    await stack.send(notification(alert("HighErrorRate", fp="0000000000000aaa")))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    before = len(stack.thread_texts(root["ts"]))
+    stray = alert("PodRestarting", fp="0000000000000bbb", status="resolved")  # never seen firing here
+    await stack.send(notification(stray))
+    await stack.service.drain()
+    assert len(stack.thread_texts(root["ts"])) == before
+    assert not any("PodRestarting" in e.text for e in stack.store.timeline(1))
+
+
+async def test_an_alert_after_its_incident_closed_opens_a_new_thread_pointing_at_the_old(stack: Stack) -> None:
+    firing = alert("HighErrorRate", fp="0000000000000ccc")
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    (first,) = stack.roots()
+    stack.store.close_incident(1, by="U0BOB", summary="raised the pool size")
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()}))
+    await stack.send(notification(firing))  # it fires again
+    await stack.service.drain()
+    second = next(r for r in stack.roots() if r["ts"] != first["ts"])
+    thread = "\n".join(stack.thread_texts(second["ts"]))
+    assert "fired again after incident #1 was closed" in thread and "/incident reopen #1" in thread
+    assert [i.status for i in stack.store.list_incidents(status=None)] == ["open", "closed"]
+    assert stack.store.incident(1).summary == "raised the pool size"  # the old one is left as it was
+    assert any(e.kind == "related" and "#1" in e.text for e in stack.store.timeline(2))
+
+
+async def test_one_service_name_in_two_namespaces_is_two_incidents(stack: Stack) -> None:
+    """`cart` of the shop team and of the ops team: not the same incident (no catalogue entry
+    says where it lives, so each alert's namespace label does)."""
+    await stack.send(notification(alert("Slow", None, deployment="cart", namespace="shop", fp="5a"),
+                                  alert("Slow", None, deployment="cart", namespace="ops", fp="5b")))
+    await stack.service.drain()
+    opened = sorted((i.service, i.namespace) for i in stack.store.list_incidents())
+    assert opened == [("cart", "ops"), ("cart", "shop")]
+    await stack.send(notification(alert("Down", None, deployment="cart", namespace="shop", fp="5c")))
+    await stack.service.drain()
+    assert len(stack.store.list_incidents()) == 2  # the repeat of a namespace lands in its own thread
+
+
+async def test_a_group_alertmanager_cut_short_is_said_once(stack: Stack) -> None:
+    cut = {**notification(alert("HighErrorRate", fp="7a")), "truncatedAlerts": 40}
+    assert (await stack.send(cut)).status == 200
+    assert (await stack.send(cut)).status == 200  # resent at the next group_interval: said once
+    await stack.service.drain()
+    said = [r for r in stack.roots() if "left out 40 alert(s)" in r["text"]]
+    assert len(said) == 1 and "max_alerts" in said[0]["text"]
+
+
+async def test_an_alert_resolving_after_its_incident_closed_ends_the_impact_window(stack: Stack) -> None:
+    started = datetime.now(UTC) - timedelta(minutes=30)
+    firing = {**alert("HighErrorRate", fp="0000000000000ddd"), "startsAt": started.isoformat()}
+    await stack.send(notification(firing))
+    await stack.service.drain()
+    (root,) = stack.roots()
+    stack.store.close_incident(1, by="U0BOB", summary="rolled back")
+    assert "not reached: an alert was still firing" in export_postmortem(stack.store, 1)
+    ended = datetime.now(UTC).replace(microsecond=0)
+    await stack.send(notification({**firing, "status": "resolved", "endsAt": ended.isoformat()}))
+    await stack.service.drain()
+    assert len(stack.roots()) == 1 and stack.store.incident(1).status == "closed"  # no new thread, not reopened
+    thread = "\n".join(stack.thread_texts(root["ts"]))
+    assert "*resolved* HighErrorRate" in thread and "close it?" not in thread and "recheck" not in thread
+    assert f"- **End** {ended:%Y-%m-%d %H:%M:%S} UTC" in export_postmortem(stack.store, 1)

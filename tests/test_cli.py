@@ -417,3 +417,59 @@ async def test_serve_checks_the_slack_tokens_at_start_and_names_the_wrong_one(
         assert line.startswith(f"opsbot: bad setting {named}: Slack refused it"), err.decode()
         assert "Traceback" not in err.decode()
         assert fake.calls_to("auth.test")
+
+
+@pytest.fixture
+def silent_cluster(tmp_path: Path) -> Iterator[Path]:
+    """A kubeconfig whose server takes connections and never answers: a cluster that hangs."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    yield kubeconfig_for(tmp_path, f"http://127.0.0.1:{server.getsockname()[1]}")
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_on_a_terminal_the_steps_live_and_name_the_call_that_waits(silent_cluster: Path) -> None:
+    import pexpect
+
+    env = {**os.environ, "KUBECONFIG": str(silent_cluster), "OPSBOT_TIMEOUT": "3", "NO_COLOR": "1"}
+    child = pexpect.spawn(OPSBOT, ["debug", "taskflow-api", "-n", "taskflow"], env=env, encoding="utf-8",
+                          timeout=60, dimensions=(40, 140))
+    waited = re.compile(r"waiting (\d+\.\d)s of 3s for the cluster: get deployments/taskflow-api in namespace")
+    child.expect(r"Deployment")
+    child.expect(waited)
+    first = float(child.match.group(1))
+    child.expect(waited)
+    assert float(child.match.group(1)) > first  # the wait is counted as it goes, in place
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert "took longer than 3s" in child.before  # then the report says which step timed out
+
+
+def test_piped_output_stays_plain(silent_cluster: Path) -> None:
+    result = opsbot("debug", "taskflow-api", "-n", "taskflow", env={"KUBECONFIG": str(silent_cluster),
+                                                                     "OPSBOT_TIMEOUT": "2"})
+    assert result.returncode == 1
+    assert "waiting" not in result.stdout + result.stderr
+    assert "\x1b[" not in result.stdout + result.stderr

@@ -147,6 +147,8 @@ def test_export_prints_the_draft_from_the_store(store_path: Path, monkeypatch: p
     [
         (["incident", "export", "9"], 1, "incident #9 does not exist"),
         (["incident", "export", "twelve"], 2, "must be a number"),
+        (["incident", "export", "-1"], 2, "must be a number such as 12, not '-1'"),
+        (["incident", "export", "1" * 12], 2, "must be a number"),
     ],
 )
 def test_export_says_what_is_wrong_in_one_line(store_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -302,3 +302,24 @@ def test_an_unknown_namespace_is_one_line_exit_1(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert 'namespace "nope" does not exist' in done.stderr and "taskflow/taskflow-api" in done.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_eval_of_a_scenario_whose_expected_service_is_not_in_it_names_the_file(tmp_path: Path) -> None:
+    shutil.copy(SCENARIOS / "sidecar-oomkilled.yaml", tmp_path / "ok.yaml")
+    (tmp_path / "wrong.yaml").write_text("version: 1\nname: x\nexpect: {service: nope, findings: [oom-killed]}\n")
+    done = opsbot("eval", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"opsbot: scenario {tmp_path / 'wrong.yaml'}: expect.service: ")
+    assert 'deployment "nope" not found' in done.stderr
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_exit_1_and_no_file(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(  # a port nothing listens on: connection refused at once
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u, namespace: shop}}]\n"
+        "users: [{name: u, user: {token: x}}]\n")
+    done = opsbot("snapshot", "cart", "-o", str(tmp_path / "s.yaml"), env={"KUBECONFIG": str(kubeconfig)})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("opsbot: nothing to snapshot of cart: deployment: ")
+    assert not (tmp_path / "s.yaml").exists()

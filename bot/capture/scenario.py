@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from bot.config import Settings
+from bot.errors import OpsbotError
 from bot.models import (
     ContainerKind,
     ContainerStatus,
@@ -37,12 +38,20 @@ _RUN_STATUSES = frozenset(get_args(RunStatus))
 _RUN_CONCLUSIONS = frozenset(get_args(RunConclusion))
 
 
+class NothingToSnapshot(OpsbotError):
+    """The run read no deployment (the cluster did not answer, a permission is missing): no file."""
+
+    def __init__(self, report: Report) -> None:
+        why = f"{report.errors[0].step}: {report.errors[0].message}" if report.errors else "no deployment was read"
+        super().__init__(f"nothing to snapshot of {report.service}: {why}")
+
+
 def scenario_from_report(report: Report, settings: Settings, *, at: datetime) -> Json:
     """The scenario that replays `report` (a debug report, with its raw logs): the service's
     Deployment, ReplicaSets, pods, logs (current and previous), warning events, Dapr metadata and
     runs, plus the services on its request path as they were read."""
     if report.deployment is None:
-        raise ValueError("the report has no deployment: nothing was read to snapshot")
+        raise NothingToSnapshot(report)
     ns = report.namespace
     sidecars = frozenset(settings.kubernetes.sidecars)
     deployments = [_deployment(report.deployment, report.pods, report.logs, report.dapr, at=at, sidecars=sidecars)]

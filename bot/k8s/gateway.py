@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -92,6 +93,9 @@ class KubernetesGateway:
         self._slots: asyncio.Semaphore | None = None
         # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
         self.namespace: str | None = None
+        # the calls waiting for an answer: what each asks ("get deployments/x in namespace \"y\"") and since
+        # when (time.monotonic()), for a live view of a cluster that is slow to answer
+        self.in_flight: dict[object, tuple[str, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: KubernetesSettings, *, context: str | None = None) -> KubernetesGateway:
@@ -160,14 +164,18 @@ class KubernetesGateway:
         if self._slots is None:  # created lazily: it binds to the running loop
             self._slots = asyncio.Semaphore(self.concurrency)
         request = functools.partial(self._fetch, method, kwargs)
+        key = object()
         try:
             async with self._slots:
                 loop = asyncio.get_running_loop()
+                self.in_flight[key] = (f"{call.verb} {call.what()}", time.monotonic())
                 # copy_context: log lines from the worker thread keep the request's correlation id
                 work = loop.run_in_executor(self._pool, contextvars.copy_context().run, request)
                 return await asyncio.wait_for(work, self.timeout)
         except Exception as exc:  # includes asyncio.TimeoutError from wait_for
             raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
+        finally:
+            self.in_flight.pop(key, None)
 
     def _fetch(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
         response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from bot.alertmanager import Alert, describe
 from bot.models import Incident, Message
 from bot.render.message import MAX_BUTTON_VALUE, MAX_FALLBACK, ActionId, BlockId
-from bot.render.text import clean, clip, section
+from bot.render.text import clean, clip, section, user
 
 MAX_LINES = 15  # a storm's batch shows this many lines; all of them are in the timeline
 _EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
@@ -32,6 +32,36 @@ def alert_lines_message(changes: Sequence[AlertChange], *, receiver: str = "aler
     head = f"*Alerts* from {clean(receiver, 60)} · {counts}"
     text = f"Alerts: {counts}: " + "; ".join(clean(describe(a), 120) for _, a in changes[:5])
     return Message(text=clip(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(shown), BlockId.ALERTS)])
+
+
+def unrouted_message(alerts: Sequence[Alert], service_labels: Sequence[str]) -> Message:
+    """Firing alerts that name no service: said once in the channel, so that none goes unseen, with
+    what would route them."""
+    names = [f"{clean(describe(a), 200)}" for a in alerts[:MAX_LINES]]
+    if len(alerts) > MAX_LINES:
+        names.append(f"_…and {len(alerts) - MAX_LINES} more_")
+    labels = ", ".join(f"`{clean(x, 60)}`" for x in service_labels[:6])
+    how = f"Give the alert rule a label naming the service ({labels}) or map its alertname in `alerts.services`."
+    head = (f":grey_question: *{len(alerts)} alert(s) name no service*, so no incident thread was opened for "
+            f"{'it' if len(alerts) == 1 else 'them'}. {how}")
+    text = f"{len(alerts)} alert(s) name no service: " + "; ".join(clean(describe(a), 120) for a in alerts[:5])
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(head + "\n" + "\n".join(names), BlockId.ALERTS)])
+
+
+def truncated_message(left_out: int, shown: int) -> Message:
+    """Alertmanager cut a group's notification (its webhook_config's max_alerts): say how much is unseen."""
+    text = (f":warning: Alertmanager left out {left_out} alert(s) of a group (`max_alerts` in its webhook_config):"
+            f" opsbot saw only the {shown} it sent. Raise `max_alerts` (0: all) to see every one.")
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text)])
+
+
+def fired_again_message(previous: Incident) -> Message:
+    """The first line of a new alert thread when the service's last incident here was closed."""
+    closed = f" at {previous.closed_at:%Y-%m-%d %H:%M} UTC" if previous.closed_at else ""
+    text = (f":information_source: {clean(previous.service, 63)} fired again after incident #{previous.id} was closed"
+            f"{closed} by {user(previous.closed_by)}: this is a new incident (its postmortem stays as it was)."
+            f" To carry on in the old thread instead: `/incident reopen #{previous.id}`.")
+    return Message(text=clip(text, MAX_FALLBACK), blocks=[section(text)])
 
 
 def close_offer_message(incident: Incident, *, checked: str) -> Message:

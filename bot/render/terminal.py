@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from rich.console import Console, Group, RenderableType
@@ -176,6 +178,46 @@ def trace_table(report: Report) -> Table:
         style = "red" if any(word in hit.text for word in ("ERROR", "Error", "error=")) else ""
         table.add_row(ts, hit.service, f"{hit.pod}/{hit.container}", Text(redact(hit.text), style=style))
     return table
+
+
+class LiveSteps:
+    """The step list while a playbook runs (shown with rich's Live on a terminal): each step as it
+    stands, how long the running ones have taken, and the Kubernetes calls still waiting for an
+    answer with how long they have waited, so that a cluster that does not answer is seen as such.
+    `calls` says which calls wait (what, since when on `clock`)."""
+
+    def __init__(self, calls: Callable[[], list[tuple[str, float]]], *, timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.calls = calls
+        self.timeout = timeout
+        self.clock = clock
+        self.report: Report | None = None
+        self.began: dict[str, float] = {}
+
+    async def update(self, report: Report) -> None:
+        """The engine's progress callback: remember the report, and when each step started running."""
+        now = self.clock()
+        for step in report.steps:
+            if step.status is StepStatus.RUNNING:
+                self.began.setdefault(step.name, now)
+        self.report = report
+
+    def __rich__(self) -> RenderableType:
+        now = self.clock()
+        table = Table(show_header=False, box=None, padding=(0, 1))
+        if self.report is None:
+            table.add_row(STEP_MARK[StepStatus.RUNNING], "starting", "")
+        for step in self.report.steps if self.report else []:
+            if step.status is StepStatus.RUNNING:
+                took = f"[yellow]{now - self.began.get(step.name, now):.1f}s[/]"
+                table.add_row(STEP_MARK[step.status], step.title, took)
+            else:
+                done = f"[dim]{step.duration_ms / 1000:.2f}s[/]" if step.duration_ms else ""
+                table.add_row(STEP_MARK[step.status], f"[dim]{escape(step.title)}[/]", done)
+        limit = f" of {self.timeout:g}s" if self.timeout else ""
+        for what, since in self.calls()[:6]:
+            table.add_row("", f"[yellow]waiting {now - since:.1f}s{limit}[/] for the cluster: {_t(what)}", "")
+        return table
 
 
 STATUS_STYLE = {"Investigating": "bold yellow", "No known problem found": "bold green", "Incomplete": "bold yellow",

@@ -6,7 +6,7 @@ in that thread: one line per new alert (by fingerprint), nothing for a repeat, a
 resolves. When every alert of the incident has resolved, a quiet recheck runs the debug playbook; if
 it finds nothing wrong any more, the thread offers a Close button.
 
-Two webhooks for the same service at once must not open two threads: one lock per (channel, service)
+Two webhooks for the same service at once must not open two threads: one lock per (channel, service, namespace)
 covers finding or opening the incident. A storm must stay inside Slack's rate limits: lines wait in
 a per-thread batch, and every post to a channel from here (the debug run's included) takes a token
 from that channel's bucket (a short burst, then one post per `alerts.batch_seconds`).
@@ -25,9 +25,26 @@ from bot.alertmanager import Alert, Target, describe, when_tag
 from bot.commands import ServiceCommand
 from bot.config import Settings
 from bot.errors import OpsbotError
-from bot.models import BOT_USER, SEVERITY_ORDER, FileSnippet, Incident, Message, Report, Severity
+from bot.models import (
+    BOT_USER,
+    SEVERITY_ORDER,
+    FileSnippet,
+    Incident,
+    Message,
+    Report,
+    Severity,
+    TimelineEntry,
+)
 from bot.redact import redact
-from bot.render.alerts import AlertChange, alert_lines_message, close_offer_message, still_wrong_message
+from bot.render.alerts import (
+    AlertChange,
+    alert_lines_message,
+    close_offer_message,
+    fired_again_message,
+    still_wrong_message,
+    truncated_message,
+    unrouted_message,
+)
 from bot.render.text import clip
 from bot.threads.service import IncidentService
 from bot.threads.sink import ThreadSink
@@ -35,6 +52,8 @@ from bot.threads.sink import ThreadSink
 log = logging.getLogger(__name__)
 
 ALERT_USER = "alertmanager"  # `by` of what alerts did: opened a thread, fired, resolved
+MAX_TOLD = 10_000  # fingerprints of unrouted alerts already said in their channel (oldest forgotten first)
+TRUNCATED_EVERY = 3600.0  # seconds between two "Alertmanager left alerts out" lines for one group
 BURST = 5  # posts a channel takes at once before the pace applies (Slack lets short bursts pass)
 _ENTRY = re.compile(r"^(firing|resolved) .* \[fp ([0-9A-Za-z]+)\]$", re.DOTALL)
 
@@ -148,6 +167,12 @@ def findings_stopped(report: Report) -> tuple[bool, str]:
     return True, f"{pods}, no error in the logs"
 
 
+def _key(target: Target) -> tuple[str, str, str]:
+    """One incident thread per service *and namespace* in a channel: `api` of two teams' namespaces
+    are two incidents."""
+    return target.channel, target.service, target.namespace
+
+
 class AlertDesk:
     """Lands routed alerts in incident threads. One per process, beside the `IncidentService`."""
 
@@ -156,8 +181,10 @@ class AlertDesk:
         self.settings = settings
         self._sink_for = sink_for
         self._sinks: dict[str, PacedSink] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._threads: dict[tuple[str, str], AlertThread] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._threads: dict[tuple[str, str, str], AlertThread] = {}
+        self._told: dict[str, None] = {}  # unrouted fingerprints said while they fire (insertion order)
+        self._cut: dict[str, float] = {}  # group key -> when its truncation was last said (loop time)
 
     def sink(self, channel: str) -> PacedSink:
         if channel not in self._sinks:
@@ -171,11 +198,42 @@ class AlertDesk:
             sink = self.sink(target.channel)
             self.service.spawn(self._land(target, alerts), sink=sink, user=ALERT_USER, command="alert", count=False)
 
+    def unrouted(self, channel: str, alerts: list[Alert]) -> None:
+        """Alerts that name no service: one line in the channel for those that newly fire, so that no
+        alert goes unseen (a repeat says nothing; one that resolved and fires again is said again)."""
+        new: list[Alert] = []
+        for alert in alerts:
+            if alert.status == "resolved":
+                self._told.pop(alert.fingerprint, None)
+            elif alert.fingerprint not in self._told:
+                self._told[alert.fingerprint] = None
+                new.append(alert)
+        while len(self._told) > MAX_TOLD:
+            del self._told[next(iter(self._told))]
+        if new:
+            sink = self.sink(channel)
+            message = unrouted_message(new, self.settings.alerts.service_labels)
+            self.service.spawn(sink.post(message), sink=sink, user=ALERT_USER, command="alert", count=False)
+
+    def truncated(self, channel: str, group_key: str, left_out: int, shown: int) -> None:
+        """A notification Alertmanager cut short: said in the channel, once an hour per group (it resends
+        the group every group_interval while it changes)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._cut.get(group_key, -TRUNCATED_EVERY) < TRUNCATED_EVERY:
+            return
+        self._cut[group_key] = now
+        while len(self._cut) > MAX_TOLD:
+            del self._cut[next(iter(self._cut))]
+        sink = self.sink(channel)
+        self.service.spawn(sink.post(truncated_message(left_out, shown)), sink=sink, user=ALERT_USER,
+                           command="alert", count=False)
+
     async def _land(self, target: Target, alerts: list[Alert]) -> None:
         try:
-            async with self._locks.setdefault((target.channel, target.service), asyncio.Lock()):
+            async with self._locks.setdefault(_key(target), asyncio.Lock()):
                 thread = await self._thread_for(target, opening=any(a.status == "firing" for a in alerts))
                 if thread is None:
+                    await self._resolved_after_close(target, alerts)
                     return
                 changes = thread.changes(alerts)
                 if not changes:
@@ -192,10 +250,32 @@ class AlertDesk:
         except Exception:
             log.exception("alerts for %s in %s failed", target.service, target.channel)
 
+    async def _restored(self, incident: Incident) -> tuple[AlertThread, list[TimelineEntry]]:
+        """The incident's alert state as its timeline tells it (after a restart, or once closed)."""
+        thread = AlertThread(incident)
+        entries = await self.service.db.timeline(incident.id)
+        thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert" and (m := _ENTRY.match(e.text))])
+        return thread, entries
+
+    async def _resolved_after_close(self, target: Target, alerts: list[Alert]) -> None:
+        """Alerts that resolve after their incident was closed: into its timeline (its postmortem's
+        impact window then ends when they did) and a line in its thread; no recheck, no Close offer."""
+        closed = next((i for i in await self.service.db.list_incidents(channel=target.channel, status="closed")
+                       if (i.service, i.namespace) == (target.service, target.namespace)), None)
+        if closed is None:
+            return
+        thread, _ = await self._restored(closed)
+        changes = thread.changes(alerts)
+        if not changes:
+            return
+        await self.service.db.add_timeline_many(
+            closed.id, [("alert", timeline_text(status, a), ALERT_USER) for status, a in changes])
+        await self.sink(target.channel).post(alert_lines_message(changes), thread_ts=closed.thread_ts)
+
     async def _thread_for(self, target: Target, *, opening: bool) -> AlertThread | None:
         """The open incident of the service in the channel (memory, then the store), or a new one
         opened by a /debug run when `opening`; None for resolved alerts of no open incident."""
-        key = (target.channel, target.service)
+        key = _key(target)
         known = self._threads.get(key)
         if known is not None:
             current = await self.service.db.incident(known.incident.id)
@@ -203,19 +283,22 @@ class AlertDesk:
                 return known
             del self._threads[key]
         open_here = await self.service.db.list_incidents(channel=target.channel, status="open")
-        found = next((i for i in open_here if i.service == target.service), None)
+        found = next((i for i in open_here if (i.service, i.namespace) == (target.service, target.namespace)), None)
         if found is not None:
-            thread = AlertThread(found)
-            entries = await self.service.db.timeline(found.id)
-            thread.restore([(m.group(1), m.group(2)) for e in entries if e.kind == "alert"
-                            and (m := _ENTRY.match(e.text))])
+            thread, entries = await self._restored(found)
             if opening and not any(e.kind == "debug" for e in entries):
                 self._debug(target, thread_ts=found.thread_ts)  # found, never debugged: run it there
         elif opening:
+            previous = next((i for i in await self.service.db.list_incidents(channel=target.channel, status="closed")
+                             if (i.service, i.namespace) == (target.service, target.namespace)), None)
             incident = await self._open(target)
             if incident is None:
                 return None
             thread = AlertThread(incident)
+            if previous is not None:  # a new thread, which says where the last one is
+                await self.service.db.add_timeline(incident.id, "related",
+                                                   f"follows incident #{previous.id}, closed", by=BOT_USER)
+                await self.sink(target.channel).post(fired_again_message(previous), thread_ts=incident.thread_ts)
         else:
             return None
         self._threads[key] = thread

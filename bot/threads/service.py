@@ -375,6 +375,8 @@ class IncidentService(TaskSupervisor):
         replaying the incident later without the cluster. A failure here costs the snapshot only."""
         from bot.capture import snapshot_yaml
 
+        if report.deployment is None:  # nothing was read (the run said why in the thread): keep the last one
+            return
         try:
             body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings)
             await self.db.save_snapshot(incident.id, body)
