@@ -442,7 +442,10 @@ def redact_lines(lines: Iterable[str]) -> list[str]:
     block's lines each become a tag; the `value:` after `name: SECRET` is hidden; a certificate's
     lines are kept). For logs read line by line."""
     items = list(lines)
-    flat = _redact_text("\n".join(items), collapse=False).split("\n")
+    joined = "\n".join(items)
+    flat = _redact_text(joined, collapse=False).split("\n")
+    if len(flat) == len(items) and joined.count("\n") == len(items) - 1:  # one line an item: as split
+        return flat
     out, at = list[str](), 0
     for item in items:
         n = item.count("\n") + 1

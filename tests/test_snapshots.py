@@ -323,3 +323,34 @@ def test_a_cluster_that_does_not_answer_is_one_line_exit_1_and_no_file(tmp_path:
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("opsbot: nothing to snapshot of cart: deployment: ")
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_a_recorded_log_gives_every_line_the_offset_of_its_own_time() -> None:
+    """`recorded` makes a second's offset once for all its lines: the same text as `offset` a line,
+    before and after the capture time, across minutes and hours, with and without fractions."""
+    import random
+    from datetime import timedelta
+
+    from bot.capture.scenario import recorded
+    from bot.models import LogLine, LogSnapshot
+    from bot.redact import redact_lines
+    from bot.sandbox.clock import offset
+
+    at = datetime(2026, 11, 29, 4, 0, 0, 250_000, tzinfo=UTC)
+    rng = random.Random(20)
+    steps = [0, 1, 250_000, 999_999, 1_000_000, 59_000_000, 60_000_000, 3_600_000_000, 3_661_000_001]
+    deltas = [sign * d for d in steps for sign in (1, -1)] + [rng.randint(-9_000_000_000, 9_000_000_000)
+                                                               for _ in range(2000)]
+    lines = [LogLine(None, "before any time")]
+    lines += [LogLine(at + timedelta(microseconds=d), f"line {i} password=hunter2") for i, d in enumerate(deltas)]
+    lines.append(LogLine(None, "no time: the last offset again"))
+    texts = redact_lines(line.text for line in lines)
+    base = round(at.timestamp() * 1_000_000)
+    want, last = [], "now"
+    for line, text in zip(lines, texts, strict=True):
+        if line.ts is not None:
+            last = offset(round(line.ts.timestamp() * 1_000_000) - base)
+        want.append(f"{last} {text}")
+    got = recorded(LogSnapshot(pod="p", container="c", lines=lines), at)
+    assert got == "\n".join(want) + "\n"
+    assert "hunter2" not in got and got.count("\n") == len(lines)

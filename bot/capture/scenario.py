@@ -28,7 +28,7 @@ from bot.models import (
     WorkflowRun,
 )
 from bot.redact import redact, redact_lines
-from bot.sandbox.clock import offset, relative
+from bot.sandbox.clock import relative
 from bot.sandbox.scenario import SCENARIO_VERSION, RunConclusion, RunStatus
 
 Json = dict[str, Any]
@@ -274,13 +274,32 @@ def _container(pod: str, c: ContainerStatus, images: dict[str, str], logs: dict[
 def recorded(snap: LogSnapshot, at: datetime) -> str:
     """A log as read, redacted line-aware (a key block, a `name:`/`value:` pair), one `OFFSET TEXT` a line."""
     texts = redact_lines(line.text for line in snap.lines)
-    # every line has its own time: integer microseconds here, not one timedelta a line
+    # every line has its own time: integer microseconds here, not one timedelta a line. What
+    # `offset` writes, made here: its `-1h2m` part once a minute (a log's lines share a few), the
+    # seconds a line (a call a line was a sixth of a snapshot's cost)
     base = round(at.timestamp() * 1_000_000)
+    heads: dict[int, str] = {}
     last = "now"
     out = []
     for line, text in zip(snap.lines, texts, strict=True):
-        if line.ts is not None:
-            last = offset(round(line.ts.timestamp() * 1_000_000) - base)
+        ts = line.ts
+        if ts is not None:
+            micros = round(ts.timestamp() * 1_000_000) - base
+            if micros:
+                minutes, rest = divmod(-micros if micros < 0 else micros, 60_000_000)
+                key = -minutes - 1 if micros < 0 else minutes  # -0 and +0 minutes differ
+                head = heads.get(key)
+                if head is None:
+                    hours, mins = divmod(minutes, 60)
+                    head = heads[key] = ("-" if micros < 0 else "+") + (f"{hours}h" if hours else "") + \
+                        (f"{mins}m" if mins else "")
+                seconds, fraction = divmod(rest, 1_000_000)
+                if fraction:
+                    last = f"{head}{seconds}.{fraction:06d}".rstrip("0") + "s"
+                else:
+                    last = f"{head}{seconds}s" if seconds or len(head) == 1 else head
+            else:
+                last = "now"
         out.append(f"{last} {text}")
     return "\n".join(out) + "\n" if out else ""
 
