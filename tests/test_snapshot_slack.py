@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import yaml
 
 from bot.sandbox.scenario import validate_scenario
+from bot.slack import SlackSink
 from tests.fakes.slack import FakeSlack
-from tests.test_slackapp import Bot, bot, debug_thread, event_body, thread_messages
+from tests.test_slackapp import CHANNEL, Bot, bot, debug_thread, event_body, thread_messages
 
 __all__ = ["bot"]  # the fixture, used by name below
 
@@ -63,3 +65,31 @@ async def test_a_debug_in_the_incident_thread_refreshes_its_snapshot(bot: Bot, f
     await bot.service.drain()
     (upload,) = [f for f in fake.files.values() if f.filename == "incident-1-taskflow-api.yaml"]
     assert upload.content is not None and upload.content.decode() == again[1]
+
+
+async def test_a_snapshot_waits_for_other_work_and_is_made_at_once_when_asked_for(bot: Bot, fake: FakeSlack) -> None:
+    """While other work runs (here: a task that waits for the test), a /debug's snapshot is not made;
+    `/incident snapshot` makes it on the spot from that /debug, and the wait then has nothing left to do."""
+    busy = asyncio.Event()
+    bot.service.spawn(busy.wait(), sink=SlackSink(bot.client, CHANNEL), user="U0OTHER", command="other", count=False)
+    response = await bot.command("/debug", "taskflow-api")
+    assert response.status == 200
+    for _ in range(600):  # the thread is complete and its snapshot waits for the other work
+        if 1 in bot.service._snapshots:
+            break
+        await asyncio.sleep(0.05)
+    assert 1 in bot.service._snapshots and bot.store.snapshot(1) is None
+
+    answer = await (await bot.command("/incident", "snapshot #1")).json()
+    assert "Attaching the snapshot of incident #1" in answer["text"]
+    for _ in range(600):  # attached by a task of its own, while the other work still runs
+        if any(e.kind == "snapshot" for e in bot.store.timeline(1)):
+            break
+        await asyncio.sleep(0.05)
+    kept = bot.store.snapshot(1)
+    assert 1 not in bot.service._snapshots and kept is not None and "s3cr3t-pass" not in kept[1]
+    busy.set()
+    await bot.service.drain()
+    assert bot.store.snapshot(1) == kept  # made once: the waiting task found it made
+    (upload,) = [f for f in fake.files.values() if f.filename == "incident-1-taskflow-api.yaml"]
+    assert upload.content is not None and upload.content.decode() == kept[1]

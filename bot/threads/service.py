@@ -47,6 +47,10 @@ def _report_stub(incident: Incident) -> Report:
 
 
 MAX_RUNS = 8
+# A snapshot waits for no other work to run, checked every SNAPSHOT_POLL s, at most SNAPSHOT_WAIT s
+# (under sustained load it is made anyway: the reports waiting are held in memory)
+SNAPSHOT_WAIT = 20.0
+SNAPSHOT_POLL = 0.1
 
 
 class IncidentService(TaskSupervisor):
@@ -67,6 +71,9 @@ class IncidentService(TaskSupervisor):
         self._locks: dict[int, asyncio.Lock] = {}
         self._generation: dict[int, int] = {}  # checklist changes recorded, per incident
         self._rendered: dict[int, int] = {}  # the generation the last render started from
+        # the latest /debug of an incident whose snapshot is not made yet, and the time it counts from
+        self._snapshots: dict[int, tuple[Report, datetime]] = {}
+        self._deferred = 0  # tasks waiting to make a snapshot until no other work runs
 
     async def claim_event(self, event_id: str) -> bool:
         """True for the first delivery of a Slack event, False for its retries."""
@@ -379,19 +386,43 @@ class IncidentService(TaskSupervisor):
 
     async def _keep_snapshot(self, incident: Incident, report: Report) -> None:
         """Keep what this /debug read as a scenario file (redacted), for `/incident snapshot` and for
-        replaying the incident later without the cluster. A failure here costs the snapshot only."""
-        from bot.capture import snapshot_yaml
+        replaying the incident later without the cluster. A failure here costs the snapshot only.
 
+        Redacting and writing every log line read is a third of a /debug's CPU, and nobody waits for
+        it: it is made once no other work runs (at most SNAPSHOT_WAIT seconds later), from the latest
+        /debug of the incident (the runs in between replace its report), or at once if asked for."""
         if report.deployment is None:  # nothing was read (the run said why in the thread): keep the last one
             return
+        waiting = incident.id in self._snapshots
+        self._snapshots[incident.id] = (report, datetime.now(UTC))  # its offsets: from now, not from later
+        if waiting:  # an earlier run of this incident waits already: it will keep this report
+            return
+        self._deferred += 1
         try:
-            body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings)
-            await self.db.save_snapshot(incident.id, body)
+            deadline = asyncio.get_running_loop().time() + SNAPSHOT_WAIT
+            # every task but those waiting here is work (a run, its messages): wait for none to be left
+            while len(self.tasks) > self._deferred and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(SNAPSHOT_POLL)
+        finally:
+            self._deferred -= 1
+        await self._make_snapshot(incident.id)
+
+    async def _make_snapshot(self, incident_id: int) -> None:
+        from bot.capture import snapshot_yaml
+
+        waiting = self._snapshots.pop(incident_id, None)
+        if waiting is None:  # made already (asked for in the meantime)
+            return
+        report, at = waiting
+        try:
+            body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings, at=at)
+            await self.db.save_snapshot(incident_id, body)
         except Exception:  # the thread is what matters; the snapshot is a keepsake
-            log.exception("could not keep the snapshot of incident #%s", incident.id)
+            log.exception("could not keep the snapshot of incident #%s", incident_id)
 
     async def attach_snapshot(self, sink: ThreadSink, incident: Incident, *, user: str) -> None:
         """Post the incident's snapshot to its thread as a file (open or closed: it is kept)."""
+        await self._make_snapshot(incident.id)  # the latest /debug's, if still waiting for a quiet moment
         kept = await self.db.snapshot(incident.id)
         if kept is None:
             raise UsageError(f"incident #{incident.id} has no snapshot: it is taken by /debug in its thread")
