@@ -17,7 +17,8 @@ USAGE: dict[str, str] = {
     "/debug": "/debug SERVICE [-n NAMESPACE] [--cluster NAME]",
     "/verify": "/verify SERVICE [-n NAMESPACE] [--cluster NAME]",
     "/trace": "/trace CORRELATION_ID [-n NAMESPACE] [--since 1h] [--cluster NAME]",
-    "/incident": "/incident status | list | close [#ID] [summary] | reopen [#ID] | note [#ID] TEXT | snapshot [#ID]",
+    "/incident": "/incident status | list | close [#ID] [summary] | reopen [#ID] | note [#ID] TEXT | snapshot [#ID]"
+                 " | open",
     "/runs": "/runs SERVICE [watch]",
     "/opsbot": "/opsbot help",
 }
@@ -28,7 +29,7 @@ HELP: dict[str, str] = {
     "/trace": "follow one request across services: every log line carrying its correlation id, in time order",
     "/incident": "status of this channel's open incident, the open incidents, close one with a summary (posts a"
                  " postmortem draft), reopen one, add a note to its timeline, or attach its snapshot (what /debug"
-                 " read) as a file",
+                 " read) as a file; `open` in a /verify or /trace thread makes it an incident",
     "/runs": "the newest CI runs of SERVICE (workflow, commit, actor, result, duration, link); with watch, the"
              " result of the running one follows in the thread, naming the failed job and step",
     "/opsbot": "this help",
@@ -72,7 +73,7 @@ PlaybookCommand = ServiceCommand | TraceCommand
 
 @dataclass(frozen=True)
 class IncidentCommand:
-    action: Literal["status", "list", "close", "reopen", "note", "snapshot"]
+    action: Literal["status", "list", "close", "reopen", "note", "snapshot", "open"]
     incident_id: int | None = None
     summary: str | None = None
     note: str | None = None  # `note`: the text that goes into the timeline

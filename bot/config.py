@@ -312,7 +312,7 @@ class Settings(BaseSettings):
                 if other.namespace and service in other.request_path:
                     return other.namespace, f"the catalogue: {name}'s request path"
         if "namespace" in self.kubernetes.model_fields_set:
-            return self.kubernetes.namespace, "OPSBOT_NAMESPACE"
+            return self.kubernetes.namespace, "the configured namespace, OPSBOT_NAMESPACE"
         if context_namespace:
             return context_namespace, "the kubeconfig context"
         return self.kubernetes.namespace, "default"

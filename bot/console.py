@@ -8,18 +8,23 @@ next-step buttons are numbered as in the thread, so `tick 3` and `press 1` mean 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import getpass
 import html
 import itertools
+import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from rich.console import Console
+from rich.live import Live
 from rich.text import Text
 
 from bot import render
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from bot.sandbox import Scenario
 
 CHANNEL = "console"
+T = TypeVar("T")
 PROMPT = "opsbot> "
 
 CONSOLE_HELP = """\
@@ -93,9 +99,12 @@ def _text_of(obj: dict[str, Any] | None) -> str:
 class TerminalSink:
     """A `ThreadSink` that prints. Remembers the buttons of each thread so `press N` can find them."""
 
-    def __init__(self, console: Console, channel: str = CHANNEL) -> None:
+    def __init__(self, console: Console, channel: str = CHANNEL, *, live: bool = False) -> None:
         self.console = console
         self.channel = channel
+        # on a terminal, a run's progress is one block edited in place (rich Live), not a line an edit
+        self.live = live
+        self._progress: Live | None = None
         self._ts = itertools.count(1)
         self.buttons: dict[str, list[str]] = {}  # thread root ts -> button values, in the order shown
         self._thread_of: dict[str, str] = {}  # message ts -> thread root ts
@@ -115,12 +124,26 @@ class TerminalSink:
     async def update(self, ts: str, message: Message) -> None:
         first = message.blocks[0] if message.blocks else {}
         text = _text_of(first.get("text"))
-        if first.get("block_id") == render.BlockId.PROGRESS and "finished" not in text:
-            # Steps finish in bursts; one line each keeps the terminal readable.
-            self.console.print(Text("  ↻ ").append(mrkdwn_to_text(text, "dim")))
-            return
+        if first.get("block_id") == render.BlockId.PROGRESS:
+            lines = Text("\n").join(line for block in message.blocks for line in self._render_block(block, ts))
+            if "finished" not in text:
+                if not self.live:  # piped: one plain line an edit
+                    self.console.print(Text("  ↻ ").append(mrkdwn_to_text(text, "dim")))
+                elif self._progress is None:
+                    self._progress = Live(lines, console=self.console, transient=True, refresh_per_second=8)
+                    self._progress.start()
+                else:
+                    self._progress.update(lines)
+                return
+            self.stop_live()
         root = self._thread_of.get(ts, ts)
         self._print(message, root=root, reply=root != ts, updated=True)
+
+    def stop_live(self) -> None:
+        """End the in-place progress block (the run finished, failed or was cancelled)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
     async def upload(self, snippet: FileSnippet, *, thread_ts: str) -> None:
         lines = snippet.content.splitlines()
@@ -303,6 +326,83 @@ async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console:
             await service.shutdown(5.0)
 
 
+class Shell:
+    """The console on a terminal: lines read with readline (editing, arrow-key history), commands run
+    on an event loop in a thread of their own, so that the main thread can take Ctrl-C at any time.
+    Ctrl-C cancels the running command and returns to the prompt; a second Ctrl-C (or Ctrl-C at an
+    idle prompt twice), or Ctrl-D, quits."""
+
+    def __init__(self, settings: Settings, *, demo: bool, console: Console, user: str,
+                 scenario: Scenario | None = None) -> None:
+        self.settings, self.demo, self.console, self.user, self.scenario = settings, demo, console, user, scenario
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="console-loop", daemon=True)
+        self.stack = AsyncExitStack()
+        self.session: ConsoleSession | None = None
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def _open(self) -> ConsoleSession:
+        runtime = await self.stack.enter_async_context(
+            open_runtime(self.settings, demo=self.demo, scenario=self.scenario))
+        store = self.stack.enter_context(_store_for(self.settings, self.demo or self.scenario is not None))
+        service = IncidentService(runtime, store)
+        self.stack.push_async_callback(service.shutdown, 5.0)
+        return ConsoleSession(service, TerminalSink(self.console, live=True), user=self.user)
+
+    async def _cancel(self) -> None:
+        """Stop what the last line started: its playbook runs and follow-ups, wherever they are."""
+        assert self.session is not None
+        for task in list(self.session.service.tasks):
+            task.cancel()
+        await asyncio.gather(*list(self.session.service.tasks), return_exceptions=True)
+        self.session.sink.stop_live()
+
+    def run(self) -> None:
+        import readline  # noqa: F401  (imported for its effect: input() gets line editing and history)
+
+        self.thread.start()
+        try:
+            self.session = self._call(self._open()).result()
+            self.console.print(Text("opsbot console · type help, or /debug taskflow-api · Ctrl-C cancels, "
+                                    "Ctrl-D quits", style="bold"))
+            self._read()
+        finally:
+            with contextlib.suppress(BaseException):
+                self._call(self.stack.aclose()).result(timeout=15)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+
+    def _read(self) -> None:
+        assert self.session is not None
+        interrupted = False  # the last key was Ctrl-C: another one quits
+        while True:
+            try:
+                line = input(PROMPT)
+            except EOFError:  # Ctrl-D
+                self.console.print()
+                return
+            except KeyboardInterrupt:
+                self.console.print()
+                if interrupted:
+                    return
+                interrupted = True
+                self.console.print(Text("(Ctrl-C again or Ctrl-D to quit)", style="dim"))
+                continue
+            interrupted = False
+            running = self._call(self.session.handle(line))
+            try:
+                if not running.result():
+                    return
+            except KeyboardInterrupt:
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    self._call(self._cancel()).result(timeout=15)
+                self.console.print(Text("cancelled (Ctrl-C again quits)", style="yellow"))
+                interrupted = True
+
+
 def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout: TextIO | None = None,
             scenario: Scenario | None = None) -> None:
     """`opsbot console [--demo | --scenario FILE]`: blocks until `quit` or the end of input."""
@@ -311,6 +411,14 @@ def console(settings: Settings, *, demo: bool, stdin: TextIO = sys.stdin, stdout
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "console"
+    if stdin is sys.stdin and stdin.isatty() and stdout is None:
+        Shell(settings, demo=demo, console=out, user=user, scenario=scenario).run()
+        # Everything is closed. A cancelled call may still hold a worker thread in a socket read (a
+        # cluster that does not answer) until its timeout, and the interpreter would wait for it at
+        # exit: end now, as the one-shot commands do (bot/__main__.py).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     try:
         asyncio.run(run_console(settings, demo=demo, stdin=stdin, console=out, user=user, scenario=scenario))
     except KeyboardInterrupt:

@@ -74,7 +74,7 @@ class Intake:
             )
             name = cmd.name
             namespace = (
-                resolve_target(self.settings, cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
+                self._target(cmd)[0] if isinstance(cmd, ServiceCommand | TraceCommand) else None
             )
             if isinstance(cmd, RunsCommand):  # the service's CI is as private as its namespace
                 namespace = self.settings.namespace_for(cmd.service)
@@ -88,6 +88,15 @@ class Intake:
             log.exception("accepting %s failed", source)
             return _answered(Accepted(name, reply=render.usage_message(error_text(exc)), outcome="internal"))
 
+    def _target(self, cmd: ServiceCommand | TraceCommand) -> tuple[str, str | None]:
+        """The namespace and context a playbook command will use, as kubectl picks them: -n, the catalogue,
+        OPSBOT_NAMESPACE, then the kubeconfig context's namespace (read once, when nothing before decides)."""
+        namespace, context = resolve_target(self.settings, cmd)
+        if cmd.namespace is None:
+            service = cmd.service if isinstance(cmd, ServiceCommand) else None
+            namespace = self.service.runtime.namespace_of(service, None, context)[0]
+        return namespace, context
+
     async def _plan(self, cmd: Command, *, sink: ThreadSink, user: str, thread_ts: str | None) -> Accepted:
         service = self.service
         if isinstance(cmd, HelpCommand):
@@ -100,7 +109,7 @@ class Intake:
         if isinstance(cmd, ServiceCommand | TraceCommand):
             if thread_ts is not None:
                 _refuse_closed(await service.incident_for_message(sink.channel, thread_ts))
-            namespace, context = resolve_target(self.settings, cmd)
+            namespace, context = self._target(cmd)
             where = "into this thread" if thread_ts else "an incident thread"
             if isinstance(cmd, ServiceCommand):
                 # Text only: the hot path of every acknowledgement, and the service name is a validated
@@ -129,6 +138,8 @@ class Intake:
             found = await service.find_incident(sink.channel, thread_ts=thread_ts, incident_id=cmd.incident_id)
             reply = render.usage_message(f"Attaching the snapshot of incident #{found.id} ({found.service}).")
             return Accepted(cmd.name, reply=reply, work=lambda: service.attach_snapshot(sink, found, user=user))
+        if cmd.action == "open":
+            return await self._plan_open(cmd, sink=sink, user=user, thread_ts=thread_ts)
         if cmd.action == "reopen":
             if cmd.incident_id is None and thread_ts is None:
                 raise UsageError("which incident? `/incident reopen #ID` (`/incident list` shows the open ones; "
@@ -152,6 +163,29 @@ class Intake:
             reply=render.usage_message(f"Closing incident #{target.id} ({target.service})."),
             work=lambda: service.close(sink, close, user=user),
         )
+
+    async def _plan_open(self, cmd: IncidentCommand, *, sink: ThreadSink, user: str,
+                         thread_ts: str | None) -> Accepted:
+        """`incident open` in a report thread (a /verify, a /trace): make it an incident, explicitly."""
+        service = self.service
+        if cmd.incident_id is not None:
+            thread = await service.db.incident(cmd.incident_id)
+            if thread.channel != sink.channel:
+                raise NotFoundError(f"#{cmd.incident_id} belongs to another channel")
+        elif thread_ts is not None:
+            found = await service.incident_for_message(sink.channel, thread_ts)
+            if found is None:
+                raise UsageError("this thread is not one of opsbot's: start one with `/debug SERVICE`")
+            thread = found
+        else:
+            raise UsageError("which thread? type `@opsbot incident open` in the /verify or /trace thread to make "
+                             "an incident of it, or start one with `/debug SERVICE`")
+        if thread.status == "open":
+            raise UsageError(f"incident #{thread.id} is open already")
+        if thread.status == "closed":
+            raise UsageError(f"incident #{thread.id} is closed: reopen it with `/incident reopen #{thread.id}`")
+        reply = render.usage_message(f"Opening incident #{thread.id} ({thread.service}).")
+        return Accepted(cmd.name, reply=reply, work=lambda: service.open_report(sink, thread, user=user))
 
     def start(self, accepted: Accepted, *, sink: ThreadSink, user: str, thread_ts: str | None = None) -> None:
         """Start the accepted work in the background (call after acknowledging)."""

@@ -147,7 +147,7 @@ def _parse_incident(text: str) -> IncidentCommand:
         if rest:
             raise _usage("/incident", f"{action} takes no arguments")
         return IncidentCommand(action=action)  # type: ignore[arg-type]
-    if action in ("reopen", "snapshot"):
+    if action in ("reopen", "snapshot", "open"):
         match = _INCIDENT_REF.match(rest)
         if rest and (match is None or match.end() != len(rest)):
             raise _usage("/incident", f"{action} takes an incident id, e.g. #12")

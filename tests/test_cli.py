@@ -293,6 +293,11 @@ def _bad(tmp_path: Path, case: str) -> tuple[list[str], dict[str, str]]:
     if case == "not a kubeconfig":
         (tmp_path / "k").write_text("just words\n")
         return ["verify", "taskflow-api"], {"KUBECONFIG": str(tmp_path / "k")}
+    if case == "server not a url":
+        return ["debug", "taskflow-api"], {"KUBECONFIG": str(kubeconfig_for(tmp_path, "not a url"))}
+    if case == "empty kubeconfig":
+        (tmp_path / "k").write_text("")
+        return ["trace", "7f3a9c2e"], {"KUBECONFIG": str(tmp_path / "k")}
     if case == "unknown context":
         return ["debug", "taskflow-api", "--context", "prod"], {"KUBECONFIG": str(kubeconfig_for(tmp_path, "http://x"))}
     if case == "bad patterns row":
@@ -306,6 +311,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.mark.parametrize("case", ["missing kubeconfig", "malformed kubeconfig", "not a kubeconfig", "unknown context",
+                                  "server not a url", "empty kubeconfig",
                                   "bad patterns row", "port out of range", "empty namespace"])
 def test_a_bad_setting_or_input_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
     args, env = _bad(tmp_path, case)
@@ -315,6 +321,7 @@ def test_a_bad_setting_or_input_is_one_line_and_exit_2(case: str, tmp_path: Path
     assert "Traceback" not in result.stderr + result.stdout
     named = {"missing kubeconfig": "KUBECONFIG", "malformed kubeconfig": "not a valid kubeconfig",
              "not a kubeconfig": "not a valid kubeconfig", "unknown context": "context 'prod'",
+             "server not a url": "is not an http(s) URL", "empty kubeconfig": "KUBECONFIG",
              "bad patterns row": "p.yaml: row 0", "port out of range": "--port 99999",
              "empty namespace": "namespace"}[case]
     assert named in result.stderr
@@ -473,3 +480,11 @@ def test_piped_output_stays_plain(silent_cluster: Path) -> None:
     assert result.returncode == 1
     assert "waiting" not in result.stdout + result.stderr
     assert "\x1b[" not in result.stdout + result.stderr
+
+
+def test_opsbot_namespace_comes_before_the_kubeconfig_context(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(kubeconfig_for(tmp_path, sandbox.url, namespace="elsewhere")),
+           "OPSBOT_NAMESPACE": "taskflow"}
+    result = opsbot("debug", "taskflow-api", "--brief", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "namespace taskflow (from the configured namespace, OPSBOT_NAMESPACE)" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,102 @@ def test_press_applies_the_grep_its_command_shows(session: str) -> None:
     assert "| grep -i -E 'QueuePool|TimeoutError'" in head
     shown = [line for line in lines if line]
     assert shown and all(re.search("queuepool|timeouterror", line, re.I) for line in shown), shown
+
+
+# --- the console as a shell, through a pseudo-terminal (#19) ----------------------------------------
+
+import os  # noqa: E402
+
+from tests.test_cli import OPSBOT, RunningSandbox, kubeconfig_for, sandbox, silent_cluster  # noqa: E402
+
+__all__ = ["sandbox", "silent_cluster"]
+
+
+def shell(*args: str, env: dict[str, str] | None = None) -> object:
+    import pexpect
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "GITHUB_"))}
+    child = pexpect.spawn(OPSBOT, ["console", *args], env={**clean, "NO_COLOR": "1", **(env or {})},
+                          encoding="utf-8", timeout=60, dimensions=(50, 160))
+    child.expect("opsbot> ")
+    return child
+
+
+def test_the_console_edits_lines_and_keeps_their_history() -> None:
+    import pexpect
+
+    child = shell("--demo")
+    child.sendline("/debug taskflow-api")
+    child.expect("Checklist")
+    child.expect("opsbot> ")
+    child.send("/incident lst")
+    child.send("\x1b[D\x1b[D")  # left, left: the cursor moves back into the line
+    child.send("i\r")  # "lst" is now "list"
+    child.expect("1 open incident")
+    child.expect("opsbot> ")
+    child.send("\x1b[A\r")  # up: the last line again
+    child.expect("1 open incident")
+    child.expect("opsbot> ")
+    child.sendeof()  # Ctrl-D quits
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_the_progress_of_a_run_is_shown_in_place(silent_cluster: Path, tmp_path: Path) -> None:
+    import pexpect
+
+    env = {"KUBECONFIG": str(silent_cluster), "OPSBOT_TIMEOUT": "2", "OPSBOT_DB": str(tmp_path / "opsbot.db")}
+    piped = subprocess.run([OPSBOT, "console"], input="/debug taskflow-api -n taskflow\n", capture_output=True,
+                           text=True, timeout=120, env={**os.environ, **env})
+    assert piped.stdout.count("↻ Progress") >= 1  # piped: the run's edits, a plain line each
+    child = shell(env=env)
+    child.sendline("/debug taskflow-api -n taskflow")
+    child.expect("opsbot> ")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    assert "↻" not in shown  # on a terminal the same edits change one block in place
+    assert len(re.findall(r"Progress · \d+/8 steps done · finished", shown)) == 1
+
+
+def test_ctrl_c_cancels_the_running_command_and_a_second_one_quits(silent_cluster: Path, tmp_path: Path) -> None:
+    import pexpect
+
+    child = shell(env={"KUBECONFIG": str(silent_cluster), "OPSBOT_TIMEOUT": "60",
+                       "OPSBOT_DB": str(tmp_path / "opsbot.db")})
+    child.sendline("/debug taskflow-api -n taskflow")
+    child.expect("Deployment")  # the run waits for a cluster that does not answer
+    child.sendintr()
+    child.expect("cancelled")
+    child.expect("opsbot> ")  # back at the prompt, long before the call would time out
+    child.sendline("help")
+    child.expect("tick N")
+    child.expect("opsbot> ")
+    child.sendintr()  # at an idle prompt: says how to quit
+    child.expect("Ctrl-C again or Ctrl-D to quit")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "Traceback" not in child.before
+
+
+def test_verify_opens_no_incident_until_asked(tmp_path: Path) -> None:
+    output = run(["/verify taskflow-api", "/incident status", "/incident open", "/incident status"], tmp_path)
+    parts = re.split(r"^opsbot> ", output, flags=re.MULTILINE)
+    first, second = [p for p in parts if p.startswith("/incident status\n")]
+    assert "report, not an incident" in first
+    assert "Opening incident #1 (taskflow-api)" in after(output, "/incident open")
+    assert "#1 taskflow-api in `taskflow`: open" in second
+
+
+def test_without_a_catalogue_the_kubeconfig_context_names_the_namespace(sandbox: RunningSandbox,
+                                                                       tmp_path: Path) -> None:
+    out = io.StringIO()
+    kubeconfig = kubeconfig_for(tmp_path, sandbox.url, namespace="taskflow")
+    settings = Settings(store={"path": str(tmp_path / "opsbot.db")},  # type: ignore[arg-type]
+                        kubernetes={"kubeconfig": str(kubeconfig)})  # type: ignore[arg-type]
+    console(settings, demo=False, stdin=io.StringIO("/debug taskflow-api\n"), stdout=out)
+    thread = after(out.getvalue(), "/debug taskflow-api")
+    assert "Namespace `taskflow`" in thread and "QueuePool" in thread

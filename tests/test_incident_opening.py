@@ -93,3 +93,16 @@ async def test_a_debug_inside_a_report_thread_makes_it_the_incident(bot: Bot) ->
     await bot.service.drain()
     [incident] = bot.store.list_incidents(status="open")
     assert incident.thread_ts == root["ts"] and len(bot.roots()) == 1
+
+
+async def test_a_report_thread_becomes_an_incident_when_asked(bot: Bot) -> None:
+    await answer(bot, "/verify", "taskflow-api")
+    (root,) = bot.roots()
+    await bot.event(event_body("<@U0BOT> incident open", event_id="Ev0OPEN", thread_ts=root["ts"]))
+    await bot.service.drain()
+    [incident] = bot.store.list_incidents(status="open")
+    assert incident.thread_ts == root["ts"] and incident.opened_by == "U0ALICE"
+    assert any("opened by <@U0ALICE>" in m["text"] for m in thread_messages(bot, root["ts"]))
+    root_now = next(m for m in thread_messages(bot, root["ts"]) if m["ts"] == root["ts"])
+    assert f"Incident #{incident.id}" in json.dumps(root_now["blocks"])
+    assert "is open already" in await answer(bot, "/incident", f"open #{incident.id}")

@@ -332,12 +332,13 @@ def test_trace_heads_with_the_request_then_lists_its_lines_in_time_order() -> No
     ]
     assert listing.startswith("```") and listing.endswith("```")
     lines = listing.strip("`").splitlines()
-    assert lines == [
-        "14:02:00.123  web-dashboard  web-dashboard-7d9-abcde/web  INFO [7f3a9c2e] GET /tasks -&gt; taskflow-api",
-        "14:02:01.000  taskflow-api   taskflow-api-7d9-abcde/api  INFO [7f3a9c2e] GET /tasks page=1",
-        "14:02:30.000  taskflow-api   taskflow-api-7d9-abcde/api  ERROR [7f3a9c2e] QueuePool limit of size 5"
+    assert lines == [  # dated: these lines are not today's
+        "2026-03-01 14:02:00.123  web-dashboard  web-dashboard-7d9-abcde/web  INFO [7f3a9c2e] GET /tasks"
+        " -&gt; taskflow-api",
+        "2026-03-01 14:02:01.000  taskflow-api   taskflow-api-7d9-abcde/api  INFO [7f3a9c2e] GET /tasks page=1",
+        "2026-03-01 14:02:30.000  taskflow-api   taskflow-api-7d9-abcde/api  ERROR [7f3a9c2e] QueuePool limit of size 5"
         " overflow 10 reached",
-        "14:02:31.000  web-dashboard  web-dashboard-7d9-abcde/web  ERROR [7f3a9c2e] GET /tasks 502"
+        "2026-03-01 14:02:31.000  web-dashboard  web-dashboard-7d9-abcde/web  ERROR [7f3a9c2e] GET /tasks 502"
         " upstream=taskflow-api",
     ]
     assert message.files == []  # it all fits

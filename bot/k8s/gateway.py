@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -60,6 +61,19 @@ from bot.models import (
 log = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _check_server(host: str, config_file: str) -> None:
+    """The cluster's `server` must be an http(s) URL with a host: anything else is a bad kubeconfig, not a
+    cluster that does not answer."""
+    try:
+        parts = urllib.parse.urlsplit(host)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in host
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError("KUBECONFIG", f"{config_file}: the cluster's server {host!r} is not an http(s) URL")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -143,6 +157,7 @@ class KubernetesGateway:
         except (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
             # a file that is not a kubeconfig at all: the client fails in its own ways, none of them a sentence
             raise ConfigError("KUBECONFIG", f"{config_file} is not a valid kubeconfig ({_first_line(exc)})") from None
+        _check_server(str(api_client.configuration.host), config_file)
         gateway = cls(api_client, **options)
         gateway.namespace = str(namespace) if namespace else None
         return gateway

@@ -294,8 +294,6 @@ def render_brief(report: Report, console: Console) -> None:
             line = Text(f"{i:>2}. ").append(f"{f.severity.value:<8}", style=SEVERITY_STYLE[f.severity])
             line.append(f" {redact(f.title)}" + (f" ×{f.count}" if f.count else ""))
             console.print(line, no_wrap=True, overflow="ellipsis")
-    if report.kind == "trace" and report.trace:
-        console.print(Text(f"\nRequest path: {redact(verdict(report))}"))
     commands = next_steps(report)
     if commands:
         console.print(Text("\nNext steps", style="bold"))

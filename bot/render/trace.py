@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.inputs import format_since
@@ -26,7 +26,12 @@ _LONGER = (6 * 3600, 86400, 7 * 86400)  # windows to suggest when nothing carrie
 
 
 def _hit_time(hit: TraceHit) -> str:
-    return f"{hit.ts.astimezone(UTC):%H:%M:%S.%f}"[:-3] if hit.ts else _NO_TIME
+    """The line's time in UTC to the millisecond, dated when it is not today's."""
+    if hit.ts is None:
+        return _NO_TIME
+    at = hit.ts.astimezone(UTC)
+    clock = f"{at:%H:%M:%S.%f}"[:-3]
+    return clock if at.date() == datetime.now(UTC).date() else f"{at:%Y-%m-%d} {clock}"
 
 
 def _one_line(text: str) -> str:

@@ -203,7 +203,8 @@ class IncidentService(TaskSupervisor):
             raise Reported(exc) from exc
         # the final progress goes out in the background: findings never wait behind its edits
         finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
-        if cmd.playbook == "debug" and incident.status == "report":
+        if cmd.playbook == "debug" and incident.status == "report" and report.deployment is not None:
+            # the service was found: now it is an incident (a cluster that did not answer opens none)
             incident = await self.db.promote(incident.id, by=user)
         incident = await self.db.incident(incident.id)
         if owns_root:
@@ -234,7 +235,9 @@ class IncidentService(TaskSupervisor):
         if owns_root and not isinstance(cmd, TraceCommand):
             # edits of the root do not notify: one reply that mentions who asked, with the verdict
             await sink.post(render.verdict_note(report, requested_by=user), thread_ts=root_ts)
-        if cmd.playbook == "debug" and (owns_root or (subject, namespace) == (incident.service, incident.namespace)):
+        read = report.deployment is not None  # a /debug that read nothing has nothing to keep
+        if cmd.playbook == "debug" and read and (owns_root or (subject, namespace) == (incident.service,
+                                                                                      incident.namespace)):
             # after the thread is complete: redacting and writing every log line read is CPU work
             # that the person reading the thread should not wait for. A /debug of the incident's
             # service typed in its thread refreshes the snapshot: /incident snapshot attaches the latest
@@ -396,6 +399,15 @@ class IncidentService(TaskSupervisor):
         await sink.post(render.snapshot_message(incident, body, taken_at=taken_at, requested_by=user),
                         thread_ts=incident.thread_ts)
         await self.db.add_timeline(incident.id, "snapshot", "snapshot attached", by=user)
+
+    async def open_report(self, sink: ThreadSink, thread: Incident, *, user: str) -> Incident:
+        """Make a report thread (a /verify, a /trace) an incident, because someone asked: say so in it
+        and on its root."""
+        incident = await self.db.promote(thread.id, by=user)
+        await sink.post(render.note(f":rotating_light: Incident #{incident.id} opened by {render.user(user)}."),
+                        thread_ts=incident.thread_ts)
+        await self._show_status_on_root(sink, incident)
+        return incident
 
     async def reopen(self, sink: ThreadSink, incident: Incident, *, user: str) -> Incident:
         """Open a closed incident again: say so in its thread and on its root."""
