@@ -190,7 +190,7 @@ def test_the_progress_of_a_run_is_shown_in_place(silent_cluster: Path, tmp_path:
     child.sendeof()
     child.expect(pexpect.EOF)
     assert "↻" not in shown  # on a terminal the same edits change one block in place
-    assert len(re.findall(r"Progress · \d+/8 steps done · finished", shown)) == 1
+    assert len(re.findall(r"Progress · \d+/9 steps done · finished", shown)) == 1  # 9: with the metrics step
 
 
 def test_ctrl_c_cancels_the_running_command_and_a_second_one_quits(silent_cluster: Path, tmp_path: Path) -> None:
