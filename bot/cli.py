@@ -363,11 +363,9 @@ def console(demo: DemoOpt = False, scenario: ScenarioOpt = None) -> None:
         fail(str(exc), 2)
 
 
-from bot import cli_snapshot  # noqa: E402  snapshot and eval
+from bot import cli_runs, cli_snapshot  # noqa: E402  `runs`; `snapshot` and `eval`
 from bot.cli_incident import incident_app  # noqa: E402  `opsbot incident export ID`
 
 cli_snapshot.register(app)
-app.add_typer(incident_app, name="incident")
-from bot import cli_runs  # noqa: E402  `opsbot runs SERVICE [--watch]`
-
 cli_runs.register(app)
+app.add_typer(incident_app, name="incident")

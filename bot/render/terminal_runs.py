@@ -21,7 +21,8 @@ def render_runs(listing: RunListing, console: Console) -> None:
         (f" on {listing.branch}" if listing.branch else "")
     table = Table(title=f"CI runs of {_t(listing.service)} · {_t(where)}", title_justify="left")
     for col in ("result", "run", "workflow", "commit", "actor", "started (UTC)", "duration", "link"):
-        table.add_column(col, no_wrap=col not in ("workflow", "link"))
+        # a link is one word: folded over lines rather than cut with an ellipsis, so it stays usable
+        table.add_column(col, no_wrap=col not in ("workflow", "link"), overflow="fold" if col == "link" else "ellipsis")
     for row in listing.runs:
         colour = COLOUR.get(row.result, "yellow")
         started = f"{row.started_at:%Y-%m-%d %H:%M}" if row.started_at else "-"
