@@ -20,7 +20,7 @@ from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings
 from playbooks.investigation import Investigation
-from playbooks.onset import find_onsets
+from playbooks.onset import find_onsets, rolled_back_times
 
 if TYPE_CHECKING:
     from playbooks.runtime import Runtime
@@ -85,7 +85,7 @@ async def run_debug(
             logs=inv.logs or [], events=inv.events or [], runs=inv.runs or [], repo=inv.catalogue.repo,
             dapr=inv.dapr or [],
         )
-        rollouts = inv.deployment.rollouts if inv.deployment else []
+        rollouts = rolled_back_times(inv.deployment.rollouts if inv.deployment else [], inv.pods or [])
         inv.report.onsets = find_onsets(service, findings, rollouts, inv.runs or [], now=datetime.now(UTC))
         if not findings:
             return "no known error pattern matched"

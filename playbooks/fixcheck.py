@@ -19,7 +19,7 @@ from bot.changes import FindingComparison, FixCheck, MetricReading, Rollout, Win
 from bot.models import DeploymentSnapshot, EventSnapshot, Finding, LogSnapshot, PodSnapshot, WorkflowRun
 from bot.text import plural
 from playbooks.findings import derive_findings
-from playbooks.onset import describe_rollout, span
+from playbooks.onset import describe_rollout, rolled_back_times, span
 from playbooks.patterns import PatternTable
 
 MAX_WINDOW = timedelta(hours=1)  # each side of the comparison: recent enough to mean "now"
@@ -28,10 +28,11 @@ ZERO_RATE = 1e-9  # an error rate at or below this is zero (floating point of ra
 SHOWN = 4  # comparisons named in the one-line summary
 
 
-def newest_rollout(deployment: DeploymentSnapshot | None) -> Rollout | None:
+def newest_rollout(deployment: DeploymentSnapshot | None, pods: Sequence[PodSnapshot] = ()) -> Rollout | None:
+    """The highest revision, dated when it rolled out (a rollback: by its oldest pod)."""
     if deployment is None or not deployment.rollouts:
         return None
-    return max(deployment.rollouts, key=lambda r: (r.revision or 0, r.created_at or datetime.min))
+    return max(rolled_back_times(deployment.rollouts, pods), key=lambda r: r.revision or 0)
 
 
 def windows(rollout_at: datetime, now: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
@@ -158,7 +159,7 @@ def check_fix(
     events: Sequence[EventSnapshot] = (), baseline_revision: str | None = None,
 ) -> FixCheck:
     """The verdict of Step 5, with its evidence (`summary`) or what stands in the way."""
-    rollout = newest_rollout(deployment)
+    rollout = newest_rollout(deployment, pods)
     if rollout is None or rollout.created_at is None:
         return FixCheck(summary="no rollout known (the Deployment's ReplicaSets could not be read): nothing to "
                                 "compare before and after", error_rate=error_rate)

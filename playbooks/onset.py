@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.changes import Onset, Rollout
-from bot.models import Finding, WorkflowRun
+from bot.models import Finding, PodSnapshot, WorkflowRun
 
 MAX_ONSETS = 6  # the most severe findings get a line; the rest add nothing to "what changed?"
 LONG_AFTER = timedelta(days=1)  # a finding that began this long after a rollout is weakly tied to it
@@ -64,6 +64,20 @@ def describe_rollout(service: str, rollout: Rollout, runs: Sequence[WorkflowRun]
         details.append(f"run #{run.run_number}" + (f" by {run.actor}" if run.actor else ""))
     extra = f" ({', '.join(details)})" if details else ""
     return f"{service} rolled out {rev}{at}{extra}"
+
+
+def rolled_back_times(rollouts: Sequence[Rollout], pods: Sequence[PodSnapshot]) -> list[Rollout]:
+    """The rollouts with the time each rolled out. A rollback reuses an older ReplicaSet: it gets the
+    highest revision but keeps its old creationTimestamp, which would date the rollback days back. Such a
+    revision (created before one of a lower revision) is dated by its oldest pod instead, when it has any."""
+    out = []
+    for r in rollouts:
+        lower = [o for o in rollouts if (o.revision or 0) < (r.revision or 0) and o.created_at and r.created_at]
+        if r.created_at is not None and any(o.created_at and o.created_at > r.created_at for o in lower):
+            started = [p.created_at for p in pods if p.owner == r.replicaset and p.created_at is not None]
+            r = r.model_copy(update={"created_at": min(started) if started else None})
+        out.append(r)
+    return out
 
 
 def find_onsets(

@@ -95,7 +95,7 @@ async def run_verify(
 
     async def logs() -> str:
         # both windows of the fix check: since the newest rollout, and as long before it
-        rollout = newest_rollout(inv.deployment)
+        rollout = newest_rollout(inv.deployment, inv.pods or [])
         since = log_since_seconds(rollout.created_at if rollout else None, now)
         got = await inv.fetch_logs(tail=max(VERIFY_TAIL, rt.settings.kubernetes.log_tail), since_seconds=since)
         window = f" over the last {span(timedelta(seconds=since))}" if since else ""
@@ -106,7 +106,7 @@ async def run_verify(
 
     async def metrics() -> str:
         # now: the pods of the newest revision only (an old pod's last errors would hide the fix)
-        rollout = newest_rollout(inv.deployment)
+        rollout = newest_rollout(inv.deployment, inv.pods or [])
         current = [p.name for p in inv.pods or [] if rollout is not None and p.owner == rollout.replicaset]
         return ev.metrics_evidence(await inv.fetch_metrics(pods_now=current))
 
@@ -116,7 +116,7 @@ async def run_verify(
 
     async def analysis() -> str:
         inv.mark_running_build()
-        rollout = newest_rollout(inv.deployment)
+        rollout = newest_rollout(inv.deployment, inv.pods or [])
         recent = since_rollout(inv.logs or [], inv.pods or [], rollout, now)  # what the running revision logged
         inv.report.findings = verify_findings(
             namespace=inv.namespace, service=service, deployment=inv.deployment, pods=inv.pods or [],

@@ -225,3 +225,20 @@ def test_the_regression_test_is_shown_with_the_fix() -> None:
     assert "   regression test:\n      # the walkthrough's Step 4" in details
     assert details.index("fix snippet:") < details.index("regression test:")
     assert "What changed (times UTC)" in details and "run #411 by ben-ops" in details
+
+
+def test_a_rollback_is_dated_by_its_pods_not_its_old_replicaset() -> None:
+    """`kubectl rollout undo` reuses revision 12's ReplicaSet as revision 14: its creationTimestamp is two
+    days old, its pods are ten minutes old."""
+    from playbooks.fixcheck import newest_rollout
+    from playbooks.onset import rolled_back_times
+
+    rollouts = [rollout(14, timedelta(days=2), SHA12), rollout(13, timedelta(hours=1), SHA13)]
+    pods = [PodSnapshot(name="p", namespace="ns", owner="api-rs14", created_at=NOW - timedelta(minutes=10))]
+    dated = {r.revision: r.created_at for r in rolled_back_times(rollouts, pods)}
+    assert dated == {14: NOW - timedelta(minutes=10), 13: NOW - timedelta(hours=1)}
+    newest = newest_rollout(_deployment(rollouts), pods)
+    assert newest is not None and newest.revision == 14 and newest.created_at == NOW - timedelta(minutes=10)
+    [onset] = find_onsets("api", [finding(NOW - timedelta(minutes=30))], rolled_back_times(rollouts, pods), RUNS,
+                          now=NOW)
+    assert onset.relation == "before" and "before the latest rollout (revision 14 at 11:50 UTC)" in onset.text
