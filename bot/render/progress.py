@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from bot.models import (
     Message,
     Report,
@@ -14,11 +16,18 @@ from bot.render.text import clean, clip, context, section
 
 
 def _step_line(step: StepResult) -> str:
-    title = clean(step.title or step.name, 80)
-    secs = f"({step.duration_ms / 1000:.1f}s)"
-    summary = clean(step.summary, 200)
-    error = clean(step.error or step.summary or "", 200)
-    match step.status:
+    return _line(step.title or step.name, step.duration_ms, step.summary, step.error, step.status)
+
+
+@lru_cache(maxsize=4096)
+def _line(name: str, duration_ms: float, summary_text: str, error_text: str | None, status: StepStatus) -> str:
+    """A step's line, made once: a progress message is rendered again at every step's end, and each
+    render would redact and escape the same titles and summaries of the steps done before."""
+    title = clean(name, 80)
+    secs = f"({duration_ms / 1000:.1f}s)"
+    summary = clean(summary_text, 200)
+    error = clean(error_text or summary_text or "", 200)
+    match status:
         case StepStatus.OK:
             return f":white_check_mark: *{title}* {summary} {secs}".replace("  ", " ")
         case StepStatus.FAILED:

@@ -49,7 +49,7 @@ def _report_stub(incident: Incident) -> Report:
 MAX_RUNS = 8
 # A snapshot waits for no other work to run, checked every SNAPSHOT_POLL s, at most SNAPSHOT_WAIT s
 # (under sustained load it is made anyway: the reports waiting are held in memory)
-SNAPSHOT_WAIT = 20.0
+SNAPSHOT_WAIT = 10.0
 SNAPSHOT_POLL = 0.1
 
 
