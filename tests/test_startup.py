@@ -28,3 +28,24 @@ def test_redact_runs_without_the_models_or_settings() -> None:
     loaded = _imported(code, stdin="password=hunter2\n")
     assert "bot.redact" in loaded
     assert not [m for m in ("pydantic_settings", "bot.config", "bot.models", "kubernetes") if m in loaded]
+
+
+def test_a_command_that_reads_a_cluster_imports_only_the_client_parts_it_uses() -> None:
+    loaded = _imported("import bot.k8s")
+    assert {"kubernetes.client.api_client", "kubernetes.client.rest", "kubernetes.config.kube_config"} <= loaded
+    unused = ("kubernetes.dynamic", "kubernetes.watch", "kubernetes.stream", "kubernetes.leaderelection",
+              "kubernetes.informer", "kubernetes.utils.create_from_yaml", "kubernetes.client.api.core_v1_api")
+    assert not [m for m in unused if m in loaded]
+
+
+def test_the_rest_of_the_client_is_still_there_for_whoever_asks() -> None:
+    code = ("import bot.k8s, kubernetes, kubernetes.client\n"
+            "from kubernetes.client import CoreV1Api, V1Pod\n"
+            "import kubernetes.watch\n"
+            "assert kubernetes.client.ApiClient is kubernetes.client.api_client.ApiClient\n"
+            "assert CoreV1Api.__module__ == 'kubernetes.client.api.core_v1_api'\n"
+            "assert kubernetes.client.models.V1PodList.__name__ == 'V1PodList'\n"
+            "assert V1Pod(metadata=None).metadata is None\n"
+            "assert kubernetes.watch.Watch and kubernetes.utils.parse_quantity('1Ki') == 1024\n")
+    loaded = _imported(code)
+    assert "kubernetes.client.api.core_v1_api" in loaded and "kubernetes.watch" in loaded
