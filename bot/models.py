@@ -100,6 +100,16 @@ class LogSnapshot(BaseModel):
     previous: bool = False
     lines: list[LogLine] = Field(default_factory=list)
     error: str | None = None  # why the log could not be read (e.g. no previous container)
+    # a long log reduced as it was read (playbooks/logreduce.py): `lines` holds what it shows, these what
+    # it was: how many lines were read, and each line's time (int64 microseconds since the epoch)
+    read_lines: int | None = None
+    stamps: bytes = b""
+    dapr_calls: dict[tuple[str, str], int] | None = None  # daprd: calls per (building block, component)
+
+    @property
+    def line_count(self) -> int:
+        """The lines read, kept or not."""
+        return len(self.lines) if self.read_lines is None else self.read_lines
 
 
 class EventSnapshot(BaseModel):

@@ -53,7 +53,7 @@ async def run_debug(
         kinds = {(p.name, c.name): c.kind for p in inv.pods or [] for c in p.containers}
         sidecars = sum(kinds.get((s.pod, s.container)) is ContainerKind.SIDECAR for s in read)
         previous = sum(s.previous for s in read)
-        lines = sum(len(s.lines) for s in read)
+        lines = sum(s.line_count for s in read)
         return (f"{plural(len(read), 'log')} read ({sidecars} sidecar, {previous} previous), "
                 f"{lines:,} line{'' if lines == 1 else 's'}")
 

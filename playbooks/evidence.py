@@ -63,7 +63,7 @@ def logs_evidence(
         return None
     names = sorted({s.container for s in read})
     previous = sum(s.previous for s in read)
-    lines = sum(len(s.lines) for s in read)
+    lines = sum(s.line_count for s in read)
     hits = [f for f in findings if set(f.containers) & set(names) and f.pattern != "restarts"]
     found = ", ".join(f"{f.pattern} ({f.count})" for f in hits[:3]) if hits else "no known error pattern"
     prev = f" ({previous} previous)" if previous else ""

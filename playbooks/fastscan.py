@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress
 from operator import not_
@@ -44,6 +45,8 @@ class LineScanner:
 
     def __init__(self, database: Any, compiled: Sequence[tuple[bytes, int, int]] = ()) -> None:
         self._db = database
+        # a database has one scratch space: two threads scanning with it at once fail (ScratchInUseError)
+        self._lock = threading.Lock()
         self.compiled = tuple(compiled)  # (expression, id, flags) of each pattern, as compiled
 
     @classmethod
@@ -128,7 +131,8 @@ class LineScanner:
         def on_match(ident: int, start: int, end: int, flags: int, context: Any) -> None:
             found.append((max(end - 1, 0), ident))
 
-        self._db.scan(data, match_event_handler=on_match)
+        with self._lock:
+            self._db.scan(data, match_event_handler=on_match)
         found.sort()
         return found
 

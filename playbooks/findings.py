@@ -169,6 +169,19 @@ _DAPR_CALL = re.compile(
 _DAPR_KIND = {"state": "state store", "publish": "pubsub", "bindings": "binding", "secrets": "secret store"}
 
 
+def dapr_calls(texts: Iterable[str]) -> dict[tuple[str, str], int]:
+    """How often daprd's API log names each (building block, component): `("state", "taskflow-store")`."""
+    used: dict[tuple[str, str], int] = {}
+    for text in texts:
+        if "API Called" not in text:
+            continue
+        match = _DAPR_CALL.search(text)
+        if match:
+            key = (match.group(1), match.group(2))
+            used[key] = used.get(key, 0) + 1
+    return used
+
+
 def dapr_component_gaps(logs: Iterable[LogSnapshot], sidecars: Sequence[DaprSidecar]) -> list[tuple[str, DaprSidecar]]:
     """Components the app calls (from its daprd's API log) that its sidecar's metadata does not list:
     one text per component, worded as Dapr itself words it ("state store X is not configured")."""
@@ -180,13 +193,11 @@ def dapr_component_gaps(logs: Iterable[LogSnapshot], sidecars: Sequence[DaprSide
     for snap in logs:
         if snap.container != "daprd":
             continue
-        for line in snap.lines:
-            if "API Called" not in line.text:
-                continue
-            match = _DAPR_CALL.search(line.text)
-            if match and match.group(2) not in loaded:
-                key = (match.group(1), match.group(2))
-                used[key] = used.get(key, 0) + 1
+        # a reduced log counted its calls as it was read (playbooks/logreduce.py)
+        calls = dapr_calls(line.text for line in snap.lines) if snap.dapr_calls is None else snap.dapr_calls
+        for (api, name), count in calls.items():
+            if name not in loaded:
+                used[api, name] = used.get((api, name), 0) + count
     listed = ", ".join(sorted(loaded)) or "none"
     return [(f"{_DAPR_KIND[api]} {name} is not configured in the Dapr sidecar: {count} calls to it, "
              f"components loaded: {listed}", known[0]) for (api, name), count in sorted(used.items())]

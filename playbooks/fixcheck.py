@@ -19,6 +19,7 @@ from bot.changes import FindingComparison, FixCheck, MetricReading, Rollout, Win
 from bot.models import DeploymentSnapshot, EventSnapshot, Finding, LogSnapshot, PodSnapshot, WorkflowRun
 from bot.text import plural
 from playbooks.findings import derive_findings
+from playbooks.logreduce import EPOCH, NO_TIME, micros, stamps_of
 from playbooks.onset import describe_rollout, rolled_back_times, span
 from playbooks.patterns import PatternTable
 
@@ -51,15 +52,33 @@ def log_since_seconds(rollout_at: datetime | None, now: datetime) -> int | None:
 
 
 def _slice(logs: Sequence[LogSnapshot], start: datetime, end: datetime, pods: set[str] | None) -> list[LogSnapshot]:
-    """The lines of `logs` (of `pods`, when given) stamped within [start, end)."""
+    """The lines of `logs` (of `pods`, when given) stamped within [start, end). Of a reduced log, the
+    lines it kept, and how many it read in the window (`read_lines`) from its stamps."""
     out = []
     for snap in logs:
         if snap.error is not None or (pods is not None and snap.pod not in pods):
             continue
         lines = [line for line in snap.lines if line.ts is not None and start <= line.ts < end]
-        if lines:
-            out.append(snap.model_copy(update={"lines": lines}))
+        if snap.read_lines is None:
+            if lines:
+                out.append(snap.model_copy(update={"lines": lines}))
+            continue
+        low, high = micros(start), micros(end)
+        read = sum(1 for at in stamps_of(snap) if low <= at < high)
+        if read:
+            out.append(snap.model_copy(update={"lines": lines, "read_lines": read, "stamps": b""}))
     return out
+
+
+def _earliest(logs: Sequence[LogSnapshot]) -> datetime | None:
+    """The time of the oldest line read, kept or not."""
+    stamps = [line.ts for s in logs if s.error is None and s.read_lines is None for line in s.lines
+              if line.ts is not None]
+    reduced = [at for s in logs if s.error is None and s.read_lines is not None for at in stamps_of(s)
+               if at != NO_TIME]
+    if reduced:
+        stamps.append(EPOCH + timedelta(microseconds=min(reduced)))
+    return min(stamps, default=None)
 
 
 def since_rollout(logs: Sequence[LogSnapshot], pods: Sequence[PodSnapshot], rollout: Rollout | None,
@@ -88,8 +107,7 @@ def compare(
     Warning events count where they were last seen: a probe failing in a new pod is still occurring."""
     assert rollout.created_at is not None
     (b0, b1), (a0, a1) = windows(rollout.created_at, now)
-    stamps = [line.ts for s in logs if s.error is None for line in s.lines if line.ts is not None]
-    earliest = min(stamps, default=None)
+    earliest = _earliest(logs)
     reach = earliest is not None and earliest < b1  # some log read reaches back before the rollout
     new = [p for p in pods if p.owner == rollout.replicaset] or ([] if any(p.owner for p in pods) else list(pods))
     new_names = {p.name for p in new} | {rollout.replicaset}
@@ -194,7 +212,7 @@ def check_fix(
     if error_rate is not None and (error_rate.error is not None or (
             error_rate.now is not None and error_rate.now > ZERO_RATE)):
         blockers.append(f"error rate {_metric(error_rate)}")
-    lines_after = sum(len(s.lines) for s in since_rollout(logs, pods, rollout, now))
+    lines_after = sum(s.line_count for s in since_rollout(logs, pods, rollout, now))
     if not blockers and not lines_after and error_rate is None:
         blockers.append("no log line since the rollout to judge by")
     if blockers:

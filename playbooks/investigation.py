@@ -4,6 +4,7 @@ steps call (each stores its snapshot on the investigation and in the report) and
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -26,6 +27,7 @@ from bot.redact import redact_model
 from playbooks import evidence as ev
 from playbooks.engine import Progress, Step, StepSkipped, run_steps
 from playbooks.findings import derive_findings
+from playbooks.logreduce import KEEP_TAIL, reduce_log
 from playbooks.metrics import read_metrics, service_queries
 
 if TYPE_CHECKING:
@@ -84,8 +86,15 @@ class Investigation:
         return self.pods
 
     async def fetch_logs(self, *, tail: int, since_seconds: int | None = None) -> list[LogSnapshot]:
+        """Every log of the pods. Past KEEP_TAIL lines a log, each is reduced as it arrives to what the
+        report will show of it (playbooks/logreduce.py): memory holds a few logs whole at a time."""
         assert self.pods is not None, "the logs step needs the pods step"
-        self.logs = self.report.logs = await self.k8s.read_logs(self.pods, tail=tail, since_seconds=since_seconds)
+        reduce = None
+        if tail > KEEP_TAIL:
+            reduce = functools.partial(reduce_log, self.rt.patterns, stamps=self.kind == "verify",
+                                       dapr_calls=self.rt.settings.kubernetes.dapr_metadata)
+        self.logs = self.report.logs = await self.k8s.read_logs(self.pods, tail=tail, since_seconds=since_seconds,
+                                                                reduce=reduce)
         return self.logs
 
     async def fetch_events(self) -> list[EventSnapshot]:

@@ -99,7 +99,7 @@ async def run_verify(
         since = log_since_seconds(rollout.created_at if rollout else None, now)
         got = await inv.fetch_logs(tail=max(VERIFY_TAIL, rt.settings.kubernetes.log_tail), since_seconds=since)
         window = f" over the last {span(timedelta(seconds=since))}" if since else ""
-        return f"{sum(len(s.lines) for s in got):,} lines of {sum(s.error is None for s in got)} logs{window}"
+        return f"{sum(s.line_count for s in got):,} lines of {sum(s.error is None for s in got)} logs{window}"
 
     async def events() -> str:
         return ev.events_evidence(await inv.fetch_events()) or ""

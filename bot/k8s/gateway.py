@@ -60,6 +60,12 @@ from bot.models import (
 
 log = logging.getLogger(__name__)
 
+# A log read to be reduced (`read_logs(reduce=...)`) is held whole, as lines, from its first byte
+# until its reduction: at most RAW_LOGS of them at once, so memory holds a few raw logs, not the
+# namespace's. Parsing and reducing are CPU work: more at once than a few per core only adds waits.
+RAW_LOGS = 4
+CHUNK = 1 << 20  # bytes of a log body read, decoded and parsed at a time
+
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
@@ -106,6 +112,7 @@ class KubernetesGateway:
         self.core = self.apps = self.version = ReadOnlyApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
         self._slots: asyncio.Semaphore | None = None
+        self._raw: asyncio.Semaphore | None = None
         # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
         self.namespace: str | None = None
         # the calls waiting for an answer: what each asks ("get deployments/x in namespace \"y\"") and since
@@ -175,11 +182,13 @@ class KubernetesGateway:
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _call(self, call: Call, method: Callable[..., Any], **kwargs: Any) -> bytes:
-        """Run one client call in the pool, bounded and timed out; the raw body, or a translated error."""
+    async def _call(self, call: Call, method: Callable[..., Any], *, read: Callable[[Any], Any] | None = None,
+                    **kwargs: Any) -> Any:
+        """Run one client call in the pool, bounded and timed out; the raw body (or what `read` makes of
+        the response, in the worker thread), or a translated error."""
         if self._slots is None:  # created lazily: it binds to the running loop
             self._slots = asyncio.Semaphore(self.concurrency)
-        request = functools.partial(self._fetch, method, kwargs)
+        request = functools.partial(self._fetch, method, kwargs, read or _body)
         key = object()
         try:
             async with self._slots:
@@ -193,10 +202,10 @@ class KubernetesGateway:
         finally:
             self.in_flight.pop(key, None)
 
-    def _fetch(self, method: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
+    def _fetch(self, method: Callable[..., Any], kwargs: dict[str, Any], read: Callable[[Any], Any]) -> Any:
         response = method(**kwargs, _preload_content=False, _request_timeout=self.timeout)
         try:
-            return bytes(response.data)
+            return read(response)
         finally:
             response.release_conn()
 
@@ -339,7 +348,23 @@ class KubernetesGateway:
         tail: int,
         since_seconds: int | None = None,
         previous: bool = False,
+        reduce: Callable[[LogSnapshot], LogSnapshot] | None = None,
     ) -> LogSnapshot:
+        """One container's log. With `reduce`, the body is read and parsed a chunk at a time and the
+        lines handed to `reduce` (in a worker thread) as soon as the log is whole: what is returned is
+        what `reduce` kept."""
+        if reduce is None:
+            return await self._read_log(namespace, pod, container, tail=tail, since_seconds=since_seconds,
+                                        previous=previous, read=None)
+        if self._raw is None:
+            self._raw = asyncio.Semaphore(RAW_LOGS)
+        async with self._raw:
+            snap = await self._read_log(namespace, pod, container, tail=tail, since_seconds=since_seconds,
+                                        previous=previous, read=_streamed_lines)
+            return snap if snap.error is not None else await asyncio.to_thread(reduce, snap)
+
+    async def _read_log(self, namespace: str, pod: str, container: str, *, tail: int, since_seconds: int | None,
+                        previous: bool, read: Callable[[Any], list[LogLine]] | None) -> LogSnapshot:
         call = Call("get", "pods/log", namespace, pod)
         try:
             body = await self._call(
@@ -352,6 +377,7 @@ class KubernetesGateway:
                 since_seconds=since_seconds,
                 previous=previous or None,
                 timestamps=True,
+                read=read,
             )
         except UsageError as exc:
             # 400: no previous container, or a container still being created; that is an answer, not a failure
@@ -361,7 +387,7 @@ class KubernetesGateway:
         # the lines are built and typed right here: validating thousands of them again would only
         # rebuild every LogLine; in a worker thread, as that is CPU work (~2 us a line) that would
         # otherwise hold up the event loop (a Slack ack, another command's answer) for a whole log
-        lines = await asyncio.to_thread(_parse_body, body)
+        lines = body if read is not None else await asyncio.to_thread(_parse_body, body)
         return LogSnapshot.model_construct(pod=pod, container=container, previous=previous, lines=lines)
 
     async def _pod_proxy(self, namespace: str, pod: str, port: int, path: str, who: str) -> bytes:
@@ -404,9 +430,11 @@ class KubernetesGateway:
         return DaprSidecar(pod=pod, source="app", subscriptions=app_subscriptions(data))
 
     async def read_logs(
-        self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None
+        self, pods: list[PodSnapshot], *, tail: int, since_seconds: int | None = None,
+        reduce: Callable[[LogSnapshot], LogSnapshot] | None = None,
     ) -> list[LogSnapshot]:
-        """Every container of every pod (app, sidecars, init) and the previous log of restarted ones.
+        """Every container of every pod (app, sidecars, init) and the previous log of restarted ones;
+        each one passed through `reduce` as it arrives, when given (see `read_log`).
 
         A refusal (RBAC) raises, as every other log would be refused too; a log that times out or
         fails otherwise is returned with its error so that one slow container hides nothing else.
@@ -421,7 +449,8 @@ class KubernetesGateway:
         async def one(namespace: str, pod: str, container: str, previous: bool) -> LogSnapshot:
             try:
                 return await self.read_log(
-                    namespace, pod, container, tail=tail, since_seconds=since_seconds, previous=previous
+                    namespace, pod, container, tail=tail, since_seconds=since_seconds, previous=previous,
+                    reduce=reduce,
                 )
             except (UpstreamTimeoutError, UnavailableError, NotFoundError) as exc:
                 return LogSnapshot(pod=pod, container=container, previous=previous, error=str(exc))
@@ -452,5 +481,26 @@ class KubernetesGateway:
         return by_last_seen([e for e in events if e.object_name == pod])
 
 
+def _body(response: Any) -> bytes:
+    return bytes(response.data)
+
+
 def _parse_body(body: bytes) -> list[LogLine]:
     return parse_log(body.decode("utf-8", "replace"))
+
+
+def _streamed_lines(response: Any) -> list[LogLine]:
+    """A log body read CHUNK bytes at a time, each run of whole lines parsed as it comes (a line break
+    is never inside a UTF-8 sequence, so a chunk cut after one decodes as the whole would): the body
+    is never held whole, as bytes or as text, next to its lines."""
+    lines: list[LogLine] = []
+    rest = b""
+    for chunk in response.stream(CHUNK):
+        data = rest + chunk if rest else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            lines += _parse_body(data[:cut])
+        rest = data[cut:]
+    if rest:
+        lines += _parse_body(rest)
+    return lines
