@@ -105,6 +105,7 @@ class LogSnapshot(BaseModel):
     read_lines: int | None = None
     stamps: bytes = b""
     dapr_calls: dict[tuple[str, str], int] | None = None  # daprd: calls per (building block, component)
+    matched: dict[int, str] | None = None  # the pattern row each line of `lines` matched, by index, when known
 
     @property
     def line_count(self) -> int:

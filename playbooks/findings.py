@@ -117,9 +117,7 @@ def derive_findings(
             continue
         label = pod_label(snap.pod, snap.container, snap.previous)
         matched: set[int] = set()
-        for index, (line, pattern) in enumerate(
-            zip(snap.lines, table.classify_many([line.text for line in snap.lines], "log"), strict=True)
-        ):
+        for index, (line, pattern) in enumerate(zip(snap.lines, _line_verdicts(table, snap), strict=True)):
             if pattern is not None:
                 matched.add(index)
                 hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
@@ -160,6 +158,16 @@ def derive_findings(
     findings += unrecognised.findings(namespace=namespace)
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.count))
     return findings
+
+
+def _line_verdicts(table: PatternTable, snap: LogSnapshot) -> list[Pattern | None]:
+    """The row each line matches: as the log's reduction found them (playbooks/logreduce.py), else classified."""
+    if snap.matched is None:
+        return table.classify_many([line.text for line in snap.lines], "log")
+    out: list[Pattern | None] = [None] * len(snap.lines)
+    for index, pattern_id in snap.matched.items():
+        out[index] = table.get(pattern_id)
+    return out
 
 
 # The Dapr building-block APIs that name a component, as daprd logs the calls it serves

@@ -61,12 +61,12 @@ def _slice(logs: Sequence[LogSnapshot], start: datetime, end: datetime, pods: se
         lines = [line for line in snap.lines if line.ts is not None and start <= line.ts < end]
         if snap.read_lines is None:
             if lines:
-                out.append(snap.model_copy(update={"lines": lines}))
+                out.append(snap.model_copy(update={"lines": lines, "matched": None}))
             continue
         low, high = micros(start), micros(end)
         read = sum(1 for at in stamps_of(snap) if low <= at < high)
         if read:
-            out.append(snap.model_copy(update={"lines": lines, "read_lines": read, "stamps": b""}))
+            out.append(snap.model_copy(update={"lines": lines, "read_lines": read, "stamps": b"", "matched": None}))
     return out
 
 

@@ -40,16 +40,12 @@ _MICRO = timedelta(microseconds=1)
 _Event = tuple[int, int, str, str, str, str, str | None]  # (start, end, severity, kind, head, signature, frame)
 
 
-def _verdicts(table: PatternTable, texts: Sequence[str], where: Sequence[int] | None = None
-              ) -> tuple[dict[int, str], list[_Event]]:
-    """What derive_findings reads of a log: the row of each matched line, then the error events outside
-    them; indexes translated through `where` (the kept lines' places in the whole log)."""
-    rows = {i: p.id for i, p in enumerate(table.classify_many(texts, "log")) if p is not None}
-    events = find_events(texts, set(rows))
+def _events(texts: Sequence[str], rows: dict[int, str], where: Sequence[int] | None = None) -> list[_Event]:
+    """What derive_findings reads of a log besides its rows: the error events outside the matched lines,
+    their lines translated through `where` (the kept lines' places in the whole log)."""
     at = (lambda i: i) if where is None else where.__getitem__
-    return ({at(i): pid for i, pid in rows.items()},
-            [(at(e.start), at(e.end - 1) + 1, e.severity.value, e.kind, e.head, e.signature, e.frame)
-             for e in events])
+    return [(at(e.start), at(e.end - 1) + 1, e.severity.value, e.kind, e.head, e.signature, e.frame)
+            for e in find_events(texts, set(rows))]
 
 
 def _event_block(texts: Sequence[str], event: ErrorEvent | _Event) -> range:
@@ -87,7 +83,10 @@ def reduce_log(table: PatternTable, snap: LogSnapshot, *, tail: int = KEEP_TAIL,
     if snap.error is not None or total <= tail:
         return snap
     texts = [line.text for line in lines]
-    rows, events = _verdicts(table, texts)
+    # a row matches a line by itself (classify_many is classify() of each text): the rows of the kept lines
+    # are theirs in the whole log; an event depends on the lines around it, so those are checked
+    rows = {i: p.id for i, p in enumerate(table.classify_many(texts, "log")) if p is not None}
+    events = _events(texts, rows)
     keep = set(range(total - tail, total)) | rows.keys()
     for event in events:
         keep.update(_event_block(texts, event))
@@ -95,11 +94,11 @@ def reduce_log(table: PatternTable, snap: LogSnapshot, *, tail: int = KEEP_TAIL,
         order = sorted(keep)
         if len(order) == total:
             break
-        got_rows, got_events = _verdicts(table, [texts[i] for i in order], order)
-        if got_rows == rows and got_events == events:
+        got = _events([texts[i] for i in order], {n: rows[i] for n, i in enumerate(order) if i in rows}, order)
+        if got == events:
             break
         # more around every difference: an event reaches SPAN lines at most, either way
-        for a, b in _differences(rows, events, got_rows, got_events):
+        for a, b in _differences(events, got):
             keep.update(range(max(0, a - SPAN), min(total, b + SPAN)))
     else:
         order = list(range(total))
@@ -107,15 +106,11 @@ def reduce_log(table: PatternTable, snap: LogSnapshot, *, tail: int = KEEP_TAIL,
         pod=snap.pod, container=snap.container, previous=snap.previous, error=None,
         lines=[lines[i] for i in order], read_lines=total, stamps=pack_stamps(lines) if stamps else b"",
         dapr_calls=dapr_counts(texts) if dapr_calls and snap.container == "daprd" else None,
+        matched={n: rows[i] for n, i in enumerate(order) if i in rows},
     )
 
 
-def _differences(rows: dict[int, str], events: list[_Event], got_rows: dict[int, str],
-                 got_events: list[_Event]) -> list[tuple[int, int]]:
-    """The spans (in lines of the whole log) where the kept lines' verdicts differ from the whole's."""
-    spans = [(i, i + 1) for i in rows.keys() ^ got_rows.keys()]
-    spans += [(i, i + 1) for i in rows.keys() & got_rows.keys() if rows[i] != got_rows[i]]
-    spans += [(e[0], e[1]) for e in set(events) ^ set(got_events)]
-    if not spans and events != got_events:  # the same events in another order: widen around all of them
-        spans = [(e[0], e[1]) for e in events]
-    return spans
+def _differences(events: list[_Event], got: list[_Event]) -> list[tuple[int, int]]:
+    """The spans (in lines of the whole log) where the kept lines' events differ from the whole's."""
+    spans = [(e[0], e[1]) for e in set(events) ^ set(got)]
+    return spans or [(e[0], e[1]) for e in events]  # the same events in another order: around all of them
