@@ -13,10 +13,12 @@ whole as `LogLine`s (~250 bytes a line) that was ~600 MB. Each log is reduced ri
 - how many lines were read (`LogSnapshot.read_lines`) and, for the fix check, every line's time
   (`LogSnapshot.stamps`).
 
-Exactness is checked, not assumed: the kept lines are classified again (they are few) and must give
-the very verdicts the whole log gave, line for line and event for event (same lines, same extents,
-same signatures); where they do not (an event whose end depended on a line not kept), more is kept
-around the difference, and after ROUNDS tries the log is kept whole. So the findings, their counts and
+Exactness is checked, not assumed. A row matches a line by itself, so the kept lines keep their rows
+(carried to derive_findings in `LogSnapshot.matched`: no second classification). An error event depends
+on the lines around it, so the events of the kept lines (they are few) are found again and must be the
+whole log's, event for event (same lines, same extents, same signatures); where they are not (an
+event whose end depended on a line not kept), more is kept around the difference, and after ROUNDS
+tries the log is kept whole. So the findings, their counts and
 times, and a replay of the snapshot (which records the kept lines) are the same as over the whole log.
 """
 
