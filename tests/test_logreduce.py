@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
@@ -21,7 +21,9 @@ from bot.runtime import open_runtime
 from bot.sandbox import scaled_scenario
 from bot.sandbox.scenario import SCALED_BACKGROUND, SCALED_SIDECAR, validate_scenario
 from playbooks.findings import derive_findings
+from playbooks.fixcheck import check_fix
 from playbooks.logreduce import KEEP_TAIL, reduce_log
+from playbooks.patterns import PatternTable
 from playbooks.registry import run_command
 from playbooks.runtime import Runtime
 from playbooks.unrecognised import classify_lines
@@ -150,3 +152,27 @@ async def test_a_debug_reading_every_line_holds_a_bounded_part_of_them() -> None
     read = sum(s.line_count for s in report.logs)
     assert read > 350_000 and report.findings
     assert peak < 60e6, f"peak {peak / 1e6:.0f} MB for {read:,} lines"
+
+
+def test_the_fix_check_over_reduced_logs_is_the_fix_check_over_the_whole() -> None:
+    """/verify's comparison before and since the rollout counts kept lines and every line read (the
+    stamps) as it counted the whole logs: the same windows, counts, rates and verdict."""
+    from tests.test_fixloop import NOW, POOL, RUNS, SHA13, _deployment, _log, _pod, rollout
+
+    table = PatternTable.default()
+    rev13 = rollout(13, timedelta(minutes=30), SHA13)
+    quiet = "INFO GET /tasks 200 12ms"
+
+    def lines(errors_until: int) -> list[tuple[timedelta, str]]:  # one line every 2 s for 100 min
+        return [(timedelta(seconds=s), POOL if s % 97 == 0 and s > errors_until else quiet)
+                for s in range(6000, 0, -2)]
+
+    for still in (True, False):
+        logs = [_log("old", lines(1800)), *(_log(f"new{i}", lines(600 if still else 10**6)) for i in range(2))]
+        reduced = [reduce_log(table, s, stamps=True) for s in logs]
+        assert sum(len(s.lines) for s in reduced) < sum(len(s.lines) for s in logs) / 4
+        pods = [_pod(f"new{i}", "api-rs13") for i in range(2)]
+        whole, kept = (check_fix(table, namespace="ns", service="api", deployment=_deployment([rev13], ready=3),
+                                 pods=pods, logs=chosen, runs=RUNS, now=NOW) for chosen in (logs, reduced))
+        assert kept.model_dump() == whole.model_dump()
+        assert whole.confirmed is not still and whole.comparisons[0].before is not None
