@@ -259,7 +259,9 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
     o, b = spread(one), spread(burst)
     return {"slack_pods": pods, "lines": size, "one_s_min": o[0], "one_s_median": o[1], "one_s_max": o[2],
             "burst_median_s": b[1], "burst_max_s": b[2], "ack_max_ms": max(ms for _, ms in acks),
-            "help_max_ms": max(helps), "help_answers": len(helps), "cpu_ms_per_debug": burst_cpu / BURST * 1000,
+            "help_max_ms": max(helps), "help_p50_ms": statistics.median(helps),
+            "help_p99_ms": sorted(helps)[int(0.99 * (len(helps) - 1))], "help_answers": len(helps),
+            "cpu_ms_per_debug": burst_cpu / BURST * 1000,
             "serve_rss_mb": rss}
 
 

@@ -22,7 +22,8 @@ patterns:
   fix: restart the consumer
 """
 
-LINES = ["ERROR widget jam on queue orders", "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached",
+LINES = ["ERROR widget jam on queue orders",
+         "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached",
          "GET /health 200", "java.lang.OutOfMemoryError: Java heap space"]
 
 
