@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.models import LogLine, LogSnapshot
+from playbooks import fastscan
 from playbooks.findings import dapr_calls as dapr_counts
 from playbooks.patterns import PatternTable
 from playbooks.signatures import LOOKAHEAD, SPAN, ErrorEvent, find_events
@@ -42,12 +43,13 @@ _MICRO = timedelta(microseconds=1)
 _Event = tuple[int, int, str, str, str, str, str | None]  # (start, end, severity, kind, head, signature, frame)
 
 
-def _events(texts: Sequence[str], rows: dict[int, str], where: Sequence[int] | None = None) -> list[_Event]:
+def _events(texts: Sequence[str], rows: dict[int, str], where: Sequence[int] | None = None, *,
+            encoded: bytes | None = None) -> list[_Event]:
     """What derive_findings reads of a log besides its rows: the error events outside the matched lines,
     their lines translated through `where` (the kept lines' places in the whole log)."""
     at = (lambda i: i) if where is None else where.__getitem__
     return [(at(e.start), at(e.end - 1) + 1, e.severity.value, e.kind, e.head, e.signature, e.frame)
-            for e in find_events(texts, set(rows))]
+            for e in find_events(texts, set(rows), encoded=encoded)]
 
 
 def _event_block(texts: Sequence[str], event: ErrorEvent | _Event) -> range:
@@ -87,8 +89,11 @@ def reduce_log(table: PatternTable, snap: LogSnapshot, *, tail: int = KEEP_TAIL,
     texts = [line.text for line in lines]
     # a row matches a line by itself (classify_many is classify() of each text): the rows of the kept lines
     # are theirs in the whole log; an event depends on the lines around it, so those are checked
-    rows = {i: p.id for i, p in enumerate(table.classify_many(texts, "log")) if p is not None}
-    events = _events(texts, rows)
+    # one buffer for both passes, scanned by hyperscan where it is installed (its databases are built
+    # once a process, so a log below fastscan.MIN_BYTES gains too when a namespace's logs are read)
+    encoded = fastscan.encode(texts) if fastscan.available() else None
+    rows = {i: p.id for i, p in enumerate(table.classify_many(texts, "log", encoded=encoded)) if p is not None}
+    events = _events(texts, rows, encoded=encoded)
     keep = set(range(total - tail, total)) | rows.keys()
     for event in events:
         keep.update(_event_block(texts, event))
