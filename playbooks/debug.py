@@ -20,6 +20,7 @@ from playbooks import evidence as ev
 from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings
 from playbooks.investigation import Investigation
+from playbooks.logreduce import REDUCE_TIMEOUT
 from playbooks.onset import find_onsets, rolled_back_times
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ async def run_debug(
     steps = [
         Step("deployment", "Deployment", deployment, timeout=t + 1),
         Step("pods", "Pods and restarts", pods, needs=("deployment",), timeout=t + 1),
-        Step("logs", "Container logs", logs, needs=("pods",), timeout=t * 3),
+        # a long log is classified as it arrives (playbooks/logreduce.py): the analysis' time moved here
+        Step("logs", "Container logs", logs, needs=("pods",), timeout=t * 3 + REDUCE_TIMEOUT),
         Step("events", "Warning events", events, needs=("deployment",), after=("pods",), timeout=t + 1),
         Step("runs", "GitHub Actions runs", runs, timeout=rt.settings.github.timeout + 1),
         Step("dapr", "Dapr components and subscriptions", dapr, needs=("pods",), timeout=t + 1),

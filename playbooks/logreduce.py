@@ -36,6 +36,7 @@ from playbooks.signatures import LOOKAHEAD, SPAN, ErrorEvent, find_events
 
 KEEP_TAIL = 200  # lines kept from a log's end: what the findings file shows of it
 ROUNDS = 3  # widenings tried before a log is kept whole
+REDUCE_TIMEOUT = 30  # seconds a logs step may spend classifying its logs, past reading them (the analysis' bound)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NO_TIME = -(1 << 63)  # the stamp of a line without a time
 _MICRO = timedelta(microseconds=1)

@@ -13,6 +13,7 @@ from playbooks.engine import Progress, Step
 from playbooks.findings import derive_findings, restart_summary
 from playbooks.fixcheck import check_fix, log_since_seconds, newest_rollout, since_rollout
 from playbooks.investigation import Investigation
+from playbooks.logreduce import REDUCE_TIMEOUT
 from playbooks.onset import span
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ async def run_verify(
     steps = [
         Step("deployment", "Deployment and rollout", deployment, timeout=t + 1),
         Step("pods", "Pods, restarts and age", pods, needs=("deployment",), timeout=t + 1),
-        Step("logs", "Latest log lines", logs, needs=("pods",), timeout=t * 2),
+        Step("logs", "Latest log lines", logs, needs=("pods",), timeout=t * 2 + REDUCE_TIMEOUT),
         Step("events", "Warning events since the rollout", events, needs=("deployment",), after=("pods",),
              timeout=t + 1),
         Step("runs", "Build of the running commit", runs, timeout=rt.settings.github.timeout + 1),

@@ -17,6 +17,7 @@ from bot.commands import ServiceCommand
 from bot.config import KubernetesSettings, Settings
 from bot.models import DaprComponent, DaprSidecar, LogSnapshot, Report
 from bot.redact import redact_model
+from bot.render.findings import findings_messages
 from bot.runtime import open_runtime
 from bot.sandbox import scaled_scenario
 from bot.sandbox.scenario import SCALED_BACKGROUND, SCALED_SIDECAR, validate_scenario
@@ -127,6 +128,10 @@ async def test_a_debug_of_long_logs_reports_and_replays_as_over_the_whole() -> N
     evidence = {item.key: item.evidence for item in report.checklist}
     assert f"{sum(len(s.lines) for s in whole if s.container == 'api'):,} lines" in (evidence["app-logs"] or "")
     assert sum(len(s.lines) for s in report.logs) < sum(len(s.lines) for s in whole) / 4
+    # the findings file and the log tails attached to the thread: as from the whole logs
+    files = [(f.filename, f.content) for m in findings_messages(report) for f in m.files]
+    assert len(files) == 2 and files == [(f.filename, f.content) for m in findings_messages(
+        report.model_copy(update={"logs": whole})) for f in m.files]
     snapshot = validate_scenario(yaml.safe_load(text), datetime.now(UTC), "snapshot")
     async with open_runtime(settings, scenario=snapshot) as rt:
         replay: Report = await run_command(rt, ServiceCommand("shop-api"))
