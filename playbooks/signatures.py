@@ -440,12 +440,13 @@ SPAN = MAX_FRAMES + LOOKAHEAD + 4
 
 def events_before(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset(), *,
                   encoded: bytes | None = None, stop: int | None = None,
-                  covered: int = -1) -> tuple[list[ErrorEvent], int]:
+                  covered: int = -1, candidates: Sequence[int] | None = None) -> tuple[list[ErrorEvent], int]:
     """find_events for a window of a log read in pieces: (the events starting before line `stop`,
     where the last event ends). `covered`: where the previous window's last event ended (lines
-    before it start nothing). Exact when the window holds SPAN lines after `stop`."""
+    before it start nothing). Exact when the window holds SPAN lines after `stop`. `candidates`:
+    `candidate_lines(lines)` when the caller found them already (`blockscan`)."""
     events: list[ErrorEvent] = []
-    for index in candidate_lines(lines, encoded):
+    for index in candidate_lines(lines, encoded) if candidates is None else candidates:
         if stop is not None and index >= stop:
             break
         if index < covered or index in skip:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import compress
 from operator import methodcaller
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 from weakref import WeakKeyDictionary
 
 from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
-from playbooks import fastscan
+from playbooks import blockscan, fastscan
 from playbooks.next_steps import next_command
-from playbooks.patterns import PatternTable
+from playbooks.patterns import Pattern, PatternTable
 from playbooks.signatures import (
     SPAN,
     ErrorEvent,
@@ -198,6 +198,19 @@ def _odd_breaks(window: bytes) -> bool:
                                         in fastscan.non_ascii_runs(window) for odd in _ODD_WIDE)
 
 
+def _found(verdicts: Sequence[Pattern | None]) -> dict[int, Pattern]:
+    """{line index: its row} of the lines a row matched (compress keeps the loop in C)."""
+    return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
+
+
+def _flattened(window: bytes) -> bytes | None:
+    """The window with its CRLF line ends made LF (the same lines), or None when it holds another
+    line break than "\n" (those take the exact path of str.splitlines)."""
+    if b"\r" in window and window.count(b"\r") == window.count(b"\r\n"):
+        window = window.replace(b"\r\n", b"\n")
+    return None if _odd_breaks(window) else window
+
+
 def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
     """Whole lines: every block but the last ends with a line break."""
     rest = b""
@@ -245,7 +258,7 @@ def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK
     decoded."""
     clusters = SignatureClusters()
     rows: list[LineVerdict] = []
-    events: list[tuple[ErrorEvent, str]] = []
+    found_events: list[tuple[ErrorEvent, str]] = []
     base = 0  # the number (0-based) of the window's first line in the log
     covered = -1  # where the last event seen ends, in line numbers of the log
     carry = b""
@@ -255,34 +268,48 @@ def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK
         window, piece = carry + piece, next(pending, None)
         last = piece is None
         cut = len(window) if last else _carry_cut(window, SPAN)
+        carry = window[cut:]
+        flat = _flattened(window)
         lines: Sequence[str]
         encoded: bytes | None
-        scanners = _scanners(table) if fastscan.available() else None
-        if scanners is not None and not _odd_breaks(window):
-            encoded = window[:-1] if window.endswith(b"\n") else window
+        triggered: list[int] | None = None
+        scanners = _scanners(table) if fastscan.available() and flat is not None else None
+        matcher = blockscan.for_table(table) if flat is not None and scanners is None else None
+        if flat is not None and scanners is not None:
+            encoded = flat[:-1] if flat.endswith(b"\n") else flat
             lines = fastscan.LazyLines(encoded)
             # one pass of hyperscan for the table and the triggers, one count of lines for all
-            stop = lines.prescan(scanners[:2], scanners[2], [min(cut, len(encoded))])[0]
+            mark = cut - window.count(b"\r", 0, cut) if len(flat) != len(window) else cut
+            stop = lines.prescan(scanners[:2], scanners[2], [min(mark, len(encoded))])[0]
             stop = stop if cut < len(window) else len(lines)
+            verdicts = table.classify_many(lines, "log", encoded=encoded)
+            found = _found(verdicts)
+        elif flat is not None and matcher is not None and matcher.exact:
+            # no hyperscan: two Aho-Corasick passes over the bytes (blockscan), the same verdicts
+            encoded = None
+            lines, found, triggered = matcher.scan(flat[:-1] if flat.endswith(b"\n") else flat)
+            stop = window.count(b"\n", 0, cut) if cut < len(window) else len(lines)
         else:
             head = window[:cut].decode("utf-8", "replace").splitlines()
             lines = head + window[cut:].decode("utf-8", "replace").splitlines()
             stop = len(head)
             encoded = fastscan.encode(lines) if fastscan.available() and len(window) >= fastscan.MIN_BYTES else None
-        carry = window[cut:]
+            verdicts = table.classify_many(lines, "log", encoded=encoded) if lines else []
+            found = _found(verdicts)
         if not lines:
             continue
-        verdicts = table.classify_many(lines, "log", encoded=encoded)
-        matched = set(compress(range(len(verdicts)), verdicts))
+        matched = set(found)
         for index in sorted(matched):
             if index < stop:
-                rows.append(LineVerdict(base + index + 1, verdicts[index].id, None, lines[index]))  # type: ignore[union-attr]
-        found, end = events_before(lines, matched, encoded=encoded, stop=None if last else stop,
-                                   covered=covered - base)
+                rows.append(LineVerdict(base + index + 1, found[index].id, None, lines[index]))
+        events, end = events_before(lines, matched, encoded=encoded, stop=None if last else stop,
+                                    covered=covered - base, candidates=triggered)
         covered = max(covered, base + end)
-        for event in found:
-            events.append((replace(event, start=base + event.start, end=base + event.end), clusters.key(event)))
+        for event in events:
+            found_events.append((replace(event, start=base + event.start, end=base + event.end),
+                                 clusters.key(event)))
         base += stop
-    out = rows + [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
+    out = rows + [LineVerdict(event.start + 1, None, clusters.template(key), event.head)
+                  for event, key in found_events]
     out.sort(key=lambda verdict: verdict.line)
     return out

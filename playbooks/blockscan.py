@@ -1,0 +1,173 @@
+"""The matcher's path without hyperscan: a window of a log scanned as bytes, in two passes of C.
+
+`classify_stream` hands a window (whole lines, "\\n"-separated, no other line break) to
+`BlockMatcher.scan`, which answers what the line-by-line path answers, without making a Python
+object of a line that matches nothing:
+
+- the table: one Aho-Corasick pass over the window lower-cased once (`bytes.translate`, which also
+  turns every ASCII white space but the line break into a space, so that a literal holding a white
+  space is one key, not nine) finds the lines holding a primary literal of some regex; only those
+  are decoded and checked with `re` (`PatternTable._first_match`), and only for the regexes whose
+  literal they hold;
+- the error-event triggers: one case-sensitive pass over the bytes as they are (the triggers are
+  ASCII: found in UTF-8 bytes exactly where they are in the decoded text, bad bytes included);
+- lines holding a non-ASCII byte take the exact path of `PatternTable.classify` (case folding and
+  white space outside ASCII are Python's, not a byte's).
+
+Why it is exact: every line a regex matches holds one of its primary literals, so the pass misses
+no line; a white space seen as a space, or a literal found across what `re` would see, only adds
+candidates, which `re` then rejects. The triggers' pass finds exactly the lines
+`signatures.candidate_lines` finds.
+
+The passes use `ahocorasick_rs` (Rust; a DFA, ~200 MB/s a pass with its matches, overlapping ones
+included) where its wheel is installed, else pyahocorasick over the bytes decoded as latin-1 (one
+character a byte, so offsets are byte offsets; ~4x slower).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import ahocorasick  # type: ignore[import-not-found]
+
+from playbooks.fastscan import LazyLines
+from playbooks.patterns import SPACE, Pattern, PatternTable
+from playbooks.signatures import TRIGGERS
+
+try:  # the faster engine; the pure path keeps working without it
+    _rs: Any = importlib.import_module("ahocorasick_rs")
+except ImportError:  # pragma: no cover - an optional wheel
+    _rs = None
+
+# ASCII letters lower-cased, and every white space `\\s` matches within a line made a space: one pass
+_ASCII_SPACE = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + _ASCII_SPACE,
+                        b"abcdefghijklmnopqrstuvwxyz" + b" " * len(_ASCII_SPACE))
+
+
+class _Finder:
+    """Every occurrence of every key in a byte string: (key index, offset of its last byte), in
+    order of offset, overlapping ones included."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self._keys = list(keys)
+        self._rs: Any = None
+        self._py: Any = None
+        if _rs is not None:
+            self._rs = _rs.BytesAhoCorasick(self._keys, implementation=_rs.Implementation.DFA)
+        else:
+            automaton = ahocorasick.Automaton()
+            for index, key in enumerate(self._keys):
+                automaton.add_word(key.decode("latin-1"), index)
+            automaton.make_automaton()
+            self._py = automaton
+
+    def find(self, data: bytes) -> list[tuple[int, int]]:
+        if not self._keys:
+            return []
+        if self._rs is not None:
+            found = [(index, end - 1) for index, _, end in self._rs.find_matches_as_indexes(data, overlapping=True)]
+            found.sort(key=_offset)
+            return found
+        return [(index, end) for end, index in self._py.iter(data.decode("latin-1"))]  # in order of end
+
+
+def _offset(hit: tuple[int, int]) -> int:
+    return hit[1]
+
+
+class BlockMatcher:
+    """The pure-Python scan of a window for one table (built once a table: `for_table`)."""
+
+    def __init__(self, table: PatternTable) -> None:
+        self.table = table
+        probes = table._probes["log"]
+        self.exact = not table._always["log"]  # a regex without a literal runs on every line: no skipping
+        # a line is a candidate for a regex when it holds a literal of its primary set (`_Probe`); its
+        # other sets (methods, status codes) are in most lines of an access log: more keys, more hits,
+        # for fewer lines rejected than `_first_match` rejects at once
+        index: dict[bytes, int] = {}
+        owners: list[set[int]] = []
+        for n, probe in enumerate(probes):
+            for literal in probe.primary or ():
+                key = index.setdefault(literal.replace(SPACE, " ").encode(), len(index))
+                if key == len(owners):
+                    owners.append(set())
+                owners[key].add(n)
+        self._primary = [frozenset(found) for found in owners]
+        self._table = _Finder(list(index))
+        # a trigger led by a line break matches at a line's start: the window is scanned with one before it
+        self._triggers = _Finder([word.encode() for word in TRIGGERS])
+
+    def scan(self, data: bytes) -> tuple[LazyLines, dict[int, Pattern], list[int]]:
+        """(the lines of `data`, which row each line a row matches matched, the lines holding an
+        error-event trigger in order). `data`: lines joined by "\n", none holding another break."""
+        lines = LazyLines(data)
+        table, probes = self.table, self.table._probes["log"]
+        matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
+        first_match, primary = table._first_match, self._primary
+        for start, end, keys in _grouped(data, self._table.find(data.translate(_FOLD))):
+            raw = data[start:end]
+            if raw.isascii():  # (the others take the exact path below)
+                text = raw.decode("ascii")
+                verdict = first_match(probes, set().union(*map(primary.__getitem__, keys)), text, text.lower())
+                if verdict is not None:
+                    matched.append((start, verdict))
+        starts = [start for start, _ in matched]
+        numbers = _numbers(data, starts)
+        lines.seed(numbers, starts)
+        verdicts = {line: verdict for line, (_, verdict) in zip(numbers, matched, strict=True)}
+        if not data.isascii():
+            for line in lines.non_ascii():
+                verdict = table.classify(lines[line], "log")
+                if verdict is not None:
+                    verdicts[line] = verdict
+        hay = b"\n" + data  # a trigger led by a line break matches at a line's start
+        offsets = [offset - 1 for _, offset in self._triggers.find(hay)]
+        triggered = _numbers(data, offsets)
+        lines.seed(triggered, offsets)
+        return lines, verdicts, sorted(set(triggered))
+
+
+def _grouped(data: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
+    """(start, end, keys found) of each line holding a hit, in order; hits in order of offset."""
+    out: list[tuple[int, int, list[int]]] = []
+    end = -1
+    keys: list[int] = []
+    find, rfind = data.find, data.rfind
+    for key, offset in hits:
+        if offset > end:  # on a later line than the hit before (no key ends with a line break)
+            end = find(b"\n", offset)
+            end = len(data) if end < 0 else end
+            keys = [key]
+            out.append((rfind(b"\n", 0, offset) + 1, end, keys))
+        else:
+            keys.append(key)
+    return out
+
+
+def _numbers(data: bytes, offsets: list[int]) -> list[int]:
+    """The line index of each offset (ascending): the breaks in between counted by bytes.count."""
+    out = []
+    line = position = 0
+    count = data.count
+    for offset in offsets:
+        if offset > position:
+            line += count(b"\n", position, offset)
+            position = offset
+        out.append(line)
+    return out
+
+
+_MATCHERS: WeakKeyDictionary[PatternTable, BlockMatcher] = WeakKeyDictionary()
+
+
+def for_table(table: PatternTable) -> BlockMatcher:
+    """The table's block matcher, built on first use (its automatons take a few milliseconds)."""
+    matcher = _MATCHERS.get(table)
+    if matcher is None:
+        matcher = _MATCHERS[table] = BlockMatcher(table)
+    return matcher
