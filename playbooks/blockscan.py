@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -49,8 +50,8 @@ _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + _ASCII_SPACE,
 
 
 class _Finder:
-    """Every occurrence of every key in a byte string: (key index, offset of its last byte), in
-    order of offset, overlapping ones included."""
+    """Every occurrence of every key in a byte string: (key index, start, end), in order of end,
+    overlapping ones included."""
 
     def __init__(self, keys: Sequence[bytes]) -> None:
         self._keys = list(keys)
@@ -61,22 +62,21 @@ class _Finder:
         else:
             automaton = ahocorasick.Automaton()
             for index, key in enumerate(self._keys):
-                automaton.add_word(key.decode("latin-1"), index)
+                automaton.add_word(key.decode("latin-1"), (index, len(key)))
             automaton.make_automaton()
             self._py = automaton
 
-    def find(self, data: bytes) -> list[tuple[int, int]]:
+    def find(self, data: bytes) -> list[tuple[int, int, int]]:
         if not self._keys:
             return []
         if self._rs is not None:
-            found = [(index, end - 1) for index, _, end in self._rs.find_matches_as_indexes(data, overlapping=True)]
-            found.sort(key=_offset)
+            found: list[tuple[int, int, int]] = self._rs.find_matches_as_indexes(data, overlapping=True)
+            found.sort(key=_END)  # (in order already: a linear check)
             return found
-        return [(index, end) for end, index in self._py.iter(data.decode("latin-1"))]  # in order of end
+        return [(index, end + 1 - size, end + 1) for end, (index, size) in self._py.iter(data.decode("latin-1"))]
 
 
-def _offset(hit: tuple[int, int]) -> int:
-    return hit[1]
+_END = itemgetter(2)
 
 
 class BlockMatcher:
@@ -102,9 +102,10 @@ class BlockMatcher:
         # a trigger led by a line break matches at a line's start: the window is scanned with one before it
         self._triggers = _Finder([word.encode() for word in TRIGGERS])
 
-    def scan(self, data: bytes) -> tuple[LazyLines, dict[int, Pattern], list[int]]:
+    def scan(self, data: bytes, mark: int | None = None) -> tuple[LazyLines, dict[int, Pattern], list[int], int]:
         """(the lines of `data`, which row each line a row matches matched, the lines holding an
-        error-event trigger in order). `data`: lines joined by "\n", none holding another break."""
+        error-event trigger in order, the line of offset `mark` (the number of lines, without)).
+        `data`: lines joined by "\n", none holding another break."""
         lines = LazyLines(data)
         table, probes = self.table, self.table._probes["log"]
         matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
@@ -116,30 +117,34 @@ class BlockMatcher:
                 verdict = first_match(probes, set().union(*map(primary.__getitem__, keys)), text, text.lower())
                 if verdict is not None:
                     matched.append((start, verdict))
+        hay = b"\n" + data  # a trigger led by a line break matches at a line's start
+        triggers = [end - 2 for _, _, end in self._triggers.find(hay)]  # (the last byte's, in data)
+        # one count of line breaks for all: the matched lines, the triggers, the mark and the end
         starts = [start for start, _ in matched]
-        numbers = _numbers(data, starts)
-        lines.seed(numbers, starts)
-        verdicts = {line: verdict for line, (_, verdict) in zip(numbers, matched, strict=True)}
+        points = sorted([*starts, *triggers, len(data) if mark is None else min(mark, len(data)), len(data)])
+        line_of = dict(zip(points, _numbers(data, points), strict=True))
+        lines.known_length(line_of[len(data)] + 1)
+        lines.seed(map(line_of.__getitem__, starts), starts)
+        lines.seed(map(line_of.__getitem__, triggers), triggers)
+        verdicts = {line_of[start]: verdict for start, verdict in matched}
         if not data.isascii():
             for line in lines.non_ascii():
                 verdict = table.classify(lines[line], "log")
                 if verdict is not None:
                     verdicts[line] = verdict
-        hay = b"\n" + data  # a trigger led by a line break matches at a line's start
-        offsets = [offset - 1 for _, offset in self._triggers.find(hay)]
-        triggered = _numbers(data, offsets)
-        lines.seed(triggered, offsets)
-        return lines, verdicts, sorted(set(triggered))
+        stop = len(lines) if mark is None else line_of[min(mark, len(data))]
+        return lines, verdicts, sorted({line_of[offset] for offset in triggers}), stop
 
 
-def _grouped(data: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
-    """(start, end, keys found) of each line holding a hit, in order; hits in order of offset."""
+def _grouped(data: bytes, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, list[int]]]:
+    """(start, end, keys found) of each line holding a hit, in order; hits in order of end."""
     out: list[tuple[int, int, list[int]]] = []
     end = -1
     keys: list[int] = []
     find, rfind = data.find, data.rfind
-    for key, offset in hits:
-        if offset > end:  # on a later line than the hit before (no key ends with a line break)
+    for key, _, stop in hits:
+        if stop > end:  # on a later line than the hit before (no key ends with a line break)
+            offset = stop - 1
             end = find(b"\n", offset)
             end = len(data) if end < 0 else end
             keys = [key]

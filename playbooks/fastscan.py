@@ -239,6 +239,10 @@ class LazyLines(Sequence[str]):
         self.seed(by_match, [offset for offset, _ in matches])
         return by_mark
 
+    def known_length(self, lines: int) -> None:
+        """Tell the view how many lines it holds, when the caller counted them already."""
+        self._count = lines
+
     def prescanned(self, scanner: LineScanner) -> dict[int, set[int]] | None:
         return self._prescanned.get(id(scanner))
 

@@ -469,13 +469,27 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
     c = _sre_consts
     candidates: list[Literals] = []
     run: Literals = frozenset({""})
+    # the part of the run after its last optional item: `["']?5[0-9][0-9]` gives "500".."599" where
+    # the whole run ('"50', "50"...) holds strings too short to use
+    tail: Literals = frozenset({""})
     exact_all = True
 
     def flush() -> None:
-        nonlocal run
+        nonlocal run, tail
         if all(run):  # a run that may be empty requires nothing
             candidates.append(run)
-        run = frozenset({""})
+        if all(tail) and tail != run:
+            candidates.append(tail)
+        run = tail = frozenset({""})
+
+    def extend(exact: Literals) -> None:
+        nonlocal tail
+        if "" in exact and len(exact) > 1:  # optional: what follows is not joined to what came before
+            tail = frozenset({""})
+        elif len(tail) * len(exact) > _MAX_RUNS:
+            tail = exact
+        else:
+            tail = frozenset(a + b for a in tail for b in exact)
 
     for op, av in items:
         exact: Literals | None = None
@@ -512,7 +526,7 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
                 # needs a white space then the status, which a timestamp or an id rarely holds
                 exact_all = False
                 flush()
-                run = once
+                run = tail = once
                 continue
             elif once is not None and all(once):
                 inner = once if inner is None else max(inner, once, key=_selectivity)
@@ -521,8 +535,11 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
             if once is not None:
                 exact = once | {""}
         if exact is not None and len(exact) <= _MAX_RUNS:
+            extend(exact)
             if len(run) * len(exact) > _MAX_RUNS:
-                flush()
+                if all(run):
+                    candidates.append(run)
+                run = frozenset({""})
             run = frozenset(a + b for a in run for b in exact)
             continue
         exact_all = False

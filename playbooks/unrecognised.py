@@ -287,8 +287,9 @@ def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK
         elif flat is not None and matcher is not None and matcher.exact:
             # no hyperscan: two Aho-Corasick passes over the bytes (blockscan), the same verdicts
             encoded = None
-            lines, found, triggered = matcher.scan(flat[:-1] if flat.endswith(b"\n") else flat)
-            stop = window.count(b"\n", 0, cut) if cut < len(window) else len(lines)
+            mark = cut - window.count(b"\r", 0, cut) if len(flat) != len(window) else cut
+            lines, found, triggered, stop = matcher.scan(flat[:-1] if flat.endswith(b"\n") else flat,
+                                                         mark if cut < len(window) else None)
         else:
             head = window[:cut].decode("utf-8", "replace").splitlines()
             lines = head + window[cut:].decode("utf-8", "replace").splitlines()
