@@ -34,6 +34,7 @@ from weakref import WeakKeyDictionary
 
 import ahocorasick  # type: ignore[import-not-found]
 
+from playbooks import fastscan
 from playbooks.fastscan import LazyLines
 from playbooks.patterns import SPACE, Pattern, PatternTable
 from playbooks.signatures import TRIGGERS
@@ -102,10 +103,12 @@ class BlockMatcher:
         # a trigger led by a line break matches at a line's start: the window is scanned with one before it
         self._triggers = _Finder([word.encode() for word in TRIGGERS])
 
-    def scan(self, data: bytes, mark: int | None = None) -> tuple[LazyLines, dict[int, Pattern], list[int], int]:
+    def scan(self, data: bytes, mark: int | None = None,
+             runs: Sequence[tuple[int, int]] | None = None) -> tuple[LazyLines, dict[int, Pattern], list[int], int]:
         """(the lines of `data`, which row each line a row matches matched, the lines holding an
         error-event trigger in order, the line of offset `mark` (the number of lines, without)).
-        `data`: lines joined by "\n", none holding another break."""
+        `data`: lines joined by "\n", none holding another break; `runs`: its runs of non-ASCII
+        bytes (`fastscan.non_ascii_runs`), when the caller has them."""
         lines = LazyLines(data)
         table, probes = self.table, self.table._probes["log"]
         matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
@@ -119,20 +122,25 @@ class BlockMatcher:
                     matched.append((start, verdict))
         hay = b"\n" + data  # a trigger led by a line break matches at a line's start
         triggers = [end - 2 for _, _, end in self._triggers.find(hay)]  # (the last byte's, in data)
-        # one count of line breaks for all: the matched lines, the triggers, the mark and the end
+        if runs is None:
+            runs = fastscan.non_ascii_runs(data) if not data.isascii() else []
+        odd = [start for start, _ in runs]
+        # one count of line breaks for all: the matched lines, the triggers, the non-ASCII runs, the
+        # mark and the end
         starts = [start for start, _ in matched]
-        points = sorted([*starts, *triggers, len(data) if mark is None else min(mark, len(data)), len(data)])
+        ends = [len(data) if mark is None else min(mark, len(data)), len(data)]
+        points = sorted([*starts, *triggers, *odd, *ends])
         line_of = dict(zip(points, _numbers(data, points), strict=True))
         lines.known_length(line_of[len(data)] + 1)
         lines.seed(map(line_of.__getitem__, starts), starts)
         lines.seed(map(line_of.__getitem__, triggers), triggers)
+        lines.note_non_ascii([line_of[start] for start in odd], odd)
         verdicts = {line_of[start]: verdict for start, verdict in matched}
-        if not data.isascii():
-            for line in lines.non_ascii():
-                verdict = table.classify(lines[line], "log")
-                if verdict is not None:
-                    verdicts[line] = verdict
-        stop = len(lines) if mark is None else line_of[min(mark, len(data))]
+        for line in lines.non_ascii():
+            verdict = table.classify(lines[line], "log")
+            if verdict is not None:
+                verdicts[line] = verdict
+        stop = len(lines) if mark is None else line_of[ends[0]]
         return lines, verdicts, sorted({line_of[offset] for offset in triggers}), stop
 
 

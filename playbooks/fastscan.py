@@ -213,6 +213,7 @@ class LazyLines(Sequence[str]):
         self._starts: dict[int, int] = {0: 0}
         self._last = (0, 0)  # the last line read, and where it starts
         self._prescanned: dict[int, dict[int, set[int]]] = {}
+        self._non_ascii: list[int] | None = None
 
     def prescan(self, scanners: Sequence[LineScanner], union: LineScanner, marks: Sequence[int] = ()) -> list[int]:
         """Scan the buffer once for several scanners (`union`: `LineScanner.union(scanners)`); their
@@ -255,10 +256,16 @@ class LazyLines(Sequence[str]):
 
     def non_ascii(self) -> list[int]:
         """The lines holding a byte outside ASCII, in order."""
-        offsets = [start for start, _ in non_ascii_runs(self._data)]
-        lines = _lines_of(self._data, offsets)
+        if self._non_ascii is None:
+            offsets = [start for start, _ in non_ascii_runs(self._data)]
+            self.note_non_ascii(_lines_of(self._data, offsets), offsets)
+        return self._non_ascii or []
+
+    def note_non_ascii(self, lines: Sequence[int], offsets: Sequence[int]) -> None:
+        """Where the runs of non-ASCII bytes are (`non_ascii_runs`), and on which lines, when the
+        caller counted them already."""
         self.seed(lines, offsets)
-        return sorted(set(lines))
+        self._non_ascii = sorted(set(lines))
 
     def __len__(self) -> int:
         if self._count < 0:
