@@ -54,11 +54,11 @@ class _Finder:
     """Every occurrence of every key in a byte string: (key index, start, end), in order of end,
     overlapping ones included."""
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    def __init__(self, keys: Sequence[bytes], *, rust: bool = True) -> None:
         self._keys = list(keys)
         self._rs: Any = None
         self._py: Any = None
-        if _rs is not None:
+        if rust and _rs is not None:
             self._rs = _rs.BytesAhoCorasick(self._keys, implementation=_rs.Implementation.DFA)
         else:
             automaton = ahocorasick.Automaton()
@@ -83,7 +83,8 @@ _END = itemgetter(2)
 class BlockMatcher:
     """The pure-Python scan of a window for one table (built once a table: `for_table`)."""
 
-    def __init__(self, table: PatternTable) -> None:
+    def __init__(self, table: PatternTable, *, rust: bool = True) -> None:
+        """`rust=False`: pyahocorasick even where ahocorasick_rs is installed (the tests check both)."""
         self.table = table
         probes = table._probes["log"]
         self.exact = not table._always["log"]  # a regex without a literal runs on every line: no skipping
@@ -99,9 +100,9 @@ class BlockMatcher:
                     owners.append(set())
                 owners[key].add(n)
         self._primary = [frozenset(found) for found in owners]
-        self._table = _Finder(list(index))
+        self._table = _Finder(list(index), rust=rust)
         # a trigger led by a line break matches at a line's start: the window is scanned with one before it
-        self._triggers = _Finder([word.encode() for word in TRIGGERS])
+        self._triggers = _Finder([word.encode() for word in TRIGGERS], rust=rust)
 
     def scan(self, data: bytes, mark: int | None = None,
              runs: Sequence[tuple[int, int]] | None = None) -> tuple[LazyLines, dict[int, Pattern], list[int], int]:

@@ -277,13 +277,13 @@ class _Scanned(NamedTuple):
     triggered: list[int] | None = None  # the lines holding a trigger, when the scan found them
 
 
-def _scan_window(table: PatternTable, window: _Window) -> _Scanned:
+def _scan_window(table: PatternTable, window: _Window, hyperscan: bool) -> _Scanned:
     """The rows matched in one window, by the fastest path that gives the line-by-line answer."""
     flat = _flattened(window.data)
     if flat is not None:
         data, runs = flat
         mark = window.cut - window.data.count(b"\r", 0, window.cut) if len(data) != len(window.data) else window.cut
-        scanners = _scanners(table) if fastscan.available() else None
+        scanners = _scanners(table) if hyperscan and fastscan.available() else None
         if scanners is not None:
             lines = fastscan.LazyLines(data)
             # one pass of hyperscan for the table and the triggers, one count of lines for all
@@ -299,25 +299,27 @@ def _scan_window(table: PatternTable, window: _Window) -> _Scanned:
     cut = len(text) if window.last else window.cut
     head = text[:cut].decode("utf-8", "replace").splitlines()
     texts = head + text[cut:].decode("utf-8", "replace").splitlines()
-    encoded = fastscan.encode(texts) if fastscan.available() and len(text) >= fastscan.MIN_BYTES else None
+    encoded = fastscan.encode(texts) if hyperscan and fastscan.available() and len(text) >= fastscan.MIN_BYTES \
+        else None
     return _Scanned(texts, _found(table.classify_many(texts, "log", encoded=encoded)), len(head), encoded)
 
 
-def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK) -> list[LineVerdict]:
+def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK,
+                    hyperscan: bool = True) -> list[LineVerdict]:
     """`classify_lines` of the lines of a byte stream (UTF-8, bad bytes replaced, split as
     `str.splitlines` does), read a block at a time: the same verdicts, in memory that does not grow
     with the log (only the verdicts are kept). Each window is a block and the last SPAN lines of the
     one before, so an event that starts near a block's end is seen whole; a window's last SPAN lines
     are reported with the next one. A window is scanned as bytes (hyperscan where it is installed,
     else `blockscan`): only the lines a scan reports (and those holding non-ASCII characters, which
-    take the exact path) are decoded."""
+    take the exact path) are decoded. `hyperscan=False`: the path where it is not installed."""
     clusters = SignatureClusters()
     rows: list[LineVerdict] = []
     found_events: list[tuple[ErrorEvent, str]] = []
     base = 0  # the number (0-based) of the window's first line in the log
     covered = -1  # where the last event seen ends, in line numbers of the log
     for window in _windows(stream, block, SPAN):
-        scanned = _scan_window(table, window)
+        scanned = _scan_window(table, window, hyperscan)
         lines, stop = scanned.lines, scanned.stop
         if not lines:
             continue
