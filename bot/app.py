@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -40,6 +43,32 @@ if TYPE_CHECKING:
 SLACK_PATH = "/slack/events"
 MAX_BODY = 1024 * 1024  # bytes: Slack's payloads are a few KB; a block_actions one with a big message, tens
 SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on exit
+# The event loop shares the GIL with the worker threads parsing and redacting a burst's logs; each
+# time the loop gives the GIL up (every socket call) it waits up to this long to get it back. At
+# CPython's default (5 ms) an acknowledgement or a help answer, a dozen socket calls, queued ~200 ms
+# behind a 20-command burst (bench/scale.py); the cost is more frequent switches between threads.
+SWITCH_INTERVAL = 0.0005
+# A burst allocates millions of short-lived objects (log lines, blocks, JSON): at CPython's default
+# thresholds (700, 10, 10) the cyclic collector ran ~700 times in a 20-command burst, 1.6 s of CPU
+# (16% of the server's), with full collections of 110-180 ms that held the GIL, so the event loop
+# (an ack, a help answer) waited. Nothing opsbot makes per request forms cycles that matter, so
+# collections are rarer; what start-up made (modules, tables, the app) is frozen out of them.
+GC_THRESHOLDS = (50_000, 20, 20)
+# The default executor (asyncio.to_thread) does the CPU work of a run: parsing logs, classifying,
+# redacting, rendering the findings. CPython hands the GIL to any waiting thread, so with asyncio's
+# default of 6 workers busy the event loop won the GIL back only about one time in 7 after each
+# socket call (the lag of an ack or a help answer during a burst grows with busy threads); and
+# threads add no throughput to CPU work under one GIL. Blocking I/O has its own pools (Kubernetes
+# calls, the store).
+CPU_WORKERS = 1
+
+
+def settle_memory() -> None:
+    """Once the server is up: freeze what start-up allocated out of the collector's sight, and
+    collect rarely (see GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +181,8 @@ async def run_server(
     """Serve until `stop` is set; then stop taking requests, let running work finish, close."""
     check_slack_settings(settings)
     app_token = secret(settings.slack.app_token)
+    cpu = ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix="opsbot-cpu")
+    asyncio.get_running_loop().set_default_executor(cpu)
     async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
         store = IncidentStore(settings.store.path)
         client = make_client(settings)
@@ -189,6 +220,7 @@ async def run_server(
                 log.info("running again %d investigation(s) a restart cut short", resumed)
             if started is not None:
                 started(port)
+            settle_memory()
             await stop.wait()
         finally:
             if socket_mode is not None:
@@ -202,6 +234,7 @@ def serve(settings: Settings, *, demo: bool, scenario: Scenario | None = None) -
     """`opsbot serve`: blocks until Ctrl-C or SIGTERM, then exits cleanly."""
     check_slack_settings(settings)
     configure_logging()
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -293,10 +293,10 @@ def patterns_match(
 
 
 def _patterns() -> PatternTable:
-    from playbooks.patterns import PatternTable
+    from playbooks.tablecache import load_table
 
     try:
-        return PatternTable.load(*settings().patterns_files)
+        return load_table(*settings().patterns_files)
     except OpsbotError as exc:
         fail(str(exc), 2)
 

@@ -17,8 +17,8 @@ from bot.github import GitHubGateway
 from bot.k8s import KubernetesGateway
 from bot.prometheus import PrometheusGateway
 from playbooks.checklists import ChecklistCatalogue
-from playbooks.patterns import PatternTable
 from playbooks.runtime import Runtime
+from playbooks.tablecache import load_table
 
 if TYPE_CHECKING:
     from bot.sandbox import Scenario
@@ -59,7 +59,7 @@ def sandbox_answers() -> Callable[[str], bool]:
 async def open_runtime(
     settings: Settings, *, demo: bool = False, scenario: Scenario | str | None = None
 ) -> AsyncIterator[Runtime]:
-    patterns = PatternTable.load(*settings.patterns_files)
+    patterns = load_table(*settings.patterns_files)
     checklists = ChecklistCatalogue.load(*settings.checklists_files) if settings.checklists_files \
         else ChecklistCatalogue.default()
     async with AsyncExitStack() as stack:
