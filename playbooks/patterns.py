@@ -145,9 +145,29 @@ class _Probe:
         self.regex = regex
         # lowercase; None: no usable literal, always run the regex
         self.primary = requirements[0] if requirements else None
-        self.also = tuple(re.compile("|".join(re.escape(s).replace(SPACE, r"\s")
-                                              for s in sorted(r, key=len, reverse=True)))
-                          for r in (requirements or ())[1:])
+        self.also = tuple(re.compile(_alternation(r)) for r in (requirements or ())[1:])
+
+
+def _alternation(strings: Iterable[str]) -> str:
+    """A regex matching exactly one of the strings (SPACE as `\\s`), written as a trie whose
+    characters sharing what may follow them form a class: "500".."599" is `5[0-9][0-9]`, which `re`
+    checks a character at a time, where `500|501|...` tries a hundred alternatives at every 5."""
+    words = frozenset(strings)
+    follows: dict[str, set[str]] = {}
+    for word in words:
+        if word:
+            follows.setdefault(word[0], set()).add(word[1:])
+    heads: dict[frozenset[str], list[str]] = {}
+    for char, rests in sorted(follows.items()):
+        heads.setdefault(frozenset(rests), []).append(char)
+    parts = []
+    for rests, chars in heads.items():
+        escaped = [r"\s" if char == SPACE else re.escape(char) for char in chars]
+        parts.append((escaped[0] if len(escaped) == 1 else "[" + "".join(escaped) + "]") + _alternation(rests))
+    body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+    if "" in words and parts:  # a word ends here: what follows is optional
+        return "(?:" + body + ")?"
+    return body if parts else ""
 
 
 class PatternTable:
@@ -307,15 +327,19 @@ class PatternTable:
 
     def _first_match(self, probes: list[_Probe], candidates: set[int], text: str, folded: str) -> Pattern | None:
         vetoed: set[int] = set()
-        for n in sorted(candidates):
+        for n in sorted(candidates) if len(candidates) > 1 else candidates:  # (the hot path: one candidate)
             probe = probes[n]
-            if probe.row in vetoed or not all(r.search(folded) for r in probe.also) \
-                    or probe.regex.search(text) is None:
+            if probe.row in vetoed:
                 continue
-            pattern = self.patterns[probe.row]
-            if not pattern.excluded(text):
-                return pattern
-            vetoed.add(probe.row)
+            for also in probe.also:
+                if also.search(folded) is None:
+                    break
+            else:
+                if probe.regex.search(text) is not None:
+                    pattern = self.patterns[probe.row]
+                    if not pattern.excluded(text):
+                        return pattern
+                    vetoed.add(probe.row)
         return None
 
 

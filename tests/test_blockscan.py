@@ -45,7 +45,8 @@ NEAR = [
     "E0412 10:00:01.123456   1 x.go:1] failed", "Traceback (most recent call last):",
     '  File "/app/main.py", line 3, in handler', "ValueError: bad", "\tat com.example.Foo.bar(Foo.java:12)",
     "java.lang.IllegalStateException: no", "panic: runtime error: index out of range", "goroutine 1 [running]:",
-    "OOMKilled", "Out of memory: Killed process 42", "エラー: connection refused", "Zeitüberschreitung beim Verbindungsaufbau",
+    "OOMKilled", "Out of memory: Killed process 42", "エラー: connection refused",
+    "Zeitüberschreitung beim Verbindungsaufbau",
     "no error", "error_count=0", "0 errors", "   ", "",
 ]
 WORDS = sorted({*TRIGGERS, "status", "503", "GET", "refused", "timeout", "OOM", "\u212a", "é", "\u2003", "\t", "\x1f"})
@@ -64,7 +65,8 @@ def _reference(table: PatternTable, text: str) -> list[LineVerdict]:
     clusters = SignatureClusters()
     keys = [clusters.key(event) for event in events]
     out = [LineVerdict(index + 1, row.id, None, lines[index]) for index, row in rows.items()]
-    out += [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in zip(events, keys)]
+    out += [LineVerdict(event.start + 1, None, clusters.template(key), event.head)
+            for event, key in zip(events, keys, strict=True)]
     out.sort(key=lambda verdict: verdict.line)
     return out
 
