@@ -161,9 +161,9 @@ def _alternation(strings: Iterable[str]) -> str:
     for char, rests in sorted(follows.items()):
         heads.setdefault(frozenset(rests), []).append(char)
     parts = []
-    for rests, chars in heads.items():
+    for tails, chars in heads.items():
         escaped = [r"\s" if char == SPACE else re.escape(char) for char in chars]
-        parts.append((escaped[0] if len(escaped) == 1 else "[" + "".join(escaped) + "]") + _alternation(rests))
+        parts.append((escaped[0] if len(escaped) == 1 else "[" + "".join(escaped) + "]") + _alternation(tails))
     body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
     if "" in words and parts:  # a word ends here: what follows is optional
         return "(?:" + body + ")?"
