@@ -114,11 +114,13 @@ class BlockMatcher:
         table, probes = self.table, self.table._probes["log"]
         matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
         first_match, primary = table._first_match, self._primary
+        ascii_only = data.isascii()
         for start, end, keys in _grouped(data, self._table.find(data.translate(_FOLD))):
             raw = data[start:end]
-            if raw.isascii():  # (the others take the exact path below)
+            if ascii_only or raw.isascii():  # (the others take the exact path below)
                 text = raw.decode("ascii")
-                verdict = first_match(probes, set().union(*map(primary.__getitem__, keys)), text, text.lower())
+                candidates = primary[keys[0]] if len(keys) == 1 else frozenset().union(*map(primary.__getitem__, keys))
+                verdict = first_match(probes, candidates, text, text.lower())
                 if verdict is not None:
                     matched.append((start, verdict))
         hay = b"\n" + data  # a trigger led by a line break matches at a line's start

@@ -18,6 +18,7 @@ import importlib
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from functools import cache
 from itertools import compress
 from operator import not_
@@ -325,7 +326,8 @@ class PatternTable:
         except KeyError:
             raise UsageError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}") from None
 
-    def _first_match(self, probes: list[_Probe], candidates: set[int], text: str, folded: str) -> Pattern | None:
+    def _first_match(self, probes: list[_Probe], candidates: AbstractSet[int], text: str,
+                     folded: str) -> Pattern | None:
         vetoed: set[int] = set()
         for n in sorted(candidates) if len(candidates) > 1 else candidates:  # (the hot path: one candidate)
             probe = probes[n]
