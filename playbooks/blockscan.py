@@ -27,6 +27,7 @@ character a byte, so offsets are byte offsets; ~4x slower).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
@@ -36,7 +37,7 @@ import ahocorasick  # type: ignore[import-not-found]
 
 from playbooks import fastscan
 from playbooks.fastscan import LazyLines
-from playbooks.patterns import SPACE, Pattern, PatternTable
+from playbooks.patterns import SPACE, Pattern, PatternTable, _alternation, _required_literals
 from playbooks.signatures import TRIGGERS
 
 try:  # the faster engine; the pure path keeps working without it
@@ -100,6 +101,11 @@ class BlockMatcher:
                     owners.append(set())
                 owners[key].add(n)
         self._primary = [frozenset(found) for found in owners]
+        # each regex's other literal sets (`_Probe.also`), searched in the folded bytes of a line before
+        # it is decoded: "status" is in every line of some JSON logs, "status" then 500..599 in few
+        self._also = [tuple(re.compile(_alternation(literals).encode()) for literals in
+                            (_required_literals(probe.regex.pattern) or ())[1:] if all(map(str.isascii, literals)))
+                      for probe in probes]
         self._table = _Finder(list(index), rust=rust)
         # a trigger led by a line break matches at a line's start: the window is scanned with one before it
         self._triggers = _Finder([word.encode() for word in TRIGGERS], rust=rust)
@@ -114,12 +120,14 @@ class BlockMatcher:
         table, probes = self.table, self.table._probes["log"]
         matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
         first_match, primary = table._first_match, self._primary
-        ascii_only = data.isascii()
-        for start, end, keys in _grouped(data, self._table.find(data.translate(_FOLD))):
+        ascii_only, also = data.isascii(), self._also
+        folded = data.translate(_FOLD)
+        for start, end, keys in _grouped(data, self._table.find(folded)):
+            owners = primary[keys[0]] if len(keys) == 1 else frozenset().union(*map(primary.__getitem__, keys))
+            candidates = {n for n in owners if all(need.search(folded, start, end) for need in also[n])}
             raw = data[start:end]
-            if ascii_only or raw.isascii():  # (the others take the exact path below)
+            if candidates and (ascii_only or raw.isascii()):  # (the others take the exact path below)
                 text = raw.decode("ascii")
-                candidates = primary[keys[0]] if len(keys) == 1 else frozenset().union(*map(primary.__getitem__, keys))
                 verdict = first_match(probes, candidates, text, text.lower())
                 if verdict is not None:
                     matched.append((start, verdict))
