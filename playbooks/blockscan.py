@@ -107,8 +107,9 @@ class BlockMatcher:
                             (_required_literals(probe.regex.pattern) or ())[1:] if all(map(str.isascii, literals)))
                       for probe in probes]
         self._table = _Finder(list(index), rust=rust)
-        # a trigger led by a line break matches at a line's start: the window is scanned with one before it
+        # a trigger led by a line break matches at a line's start (the first line's is looked for apart)
         self._triggers = _Finder([word.encode() for word in TRIGGERS], rust=rust)
+        self._first_line = tuple(word[1:].encode() for word in TRIGGERS if word.startswith("\n"))
 
     def scan(self, data: bytes, mark: int | None = None,
              runs: Sequence[tuple[int, int]] | None = None) -> tuple[LazyLines, dict[int, Pattern], list[int], int]:
@@ -131,8 +132,9 @@ class BlockMatcher:
                 verdict = first_match(probes, candidates, text, text.lower())
                 if verdict is not None:
                     matched.append((start, verdict))
-        hay = b"\n" + data  # a trigger led by a line break matches at a line's start
-        triggers = [end - 2 for _, _, end in self._triggers.find(hay)]  # (the last byte's, in data)
+        triggers = [end - 1 for _, _, end in self._triggers.find(data)]  # (where their last byte is)
+        if data.startswith(self._first_line):  # a trigger led by a line break, at the start of the first line
+            triggers.insert(0, 0)
         if runs is None:
             runs = fastscan.non_ascii_runs(data) if not data.isascii() else []
         odd = [start for start, _ in runs]

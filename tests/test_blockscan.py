@@ -130,3 +130,10 @@ def test_the_window_cut_is_the_line_of_the_mark(table: PatternTable) -> None:
     data = b"ERROR one\nok\nstatus: 503\r\nlast"
     _, found, candidates, stop = blockscan.for_table(table).scan(data.replace(b"\r\n", b"\n"), data.index(b"status"))
     assert stop == 2 and candidates == [0] and list(found) == [2]
+
+
+@pytest.mark.parametrize("first", ["E0412 10:00:01.123456   1 x.go:1] failed", "fatal: no", "error: boom", "ok"])
+def test_a_trigger_at_the_start_of_a_line_also_on_the_first(table: PatternTable, first: str) -> None:
+    data = f"{first}\nE0412 10:00:02.000000   1 x.go:2] again".encode()
+    _, _, candidates, _ = blockscan.for_table(table).scan(data)
+    assert candidates == ([0, 1] if first != "ok" else [1])
