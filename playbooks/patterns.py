@@ -263,13 +263,16 @@ class PatternTable:
         if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
             data = encoded if encoded is not None else fastscan.encode(texts)
             # a view of the buffer has its lines by construction; its non-ASCII lines (folding
-            # characters included) take the exact path of `_classify_scanned`
+            # characters included) take the exact path of `_scanned`
             lazy = isinstance(texts, fastscan.LazyLines)
             folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
             if (lazy or data.count(b"\n") == len(texts) - 1) and not folds:
                 scanner = self.fast_scanner(source)
                 if scanner is not None:
-                    return self._classify_scanned(scanner, probes, texts, source, data)
+                    scanned: list[Pattern | None] = [None] * len(texts)
+                    for line, verdict in self._scanned(scanner, texts, source, data).items():
+                        scanned[line] = verdict
+                    return scanned
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
@@ -308,16 +311,35 @@ class PatternTable:
             )
         return self._scanners[source]
 
-    def _classify_scanned(self, scanner: fastscan.LineScanner, probes: list[_Probe], texts: Sequence[str],
-                          source: str, encoded: bytes | None) -> list[Pattern | None]:
-        """classify_many through one hyperscan pass: only the lines it reports are checked (exactly,
+    def classify_view(self, lines: fastscan.LazyLines, source: str = "log", *,
+                      encoded: bytes) -> dict[int, Pattern]:
+        """classify_many of a view of a buffer (`encoded`) as {line index: row} of the lines a row
+        matches: through hyperscan, without a list of every line."""
+        self._source(source)
+        scanner = self.fast_scanner(source)
+        if scanner is None:
+            verdicts = self.classify_many(lines, source, encoded=encoded)
+            return {index: verdict for index, verdict in enumerate(verdicts) if verdict is not None}
+        return self._scanned(scanner, lines, source, encoded)
+
+    def _scanned(self, scanner: fastscan.LineScanner, texts: Sequence[str], source: str,
+                 encoded: bytes | None) -> dict[int, Pattern]:
+        """The rows matched, through one hyperscan pass: only the lines it reports are checked (exactly,
         with `re`); lines with non-ASCII characters take the exact path of `classify`."""
+        probes = self._probes[source]
         hits, rest = scanner.scan(texts, data=encoded)
-        out: list[Pattern | None] = [None] * len(texts)
+        out: dict[int, Pattern] = {}
         for line, candidates in hits.items():
-            out[line] = self._first_match(probes, candidates, texts[line], _fold(texts[line]))
-        for line in rest:
-            out[line] = self.classify(texts[line], source)
+            text = texts[line]
+            verdict = self._first_match(probes, candidates, text, _fold(text))
+            if verdict is not None:
+                out[line] = verdict
+        for line in rest:  # (whatever the scan said)
+            verdict = self.classify(texts[line], source)
+            if verdict is None:
+                out.pop(line, None)
+            else:
+                out[line] = verdict
         return out
 
     def _source(self, source: str) -> list[_Probe]:

@@ -290,7 +290,7 @@ def _scan_window(table: PatternTable, window: _Window, hyperscan: bool) -> _Scan
             marks = lines.prescan(scanners[:2], scanners[2], [mark, *(start for start, _ in runs)])
             lines.note_non_ascii(marks[1:], [start for start, _ in runs])
             stop = len(lines) if window.last else marks[0]
-            return _Scanned(lines, _found(table.classify_many(lines, "log", encoded=data)), stop, data)
+            return _Scanned(lines, table.classify_view(lines, "log", encoded=data), stop, data)
         matcher = blockscan.for_table(table)
         if matcher.exact:  # no hyperscan: two Aho-Corasick passes over the bytes
             lazy, rows, triggered, stop = matcher.scan(data, None if window.last else mark, runs)
