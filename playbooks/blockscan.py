@@ -100,13 +100,14 @@ class BlockMatcher:
                 if key == len(owners):
                     owners.append(set())
                 owners[key].add(n)
-        self._primary = [frozenset(found) for found in owners]
         # each regex's other literal sets (`_Probe.also`), searched in the folded bytes of a line before
         # it is decoded: "status" is in every line of some JSON logs, "status" then 500..599 in few
         self._also = [tuple(re.compile(_alternation(literals).encode()) for literals in
                             (_required_literals(probe.regex.pattern) or ())[1:] if all(map(str.isascii, literals)))
                       for probe in probes]
         self._table = _Finder(list(index), rust=rust)
+        # of each key: the regexes it is a primary literal of, with their other sets
+        self._checks = [tuple((n, self._also[n]) for n in sorted(found)) for found in owners]
         # a trigger led by a line break matches at a line's start (the first line's is looked for apart)
         self._triggers = _Finder([word.encode() for word in TRIGGERS], rust=rust)
         self._first_line = tuple(word[1:].encode() for word in TRIGGERS if word.startswith("\n"))
@@ -118,20 +119,8 @@ class BlockMatcher:
         `data`: lines joined by "\n", none holding another break; `runs`: its runs of non-ASCII
         bytes (`fastscan.non_ascii_runs`), when the caller has them."""
         lines = LazyLines(data)
-        table, probes = self.table, self.table._probes["log"]
-        matched: list[tuple[int, Pattern]] = []  # (where the line starts, its row)
-        first_match, primary = table._first_match, self._primary
-        ascii_only, also = data.isascii(), self._also
-        folded = data.translate(_FOLD)
-        for start, end, keys in _grouped(data, self._table.find(folded)):
-            owners = primary[keys[0]] if len(keys) == 1 else frozenset().union(*map(primary.__getitem__, keys))
-            candidates = {n for n in owners if all(need.search(folded, start, end) for need in also[n])}
-            raw = data[start:end]
-            if candidates and (ascii_only or raw.isascii()):  # (the others take the exact path below)
-                text = raw.decode("ascii")
-                verdict = first_match(probes, candidates, text, text.lower())
-                if verdict is not None:
-                    matched.append((start, verdict))
+        table = self.table
+        matched = self._rows(data, data.translate(_FOLD))  # (where a line starts, its row)
         triggers = [end - 1 for _, _, end in self._triggers.find(data)]  # (where their last byte is)
         if data.startswith(self._first_line):  # a trigger led by a line break, at the start of the first line
             triggers.insert(0, 0)
@@ -157,23 +146,45 @@ class BlockMatcher:
         return lines, verdicts, sorted({line_of[offset] for offset in triggers}), stop
 
 
-def _grouped(data: bytes, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, list[int]]]:
-    """(start, end, keys found) of each line holding a hit, in order; hits in order of end."""
-    out: list[tuple[int, int, list[int]]] = []
-    end = -1
-    keys: list[int] = []
-    find, rfind = data.find, data.rfind
-    for key, _, stop in hits:
-        if stop > end:  # on a later line than the hit before (no key ends with a line break)
-            offset = stop - 1
-            end = find(b"\n", offset)
-            end = len(data) if end < 0 else end
-            keys = [key]
-            out.append((rfind(b"\n", 0, offset) + 1, end, keys))
-        else:
-            keys.append(key)
-    return out
-
+    def _rows(self, data: bytes, folded: bytes) -> list[tuple[int, Pattern]]:
+        """(where the line starts, its row) of each ASCII line a row matches: the lines holding a
+        primary literal, in order; for each, the regexes whose other sets it holds too are run. (One
+        loop over the hits, a line handled when the next hit is past its end: the hot path.)"""
+        probes, first_match, checks = self.table._probes["log"], self.table._first_match, self._checks
+        ascii_only = data.isascii()
+        find, rfind = folded.find, folded.rfind
+        out: list[tuple[int, Pattern]] = []
+        hits = self._table.find(folded)
+        hits.append((-1, 0, len(folded) + 2))  # past every line: the last line is handled too
+        start = end = -1
+        keys: set[int] = set()
+        for key, _, stop in hits:
+            if stop <= end:  # on the line of the hit before (no key ends with a line break)
+                keys.add(key)
+                continue
+            if keys:
+                candidates = set()
+                for each in keys:
+                    for n, needs in checks[each]:
+                        for need in needs:
+                            if need.search(folded, start, end) is None:
+                                break
+                        else:
+                            candidates.add(n)
+                if candidates:
+                    raw = data[start:end]
+                    if ascii_only or raw.isascii():  # (the others take the exact path of `scan`)
+                        text = raw.decode("ascii")
+                        verdict = first_match(probes, candidates, text, text.lower())
+                        if verdict is not None:
+                            out.append((start, verdict))
+            if key < 0:
+                break
+            start = rfind(b"\n", 0, stop - 1) + 1
+            end = find(b"\n", stop - 1)
+            end = len(folded) if end < 0 else end
+            keys = {key}
+        return out
 
 def _numbers(data: bytes, offsets: list[int]) -> list[int]:
     """The line index of each offset (ascending): the breaks in between counted by bytes.count."""
