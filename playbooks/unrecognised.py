@@ -312,7 +312,7 @@ def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK
     one before, so an event that starts near a block's end is seen whole; a window's last SPAN lines
     are reported with the next one. A window is scanned as bytes (hyperscan where it is installed,
     else `blockscan`): only the lines a scan reports (and those holding non-ASCII characters, which
-    take the exact path) are decoded. `hyperscan=False`: the path where it is not installed."""
+    take the exact path) are decoded. `hyperscan=False`: `blockscan`, as where hyperscan is not installed."""
     clusters = SignatureClusters()
     rows: list[LineVerdict] = []
     found_events: list[tuple[ErrorEvent, str]] = []
