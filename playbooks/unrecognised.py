@@ -291,7 +291,7 @@ def _scan_window(table: PatternTable, window: _Window, hyperscan: bool) -> _Scan
             lines.note_non_ascii(marks[1:], [start for start, _ in runs])
             stop = len(lines) if window.last else marks[0]
             return _Scanned(lines, table.classify_view(lines, "log", encoded=data), stop, data)
-        matcher = blockscan.for_table(table)
+        matcher = blockscan.for_table(table, size=len(data))
         if matcher.exact:  # no hyperscan: two Aho-Corasick passes over the bytes
             lazy, rows, triggered, stop = matcher.scan(data, None if window.last else mark, runs)
             return _Scanned(lazy, rows, stop, None, triggered)
