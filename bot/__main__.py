@@ -39,7 +39,7 @@ def _exit_status(code: object) -> int:
 
 def main() -> None:
     command = sys.argv[1:2]
-    if USES_GITHUB.intersection(command):
+    if USES_GITHUB.intersection(command) and "--help" not in sys.argv:
         from bot.plumbing import tls
 
         tls.prepare()

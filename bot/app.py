@@ -162,8 +162,12 @@ def build_web_app(
 
 
 def readiness(runtime: Runtime, store: IncidentStore) -> Callable[[], Awaitable[list[tuple[str, bool, str]]]]:
+    # a thread of its own: in the default executor the check would queue behind a burst's CPU work
+    # (one worker, see CPU_WORKERS) and the probe would time out while the bot is merely busy
+    probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsbot-ready")
+
     async def ready() -> list[tuple[str, bool, str]]:
-        ok = await asyncio.to_thread(store.healthy)
+        ok = await asyncio.get_running_loop().run_in_executor(probe, store.healthy)
         checks = [("store", ok, "writable" if ok else f"{store.path} does not take writes")]
         return checks + await runtime.ready()
 
