@@ -217,6 +217,7 @@ class LazyLines(Sequence[str]):
         self._starts: dict[int, int] = {0: 0}
         self._last = (0, 0)  # the last line read, and where it starts
         self._prescanned: dict[int, dict[int, set[int]]] = {}
+        self._non_ascii: list[int] | None = None
 
     def prescan(self, scanners: Sequence[LineScanner], union: LineScanner, marks: Sequence[int] = ()) -> list[int]:
         """Scan the buffer once for several scanners (`union`: `LineScanner.union(scanners)`); their
@@ -243,6 +244,10 @@ class LazyLines(Sequence[str]):
         self.seed(by_match, [offset for offset, _ in matches])
         return by_mark
 
+    def known_length(self, lines: int) -> None:
+        """Tell the view how many lines it holds, when the caller counted them already."""
+        self._count = lines
+
     def prescanned(self, scanner: LineScanner) -> dict[int, set[int]] | None:
         return self._prescanned.get(id(scanner))
 
@@ -255,10 +260,16 @@ class LazyLines(Sequence[str]):
 
     def non_ascii(self) -> list[int]:
         """The lines holding a byte outside ASCII, in order."""
-        offsets = [start for start, _ in non_ascii_runs(self._data)]
-        lines = _lines_of(self._data, offsets)
+        if self._non_ascii is None:
+            offsets = [start for start, _ in non_ascii_runs(self._data)]
+            self.note_non_ascii(_lines_of(self._data, offsets), offsets)
+        return self._non_ascii or []
+
+    def note_non_ascii(self, lines: Sequence[int], offsets: Sequence[int]) -> None:
+        """Where the runs of non-ASCII bytes are (`non_ascii_runs`), and on which lines, when the
+        caller counted them already."""
         self.seed(lines, offsets)
-        return sorted(set(lines))
+        self._non_ascii = sorted(set(lines))
 
     def __len__(self) -> int:
         if self._count < 0:

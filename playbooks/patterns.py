@@ -18,6 +18,7 @@ import importlib
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from functools import cache
 from itertools import compress
 from operator import not_
@@ -145,9 +146,29 @@ class _Probe:
         self.regex = regex
         # lowercase; None: no usable literal, always run the regex
         self.primary = requirements[0] if requirements else None
-        self.also = tuple(re.compile("|".join(re.escape(s).replace(SPACE, r"\s")
-                                              for s in sorted(r, key=len, reverse=True)))
-                          for r in (requirements or ())[1:])
+        self.also = tuple(re.compile(_alternation(r)) for r in (requirements or ())[1:])
+
+
+def _alternation(strings: Iterable[str]) -> str:
+    """A regex matching exactly one of the strings (SPACE as `\\s`), written as a trie whose
+    characters sharing what may follow them form a class: "500".."599" is `5[0-9][0-9]`, which `re`
+    checks a character at a time, where `500|501|...` tries a hundred alternatives at every 5."""
+    words = frozenset(strings)
+    follows: dict[str, set[str]] = {}
+    for word in words:
+        if word:
+            follows.setdefault(word[0], set()).add(word[1:])
+    heads: dict[frozenset[str], list[str]] = {}
+    for char, rests in sorted(follows.items()):
+        heads.setdefault(frozenset(rests), []).append(char)
+    parts = []
+    for tails, chars in heads.items():
+        escaped = [r"\s" if char == SPACE else re.escape(char) for char in chars]
+        parts.append((escaped[0] if len(escaped) == 1 else "[" + "".join(escaped) + "]") + _alternation(tails))
+    body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+    if "" in words and parts:  # a word ends here: what follows is optional
+        return "(?:" + body + ")?"
+    return body if parts else ""
 
 
 class PatternTable:
@@ -242,13 +263,16 @@ class PatternTable:
         if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
             data = encoded if encoded is not None else fastscan.encode(texts)
             # a view of the buffer has its lines by construction; its non-ASCII lines (folding
-            # characters included) take the exact path of `_classify_scanned`
+            # characters included) take the exact path of `_scanned`
             lazy = isinstance(texts, fastscan.LazyLines)
             folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
             if (lazy or data.count(b"\n") == len(texts) - 1) and not folds:
                 scanner = self.fast_scanner(source)
                 if scanner is not None:
-                    return self._classify_scanned(scanner, probes, texts, source, data)
+                    scanned: list[Pattern | None] = [None] * len(texts)
+                    for line, verdict in self._scanned(scanner, texts, source, data).items():
+                        scanned[line] = verdict
+                    return scanned
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
@@ -287,16 +311,35 @@ class PatternTable:
             )
         return self._scanners[source]
 
-    def _classify_scanned(self, scanner: fastscan.LineScanner, probes: list[_Probe], texts: Sequence[str],
-                          source: str, encoded: bytes | None) -> list[Pattern | None]:
-        """classify_many through one hyperscan pass: only the lines it reports are checked (exactly,
+    def classify_view(self, lines: fastscan.LazyLines, source: str = "log", *,
+                      encoded: bytes) -> dict[int, Pattern]:
+        """classify_many of a view of a buffer (`encoded`) as {line index: row} of the lines a row
+        matches: through hyperscan, without a list of every line."""
+        self._source(source)
+        scanner = self.fast_scanner(source)
+        if scanner is None:
+            verdicts = self.classify_many(lines, source, encoded=encoded)
+            return {index: verdict for index, verdict in enumerate(verdicts) if verdict is not None}
+        return self._scanned(scanner, lines, source, encoded)
+
+    def _scanned(self, scanner: fastscan.LineScanner, texts: Sequence[str], source: str,
+                 encoded: bytes | None) -> dict[int, Pattern]:
+        """The rows matched, through one hyperscan pass: only the lines it reports are checked (exactly,
         with `re`); lines with non-ASCII characters take the exact path of `classify`."""
+        probes = self._probes[source]
         hits, rest = scanner.scan(texts, data=encoded)
-        out: list[Pattern | None] = [None] * len(texts)
+        out: dict[int, Pattern] = {}
         for line, candidates in hits.items():
-            out[line] = self._first_match(probes, candidates, texts[line], _fold(texts[line]))
-        for line in rest:
-            out[line] = self.classify(texts[line], source)
+            text = texts[line]
+            verdict = self._first_match(probes, candidates, text, _fold(text))
+            if verdict is not None:
+                out[line] = verdict
+        for line in rest:  # (whatever the scan said)
+            verdict = self.classify(texts[line], source)
+            if verdict is None:
+                out.pop(line, None)
+            else:
+                out[line] = verdict
         return out
 
     def _source(self, source: str) -> list[_Probe]:
@@ -305,17 +348,22 @@ class PatternTable:
         except KeyError:
             raise UsageError(f"unknown source {source!r}; use one of: {', '.join(SOURCES)}") from None
 
-    def _first_match(self, probes: list[_Probe], candidates: set[int], text: str, folded: str) -> Pattern | None:
+    def _first_match(self, probes: list[_Probe], candidates: AbstractSet[int], text: str,
+                     folded: str) -> Pattern | None:
         vetoed: set[int] = set()
-        for n in sorted(candidates):
+        for n in sorted(candidates) if len(candidates) > 1 else candidates:  # (the hot path: one candidate)
             probe = probes[n]
-            if probe.row in vetoed or not all(r.search(folded) for r in probe.also) \
-                    or probe.regex.search(text) is None:
+            if probe.row in vetoed:
                 continue
-            pattern = self.patterns[probe.row]
-            if not pattern.excluded(text):
-                return pattern
-            vetoed.add(probe.row)
+            for also in probe.also:
+                if also.search(folded) is None:
+                    break
+            else:
+                if probe.regex.search(text) is not None:
+                    pattern = self.patterns[probe.row]
+                    if not pattern.excluded(text):
+                        return pattern
+                    vetoed.add(probe.row)
         return None
 
 
@@ -469,13 +517,27 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
     c = _sre_consts
     candidates: list[Literals] = []
     run: Literals = frozenset({""})
+    # the part of the run after its last optional item: `["']?5[0-9][0-9]` gives "500".."599" where
+    # the whole run ('"50', "50"...) holds strings too short to use
+    tail: Literals = frozenset({""})
     exact_all = True
 
     def flush() -> None:
-        nonlocal run
+        nonlocal run, tail
         if all(run):  # a run that may be empty requires nothing
             candidates.append(run)
-        run = frozenset({""})
+        if all(tail) and tail != run:
+            candidates.append(tail)
+        run = tail = frozenset({""})
+
+    def extend(exact: Literals) -> None:
+        nonlocal tail
+        if "" in exact and len(exact) > 1:  # optional: what follows is not joined to what came before
+            tail = frozenset({""})
+        elif len(tail) * len(exact) > _MAX_RUNS:
+            tail = exact
+        else:
+            tail = frozenset(a + b for a in tail for b in exact)
 
     for op, av in items:
         exact: Literals | None = None
@@ -512,7 +574,7 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
                 # needs a white space then the status, which a timestamp or an id rarely holds
                 exact_all = False
                 flush()
-                run = once
+                run = tail = once
                 continue
             elif once is not None and all(once):
                 inner = once if inner is None else max(inner, once, key=_selectivity)
@@ -521,8 +583,11 @@ def _seq_literals(items: list[tuple[Any, Any]]) -> tuple[list[Literals], Literal
             if once is not None:
                 exact = once | {""}
         if exact is not None and len(exact) <= _MAX_RUNS:
+            extend(exact)
             if len(run) * len(exact) > _MAX_RUNS:
-                flush()
+                if all(run):
+                    candidates.append(run)
+                run = frozenset({""})
             run = frozenset(a + b for a in run for b in exact)
             continue
         exact_all = False

@@ -214,19 +214,22 @@ _PREFIX = re.compile(
     r"^(?:\s*(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\d\d:\d\d:\d\d(?:[.,]\d+)?|"
     r"[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\[[^\]]{1,60}\]|\(\S+\)|<\d>|[EFWI]\d{4}|\d{5,}|---|-|:|"
     r"(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC|EMERG|ALERT)\b:?)\s*)+")
-_MASKS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
-    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "<url>"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<email>"),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>"),
-    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b(?<=\w{8})|\b0x[0-9a-f]+\b", re.I), "<hex>"),
-    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<time>"),
-    (re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'|`[^`]{0,200}`"), "<q>"),
-    (re.compile(r"(?<![\w.])(?:/[\w.@%+-]+){2,}/?"), "<path>"),
-    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|seconds|m|min|minutes|h|hours)\b"), "<dur>"),
-    (re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)+(?![\w.])"), "<n>"),
+# (regex, token, characters one of which a text must hold for the regex to match: a sub that cannot
+# match is skipped, most messages hold no URL, address, path or quote)
+_MASKS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>", "-"),
+    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "<url>", ":"),
+    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<email>", "@"),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>", "."),
+    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>", ":"),
+    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b(?<=\w{8})|\b0x[0-9a-f]+\b", re.I), "<hex>", ""),
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<time>", "-"),
+    (re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'|`[^`]{0,200}`"), "<q>", "\"'`"),
+    (re.compile(r"(?<![\w.])(?:/[\w.@%+-]+){2,}/?"), "<path>", "/"),
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|seconds|m|min|minutes|h|hours)\b"), "<dur>", ""),
+    (re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)+(?![\w.])"), "<n>", ".,"),
 ]
+_SPACES = re.compile(r"\s+")
 # a word holding a digit: a number (with its unit) or an id (`A-1042`, `web-1`, `job42`)
 _DIGIT_WORD = re.compile(r"(?<![\w<])[\w-]*\d[\w-]*")
 _NUMBER_WORD = re.compile(r"-?\d+[A-Za-z]{0,3}")
@@ -263,10 +266,11 @@ def mask(text: str) -> str:
     """The message without its log prefix (time, level, thread, pid) and with its variable parts masked."""
     text = message_of(text)
     text = _PREFIX.sub("", text, count=1) or text
-    for regex, token in _MASKS:
-        text = regex.sub(token, text)
+    for regex, token, needs in _MASKS:
+        if not needs or any(char in text for char in needs):
+            text = regex.sub(token, text)
     text = _DIGIT_WORD.sub(_digit_word, text)
-    return re.sub(r"\s+", " ", text).strip()[:300]
+    return _SPACES.sub(" ", text).strip()[:300]
 
 
 def _innermost_frame(lines: Sequence[str], kind: str) -> str | None:
@@ -440,12 +444,13 @@ SPAN = MAX_FRAMES + LOOKAHEAD + 4
 
 def events_before(lines: Sequence[str], skip: set[int] | frozenset[int] = frozenset(), *,
                   encoded: bytes | None = None, stop: int | None = None,
-                  covered: int = -1) -> tuple[list[ErrorEvent], int]:
+                  covered: int = -1, candidates: Sequence[int] | None = None) -> tuple[list[ErrorEvent], int]:
     """find_events for a window of a log read in pieces: (the events starting before line `stop`,
     where the last event ends). `covered`: where the previous window's last event ended (lines
-    before it start nothing). Exact when the window holds SPAN lines after `stop`."""
+    before it start nothing). Exact when the window holds SPAN lines after `stop`. `candidates`:
+    `candidate_lines(lines)` when the caller found them already (`blockscan`)."""
     events: list[ErrorEvent] = []
-    for index in candidate_lines(lines, encoded):
+    for index in candidate_lines(lines, encoded) if candidates is None else candidates:
         if stop is not None and index >= stop:
             break
         if index < covered or index in skip:

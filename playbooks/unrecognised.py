@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import compress
 from operator import methodcaller
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 from weakref import WeakKeyDictionary
 
 from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
-from playbooks import fastscan
+from playbooks import blockscan, fastscan
 from playbooks.next_steps import next_command
-from playbooks.patterns import PatternTable
+from playbooks.patterns import Pattern, PatternTable
 from playbooks.signatures import (
     SPAN,
     ErrorEvent,
@@ -184,38 +184,67 @@ def classify_lines(table: PatternTable, lines: Sequence[str]) -> list[LineVerdic
 # --- a log of any size, read in blocks ---------------------------------------------------------
 
 BLOCK = 4 << 20  # bytes read at a time: memory stays flat in the size of the log
-# line breaks of str.splitlines other than "\n": `in` finds a byte at GB/s, where a regex reading bytes
-# runs at ~50 MB/s; the ones outside ASCII (\x85, \u2028, \u2029 in UTF-8) are looked for in the
-# few runs of non-ASCII bytes only
-_ODD_BYTES = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+# line breaks of str.splitlines other than "\n" and "\r\n": `in` finds a byte at GB/s, where a regex
+# reading bytes runs at ~50 MB/s; the ones outside ASCII (\x85, \u2028, \u2029 in UTF-8) are looked
+# for in the few runs of non-ASCII bytes only
+_ODD_BYTES = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 _ODD_WIDE = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_Runs = list[tuple[int, int]]
 
 
-def _odd_breaks(window: bytes) -> bool:
-    if any(odd in window for odd in _ODD_BYTES):
-        return True
-    return not window.isascii() and any(odd in window[max(start - 2, 0):end + 2] for start, end
-                                        in fastscan.non_ascii_runs(window) for odd in _ODD_WIDE)
+def _flattened(data: bytes) -> tuple[bytes, _Runs] | None:
+    """The window with its CRLF line ends made LF (the same lines) and where its runs of non-ASCII
+    bytes are; None when it holds another line break than "\n" (the exact path of str.splitlines
+    takes those)."""
+    if b"\r" in data:
+        if data.count(b"\r") != data.count(b"\r\n"):
+            return None
+        data = data.replace(b"\r\n", b"\n")
+    if any(odd in data for odd in _ODD_BYTES):
+        return None
+    runs = fastscan.non_ascii_runs(data) if not data.isascii() else []
+    if any(odd in data[max(start - 2, 0):end + 2] for start, end in runs for odd in _ODD_WIDE):
+        return None
+    return data, runs
 
 
-def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """Whole lines: every block but the last ends with a line break."""
-    rest = b""
-    while chunk := stream.read(size):
-        data = rest + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            yield data[:cut]
-        rest = data[cut:]
-    if rest:
-        yield rest
+class _Window(NamedTuple):
+    data: bytes  # whole lines joined by "\n", without the line break after the last one
+    cut: int  # where its last SPAN lines start: they are reported with the next window
+    last: bool
+    ended: bool  # a line break followed `data` in the log
 
 
-def _carry_cut(window: bytes, keep: int) -> int:
+def _windows(stream: BinaryIO, size: int, keep: int) -> Iterator[_Window]:
+    """The log as windows: the last `keep` lines of the one before, then the whole lines of the next
+    block. A block is copied once (a window joins the carried lines and a view of the block)."""
+    carry = b""  # the lines carried from the window before and the start of a line cut by a block's end
+    chunk = stream.read(size)
+    while chunk:
+        following = stream.read(size)
+        end = chunk.rfind(b"\n") if following else len(chunk)
+        if end < 0:  # a line longer than a block: read on
+            carry += chunk
+            chunk = following
+            continue
+        data = b"".join((carry, memoryview(chunk)[:end]))
+        ended = end < len(chunk)  # (a final line break of the log ends its last line)
+        if not following:
+            ended = data.endswith(b"\n")
+            data = data[:-1] if ended else data
+            yield _Window(data, len(data), True, ended)
+            return
+        cut = _carry_cut(data, keep)
+        yield _Window(data, cut, False, True)
+        carry = b"".join((memoryview(data)[cut:], b"\n", memoryview(chunk)[end + 1:]))
+        chunk = following
+
+
+def _carry_cut(data: bytes, keep: int) -> int:
     """Where the last `keep` lines of the window start (0 when it holds no more than that)."""
-    at = len(window) - 1  # the window's own last line break ends its last line
+    at = len(data)
     for _ in range(keep):
-        at = window.rfind(b"\n", 0, at)
+        at = data.rfind(b"\n", 0, at)
         if at < 0:
             return 0
     return at + 1
@@ -235,54 +264,77 @@ def _scanners(table: PatternTable) -> _Scanners | None:
     return _UNIONS[table]
 
 
-def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK) -> list[LineVerdict]:
+def _found(verdicts: Sequence[Pattern | None]) -> dict[int, Pattern]:
+    """{line index: its row} of the lines a row matched (compress keeps the loop in C)."""
+    return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
+
+
+class _Scanned(NamedTuple):
+    lines: Sequence[str]
+    rows: dict[int, Pattern]  # line index: the row it matched
+    stop: int  # the lines before it are this window's own; the rest come again with the next
+    encoded: bytes | None = None  # the lines as one buffer, for events_before's hyperscan pass
+    triggered: list[int] | None = None  # the lines holding a trigger, when the scan found them
+
+
+def _scan_window(table: PatternTable, window: _Window, hyperscan: bool) -> _Scanned:
+    """The rows matched in one window, by the fastest path that gives the line-by-line answer."""
+    flat = _flattened(window.data)
+    if flat is not None:
+        data, runs = flat
+        mark = window.cut - window.data.count(b"\r", 0, window.cut) if len(data) != len(window.data) else window.cut
+        scanners = _scanners(table) if hyperscan and fastscan.available() else None
+        if scanners is not None:
+            lines = fastscan.LazyLines(data)
+            # one pass of hyperscan for the table and the triggers, one count of lines for all
+            marks = lines.prescan(scanners[:2], scanners[2], [mark, *(start for start, _ in runs)])
+            lines.note_non_ascii(marks[1:], [start for start, _ in runs])
+            stop = len(lines) if window.last else marks[0]
+            return _Scanned(lines, table.classify_view(lines, "log", encoded=data), stop, data)
+        matcher = blockscan.for_table(table, size=len(data))
+        if matcher.exact:  # no hyperscan: two Aho-Corasick passes over the bytes
+            lazy, rows, triggered, stop = matcher.scan(data, None if window.last else mark, runs)
+            return _Scanned(lazy, rows, stop, None, triggered)
+    text = window.data + b"\n" if window.ended else window.data
+    cut = len(text) if window.last else window.cut
+    head = text[:cut].decode("utf-8", "replace").splitlines()
+    texts = head + text[cut:].decode("utf-8", "replace").splitlines()
+    encoded = fastscan.encode(texts) if hyperscan and fastscan.available() and len(text) >= fastscan.MIN_BYTES \
+        else None
+    return _Scanned(texts, _found(table.classify_many(texts, "log", encoded=encoded)), len(head), encoded)
+
+
+def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK,
+                    hyperscan: bool = True) -> list[LineVerdict]:
     """`classify_lines` of the lines of a byte stream (UTF-8, bad bytes replaced, split as
     `str.splitlines` does), read a block at a time: the same verdicts, in memory that does not grow
     with the log (only the verdicts are kept). Each window is a block and the last SPAN lines of the
     one before, so an event that starts near a block's end is seen whole; a window's last SPAN lines
-    are reported with the next one. Where hyperscan is installed, a window is scanned as bytes: only
-    the lines it reports (and those holding non-ASCII characters, which take the exact path) are
-    decoded."""
+    are reported with the next one. A window is scanned as bytes (hyperscan where it is installed,
+    else `blockscan`): only the lines a scan reports (and those holding non-ASCII characters, which
+    take the exact path) are decoded. `hyperscan=False`: `blockscan`, as where hyperscan is not installed."""
     clusters = SignatureClusters()
     rows: list[LineVerdict] = []
-    events: list[tuple[ErrorEvent, str]] = []
+    found_events: list[tuple[ErrorEvent, str]] = []
     base = 0  # the number (0-based) of the window's first line in the log
     covered = -1  # where the last event seen ends, in line numbers of the log
-    carry = b""
-    pending = _blocks(stream, block)
-    piece = next(pending, None)
-    while piece is not None:
-        window, piece = carry + piece, next(pending, None)
-        last = piece is None
-        cut = len(window) if last else _carry_cut(window, SPAN)
-        lines: Sequence[str]
-        encoded: bytes | None
-        scanners = _scanners(table) if fastscan.available() else None
-        if scanners is not None and not _odd_breaks(window):
-            encoded = window[:-1] if window.endswith(b"\n") else window
-            lines = fastscan.LazyLines(encoded)
-            # one pass of hyperscan for the table and the triggers, one count of lines for all
-            stop = lines.prescan(scanners[:2], scanners[2], [min(cut, len(encoded))])[0]
-            stop = stop if cut < len(window) else len(lines)
-        else:
-            head = window[:cut].decode("utf-8", "replace").splitlines()
-            lines = head + window[cut:].decode("utf-8", "replace").splitlines()
-            stop = len(head)
-            encoded = fastscan.encode(lines) if fastscan.available() and len(window) >= fastscan.MIN_BYTES else None
-        carry = window[cut:]
+    for window in _windows(stream, block, SPAN):
+        scanned = _scan_window(table, window, hyperscan)
+        lines, stop = scanned.lines, scanned.stop
         if not lines:
             continue
-        verdicts = table.classify_many(lines, "log", encoded=encoded)
-        matched = set(compress(range(len(verdicts)), verdicts))
+        matched = set(scanned.rows)
         for index in sorted(matched):
             if index < stop:
-                rows.append(LineVerdict(base + index + 1, verdicts[index].id, None, lines[index]))  # type: ignore[union-attr]
-        found, end = events_before(lines, matched, encoded=encoded, stop=None if last else stop,
-                                   covered=covered - base)
+                rows.append(LineVerdict(base + index + 1, scanned.rows[index].id, None, lines[index]))
+        events, end = events_before(lines, matched, encoded=scanned.encoded, stop=None if window.last else stop,
+                                    covered=covered - base, candidates=scanned.triggered)
         covered = max(covered, base + end)
-        for event in found:
-            events.append((replace(event, start=base + event.start, end=base + event.end), clusters.key(event)))
+        for event in events:
+            found_events.append((replace(event, start=base + event.start, end=base + event.end),
+                                 clusters.key(event)))
         base += stop
-    out = rows + [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
+    out = rows + [LineVerdict(event.start + 1, None, clusters.template(key), event.head)
+                  for event, key in found_events]
     out.sort(key=lambda verdict: verdict.line)
     return out

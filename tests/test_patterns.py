@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from playbooks.patterns import (
     SPACE,
     Pattern,
     PatternTable,
+    _alternation,
     _required_literals,
     match_lines,
     read_pattern_file,
@@ -419,3 +421,14 @@ def test_fold_table_covers_every_character_regex_takes_for_an_ascii_letter() -> 
 def test_lookalike_letters_do_not_hide_a_match(table: PatternTable) -> None:
     line = "\u017fqlalchemy.exc.TimeoutError"  # LATIN SMALL LETTER LONG S, which the regex takes for 's'
     assert table.classify(line).id == "sqlalchemy-pool-exhausted"  # type: ignore[union-attr]
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.sets(st.text(alphabet="ab5-.]\\^ \ue000", max_size=4), min_size=1, max_size=12),
+       probes=st.lists(st.text(alphabet="ab5-.]\\^ \ue000", max_size=5), max_size=12))
+def test_an_alternation_as_a_trie_matches_exactly_its_strings(words: set[str], probes: list[str]) -> None:
+    # the second literal sets (`_Probe.also`) are searched as a trie: the same strings, no more
+    regex = re.compile(_alternation(words))
+    for text in [*words, *probes]:
+        spaced = {w.replace(SPACE, " ") for w in words}
+        assert (regex.fullmatch(text.replace(SPACE, " ")) is not None) == (text.replace(SPACE, " ") in spaced)

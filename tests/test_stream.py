@@ -50,21 +50,25 @@ def _log(seed: int, *, odd: bool) -> bytes:
     return data
 
 
+@pytest.mark.parametrize("hyperscan", [True, False])
 @pytest.mark.parametrize("odd", [False, True])
 @pytest.mark.parametrize("block", [997, 20_000, 1 << 22])
-def test_streaming_equals_one_piece(odd: bool, block: int) -> None:
+def test_streaming_equals_one_piece(odd: bool, block: int, hyperscan: bool) -> None:
     table = PatternTable.default()
     data = _log(7 if odd else 3, odd=odd)
     whole = classify_lines(table, data.decode("utf-8", "replace").splitlines())
     assert len(whole) > 100
-    assert classify_stream(table, io.BytesIO(data), block=block) == whole
+    assert classify_stream(table, io.BytesIO(data), block=block, hyperscan=hyperscan) == whole
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "one line without a break", "ERROR boom\r\nmore\x0bthen\x1cend\u2028x"])
+@pytest.mark.parametrize("text", ["", "\n", "\n\n", "one line without a break", "ERROR boom\r\n",
+                                  "a\r\nERROR b\r\n\r\n", "ERROR boom\r\nmore\x0bthen\x1cend\u2028x"])
 def test_streaming_edges(text: str) -> None:
     table = PatternTable.default()
     data = text.encode()
-    assert classify_stream(table, io.BytesIO(data), block=3) == classify_lines(table, text.splitlines())
+    for hyperscan in (True, False):
+        assert classify_stream(table, io.BytesIO(data), block=3, hyperscan=hyperscan) == \
+            classify_lines(table, text.splitlines())
 
 
 def test_a_compiled_database_comes_back_from_the_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
