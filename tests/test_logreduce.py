@@ -10,6 +10,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import yaml
 
 from bot.capture import take_snapshot
@@ -40,7 +41,8 @@ def _corpus_background() -> list[dict[str, Any]]:
     the table, multi-line stack traces, harmless look-alikes) sprinkled in."""
     rows = [json.loads(line) for line in (ROOT / "tests" / "data" / "real_errors.jsonl").read_text().splitlines()]
     errors = [{"text": row["text"].replace("${", "$ {"), "weight": 1} for row in rows[::10]]
-    return [{**item, "weight": item["weight"] * 10} for item in SCALED_BACKGROUND] + errors
+    other_scripts = [{"text": "INFO commande reçue: 注文 ${n} — état ✓", "weight": 20}]
+    return [{**item, "weight": item["weight"] * 10} for item in SCALED_BACKGROUND] + errors + other_scripts
 
 
 def _scenario() -> Any:
@@ -181,3 +183,18 @@ def test_the_fix_check_over_reduced_logs_is_the_fix_check_over_the_whole() -> No
                                  pods=pods, logs=chosen, runs=RUNS, now=NOW) for chosen in (logs, reduced))
         assert kept.model_dump() == whole.model_dump()
         assert whole.confirmed is not still and whole.comparisons[0].before is not None
+
+
+async def test_a_log_read_in_chunks_gives_the_lines_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The body read and parsed a chunk at a time (here 997 bytes: chunks cut inside lines and inside
+    UTF-8 sequences) gives the very lines of the body read whole."""
+    from bot.k8s import gateway
+
+    monkeypatch.setattr(gateway, "CHUNK", 997)
+    async with open_runtime(_settings(), scenario=_scenario()) as rt:
+        _, whole = await _read(rt, reduced=False)
+        k8s = rt.kubernetes(None)
+        pods = await k8s.list_pods(await k8s.get_deployment("shop", "shop-api"))
+        chunked = await k8s.read_logs(pods, tail=TAIL, reduce=lambda snap: snap)
+    assert any(not line.text.isascii() for s in whole for line in s.lines)
+    assert [s.lines for s in chunked] == [s.lines for s in whole]
