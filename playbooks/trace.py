@@ -5,6 +5,7 @@ the namespace that carries the id, in time order, with the errors among them cla
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 
 MAX_DEPLOYMENTS = 40  # a namespace-wide search stays bounded; the request path is searched first
 TRACE_TAIL = 5000  # lines read per container within the time window
+
+
+def carrying(correlation_id: str, snap: LogSnapshot) -> LogSnapshot:
+    """Of a log as it is read, only the lines that carry the id: all a trace shows or classifies, so
+    memory holds those, not the namespace's logs (40 deployments x 5,000 lines a container)."""
+    if snap.error is not None:
+        return snap
+    lines = [line for line in snap.lines if correlation_id in line.text]
+    return LogSnapshot.model_construct(pod=snap.pod, container=snap.container, previous=snap.previous,
+                                       error=None, lines=lines, read_lines=len(snap.lines))
 
 
 def trace_hits(correlation_id: str, logs: Sequence[LogSnapshot], owners: dict[str, str]) -> list[TraceHit]:
@@ -73,7 +84,8 @@ async def run_trace(
         for d, pods in zip(targets, pods_of, strict=True):
             owners.update({p.name: d.name for p in pods})
         all_pods = [p for pods in pods_of for p in pods]
-        read[:] = [s for s in await k8s.read_logs(all_pods, tail=TRACE_TAIL, since_seconds=since_seconds)
+        read[:] = [s for s in await k8s.read_logs(all_pods, tail=TRACE_TAIL, since_seconds=since_seconds,
+                                                  reduce=functools.partial(carrying, cid))
                    if s.error is None]
         report.trace = trace_hits(cid, read, owners)
         carry = "carries" if len(report.trace) == 1 else "carry"

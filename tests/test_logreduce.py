@@ -198,3 +198,29 @@ async def test_a_log_read_in_chunks_gives_the_lines_read_whole(monkeypatch: pyte
         chunked = await k8s.read_logs(pods, tail=TAIL, reduce=lambda snap: snap)
     assert any(not line.text.isascii() for s in whole for line in s.lines)
     assert [s.lines for s in chunked] == [s.lines for s in whole]
+
+
+async def test_a_trace_keeps_only_the_lines_carrying_its_id() -> None:
+    """/trace reads every container of the namespace (up to 5,000 lines each): each log is cut to the
+    lines that carry the id as it is read, and the trace (hits, order, findings) is the one the whole
+    logs give."""
+    from bot.commands import TraceCommand
+    from playbooks.trace import TRACE_TAIL, carrying, trace_hits
+
+    cid = "7f3a9c2e"
+    async with open_runtime(_settings(), scenario="taskflow") as rt:
+        report: Report = await run_command(rt, TraceCommand(cid), namespace="taskflow")
+        k8s = rt.kubernetes(None)
+        deployments = await k8s.list_deployments("taskflow")
+        pods = [p for d in deployments for p in await k8s.list_pods(d)]
+        owners = {p.name: d.name for d in deployments for p in await k8s.list_pods(d)}
+        whole = [s for s in await k8s.read_logs(pods, tail=TRACE_TAIL, since_seconds=3600) if s.error is None]
+        kept = [s for s in await k8s.read_logs(pods, tail=TRACE_TAIL, since_seconds=3600,
+                                                reduce=functools.partial(carrying, cid)) if s.error is None]
+    assert sum(len(s.lines) for s in kept) < sum(len(s.lines) for s in whole) / 2
+    assert all(cid in line.text for s in kept for line in s.lines)
+    assert [s.line_count for s in kept] == [len(s.lines) for s in whole]
+    expected = trace_hits(cid, whole, owners)
+    assert len(expected) >= 3 and report.findings
+    assert [(h.service, h.pod, h.container, h.text) for h in report.trace] == \
+        [(h.service, h.pod, h.container, redact_model(h).text) for h in expected]
