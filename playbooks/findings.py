@@ -22,6 +22,7 @@ from bot.models import (
     Severity,
     WorkflowRun,
 )
+from playbooks import fastscan
 from playbooks.next_steps import next_command
 from playbooks.patterns import Pattern, PatternTable
 from playbooks.unrecognised import UnrecognisedErrors
@@ -117,13 +118,14 @@ def derive_findings(
             continue
         label = pod_label(snap.pod, snap.container, snap.previous)
         matched: set[int] = set()
-        for index, (line, pattern) in enumerate(zip(snap.lines, _line_verdicts(table, snap), strict=True)):
+        encoded = _encoded(snap)
+        for index, (line, pattern) in enumerate(zip(snap.lines, _line_verdicts(table, snap, encoded), strict=True)):
             if pattern is not None:
                 matched.add(index)
                 hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
                     label=label, previous=snap.previous)
         # every other error event of the log is accounted for too, as an unrecognised signature
-        unrecognised.add_log(snap, matched)
+        unrecognised.add_log(snap, matched, encoded=encoded)
 
     pod_names = {p.name for p in pods}
     for event in events:
@@ -160,10 +162,20 @@ def derive_findings(
     return findings
 
 
-def _line_verdicts(table: PatternTable, snap: LogSnapshot) -> list[Pattern | None]:
+def _encoded(snap: LogSnapshot) -> bytes | None:
+    """The log as one buffer for hyperscan's passes (its rows, then its error events), where it is
+    installed. Its databases are built once a process (and kept on disk), so a 200-line log gains too:
+    at 30 pods x 200 lines, classifying takes 15 ms instead of 45 with Aho-Corasick, and finding the
+    error events' triggers 3.5 ms instead of 43 (the largest CPU items of a burst of /debug)."""
+    if not snap.lines or not fastscan.available():
+        return None
+    return fastscan.encode([line.text for line in snap.lines])
+
+
+def _line_verdicts(table: PatternTable, snap: LogSnapshot, encoded: bytes | None = None) -> list[Pattern | None]:
     """The row each line matches: as the log's reduction found them (playbooks/logreduce.py), else classified."""
     if snap.matched is None:
-        return table.classify_many([line.text for line in snap.lines], "log")
+        return table.classify_many([line.text for line in snap.lines], "log", encoded=encoded)
     out: list[Pattern | None] = [None] * len(snap.lines)
     for index, pattern_id in snap.matched.items():
         out[index] = table.get(pattern_id)

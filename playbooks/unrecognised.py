@@ -73,10 +73,11 @@ class UnrecognisedErrors:
         self._clusters = SignatureClusters()
         self._groups: dict[str, _Signature] = {}
 
-    def add_log(self, snap: LogSnapshot, explained: set[int]) -> None:
-        """The events of one container's log; `explained`: indexes of lines a pattern row matched."""
+    def add_log(self, snap: LogSnapshot, explained: set[int], *, encoded: bytes | None = None) -> None:
+        """The events of one container's log; `explained`: indexes of lines a pattern row matched;
+        `encoded`: `fastscan.encode` of its lines, when the caller has it."""
         texts = [line.text for line in snap.lines]
-        for event in find_events(texts, explained):
+        for event in find_events(texts, explained, encoded=encoded):
             key = self._clusters.key(event)
             group = self._groups.get(key)
             if group is None:

@@ -22,12 +22,14 @@ from bot.render.findings import findings_messages
 from bot.runtime import open_runtime
 from bot.sandbox import scaled_scenario
 from bot.sandbox.scenario import SCALED_BACKGROUND, SCALED_SIDECAR, validate_scenario
+from playbooks import fastscan
 from playbooks.findings import derive_findings
 from playbooks.fixcheck import check_fix
 from playbooks.logreduce import KEEP_TAIL, reduce_log
 from playbooks.patterns import PatternTable
 from playbooks.registry import run_command
 from playbooks.runtime import Runtime
+from playbooks.signatures import find_events
 from playbooks.unrecognised import classify_lines
 from tests.test_cli import ROOT
 from tests.test_snapshots import _findings
@@ -224,3 +226,22 @@ async def test_a_trace_keeps_only_the_lines_carrying_its_id() -> None:
     assert len(expected) >= 3 and report.findings
     assert [(h.service, h.pod, h.container, h.text) for h in report.trace] == \
         [(h.service, h.pod, h.container, redact_model(h).text) for h in expected]
+
+
+@pytest.mark.skipif(not fastscan.available(), reason="hyperscan is not installed here")
+def test_a_short_log_classified_through_hyperscan_gives_what_aho_corasick_gives() -> None:
+    """derive_findings hands every log, however short, to hyperscan's passes where it is installed: on
+    200-line logs of the corpus's real errors (multi-line traces, other scripts, look-alikes) the rows
+    and the error events are those of the Aho-Corasick path."""
+    table = PatternTable.default()
+    rows = [json.loads(line) for line in (ROOT / "tests" / "data" / "real_errors.jsonl").read_text().splitlines()]
+    texts = [t for row in rows for t in row["text"].split("\n")]
+    texts += ["INFO GET /tasks 200 12ms", "INFO commande reçue: 注文 — état ✓", "", "\tat x.y(Z.java:1)"] * 50
+    assert len(texts) > 1000
+    for start in range(0, len(texts), 200):
+        log = texts[start:start + 200]
+        encoded = fastscan.encode(log)
+        verdicts = table.classify_many(log, "log", encoded=encoded)
+        assert verdicts == table.classify_many(log, "log")
+        skip = {i for i, v in enumerate(verdicts) if v is not None}
+        assert find_events(log, skip, encoded=encoded) == find_events(log, skip)
