@@ -33,6 +33,7 @@ An ordinary short line costs about 8 us.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from bisect import bisect_right
@@ -316,11 +317,37 @@ _ANY_FOLDED, _ANY_EXACT = (
 )
 
 
-def _triggers(text: str, folded: str) -> dict[int, int]:
-    """For each line that may hold a secret or take part in a multi-line rule: its offset -> bits."""
-    lines: dict[int, int] = {}
-    literals = len(text) > 2000 or _ANY_FOLDED.search(folded) or _ANY_EXACT.search(text)
-    for literal, (bits, check) in _ANCHORS.items() if literals else ():
+_LONG = 2000  # characters: a text this long is searched for every literal at once (one pass, not one a literal)
+
+
+@functools.cache
+def _finders() -> tuple[Any, list[str], Any, list[str]] | None:
+    """Aho-Corasick automatons of the lowercase literals (searched in the folded text) and of the others
+    (in the text as it is); None without the `ahocorasick_rs` wheel."""
+    try:
+        from ahocorasick_rs import AhoCorasick
+    except ImportError:
+        return None
+    folded = [lit for lit in _ANCHORS if lit == lit.lower()]
+    exact = [lit for lit in _ANCHORS if lit != lit.lower()]
+    return AhoCorasick(folded), folded, AhoCorasick(exact), exact
+
+
+def _anchored_by_automaton(text: str, folded: str, lines: dict[int, int],
+                           finders: tuple[Any, list[str], Any, list[str]]) -> None:
+    """The lines where a literal passes its check, every literal found in one pass (a long text: a
+    findings file, a log; `find` a literal read a 400 KB log tail 55 times, 16 ms; this takes 2.4)."""
+    for finder, literals, hay in ((finders[0], finders[1], folded), (finders[2], finders[3], text)):
+        for index, at, _ in finder.find_matches_as_indexes(hay, overlapping=True):
+            bits, check = _ANCHORS[literals[index]]
+            if check is None or check.match(hay, at):
+                start = text.rfind("\n", 0, at) + 1
+                lines[start] = lines.get(start, 0) | bits
+
+
+def _anchored_by_find(text: str, folded: str, lines: dict[int, int]) -> None:
+    """The same as `_anchored_by_automaton`, one `find` a literal (short texts, or no ahocorasick_rs)."""
+    for literal, (bits, check) in _ANCHORS.items():
         hay = folded if literal == literal.lower() else text
         at = hay.find(literal)
         while at >= 0:
@@ -331,6 +358,16 @@ def _triggers(text: str, folded: str) -> dict[int, int]:
                 if at < 0:
                     break
             at = hay.find(literal, at + 1)
+
+
+def _triggers(text: str, folded: str) -> dict[int, int]:
+    """For each line that may hold a secret or take part in a multi-line rule: its offset -> bits."""
+    lines: dict[int, int] = {}
+    finders = _finders() if len(text) > _LONG else None
+    if finders is not None:
+        _anchored_by_automaton(text, folded, lines, finders)
+    elif len(text) > _LONG or _ANY_FOLDED.search(folded) or _ANY_EXACT.search(text):
+        _anchored_by_find(text, folded, lines)
     for m in _BODY_START.finditer(text):
         lines[m.start() + 1] = lines.get(m.start() + 1, 0) | _CONTEXT
     if _BODY.match(text):

@@ -20,7 +20,16 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.redact import _fold, _triggers, redact, redact_lines, redact_one_piece
+from bot.redact import (
+    _anchored_by_automaton,
+    _anchored_by_find,
+    _finders,
+    _fold,
+    _triggers,
+    redact,
+    redact_lines,
+    redact_one_piece,
+)
 
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "_-"
@@ -207,6 +216,24 @@ def test_line_aware_is_one_piece_and_idempotent(text: str) -> None:
     assert redact(once) == once
     if "-----BEGIN" not in text:  # a key block is one line in one piece, one tag per line otherwise
         assert "\n".join(redact_lines(text.split("\n"))) == once
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(LOGS, min_size=1, max_size=40), st.lists(HARMLESS_LINE, min_size=40, max_size=80))
+def test_a_long_text_is_searched_in_one_pass_with_the_same_answer(logs: list[str], filler: list[str]) -> None:
+    """Over 2,000 characters (a findings file, a log tail) the literals are found by one automaton pass
+    instead of a `find` each: the same trigger lines, and the same redaction as every rule in one piece."""
+    text = "\n".join(filler + logs + filler)
+    assert len(text) > 2000
+    folded = _fold(text)
+    finders = _finders()
+    assert finders is not None
+    by_pass: dict[int, int] = {}
+    by_find: dict[int, int] = {}
+    _anchored_by_automaton(text, folded, by_pass, finders)
+    _anchored_by_find(text, folded, by_find)
+    assert by_pass == by_find
+    assert redact(text) == redact_one_piece(text)
 
 
 @settings(max_examples=300, deadline=None)
