@@ -224,7 +224,6 @@ async def run_server(
                 log.info("running again %d investigation(s) a restart cut short", resumed)
             if started is not None:
                 started(port)
-            settle_memory()
             await stop.wait()
         finally:
             if socket_mode is not None:
@@ -245,7 +244,8 @@ def serve(settings: Settings, *, demo: bool, scenario: Scenario | None = None) -
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_server(settings, demo=demo, stop=stop, scenario=scenario)
+        # once up (a process of its own: tests running servers in theirs keep the collector as it is)
+        await run_server(settings, demo=demo, stop=stop, scenario=scenario, started=lambda _port: settle_memory())
 
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         asyncio.run(main())
