@@ -257,3 +257,43 @@ def test_a_one_shot_command_records_nothing_and_never_imports_prometheus() -> No
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+async def test_the_readiness_ping_does_not_queue_behind_busy_log_reads() -> None:
+    """Every call slot held by log reads that do not end (a burst on a slow cluster): the readiness
+    ping still gets its answer, on its own thread, instead of waiting for a slot (a probe timing out
+    while the bot is merely busy would take the pod out of its Service)."""
+    from bot.k8s import KubernetesGateway
+
+    release = asyncio.Event()
+    reading = 0
+
+    async def log(_: web.Request) -> web.Response:
+        nonlocal reading
+        reading += 1
+        await release.wait()
+        return web.Response(text="2026-11-29T05:00:00Z INFO done\n")
+
+    async def version(_: web.Request) -> web.Response:
+        return web.json_response({"major": "1", "minor": "32", "gitVersion": "v1.32.0"})
+
+    app = web.Application()
+    app.router.add_get("/version", version)
+    app.router.add_get("/version/", version)
+    app.router.add_get("/api/v1/namespaces/{ns}/pods/{pod}/log", log)
+    server = TestServer(app)
+    await server.start_server()
+    gateway = KubernetesGateway.for_url(str(server.make_url("")), concurrency=2, timeout=30)
+    try:
+        reads = [asyncio.create_task(gateway.read_log("shop", f"api-{n}", "api", tail=10)) for n in range(4)]
+        while reading < 2:  # both slots taken, two more reads waiting for one
+            await asyncio.sleep(0.01)
+        # a deadlock guard, not a timing assertion: queued behind the reads, the ping would never answer
+        await asyncio.wait_for(gateway.ping(), 20)
+        assert reading == 2
+        release.set()
+        assert all(len(s.lines) == 1 for s in await asyncio.gather(*reads))
+    finally:
+        release.set()
+        await gateway.close()
+        await server.close()

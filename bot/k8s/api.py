@@ -16,7 +16,8 @@ _PROXY_PATH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 
 def configure_client(configuration: kubernetes.client.Configuration, concurrency: int) -> None:
     # urllib3 keeps at most maxsize connections a host; fewer than the calls in flight serialises them
-    configuration.connection_pool_maxsize = max(concurrency, configuration.connection_pool_maxsize or 0)
+    # (one more: the readiness probe's, which never waits for a slot)
+    configuration.connection_pool_maxsize = max(concurrency + 1, configuration.connection_pool_maxsize or 0)
     # the per-call timeout bounds the whole call; urllib3's default of 3 read retries would multiply it
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=2)
 

@@ -103,7 +103,7 @@ class KubernetesGateway:
         self.concurrency = concurrency
         self.sidecars = frozenset(sidecars)
         configuration = api_client.configuration
-        if (configuration.connection_pool_maxsize or 0) < concurrency:
+        if (configuration.connection_pool_maxsize or 0) < concurrency + 1:
             # the pool is built with the client: rebuild it so that `concurrency` calls can run at once
             configure_client(configuration, concurrency)
             api_client.rest_client.close()
@@ -111,6 +111,9 @@ class KubernetesGateway:
         self.url = str(configuration.host)
         self.core = self.apps = self.version = ReadOnlyApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="k8s")
+        # the readiness probe's call: never queued behind a burst's log reads (a probe that times out
+        # while the bot is merely busy takes the pod out of its Service, and Slack's requests with it)
+        self._probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k8s-probe")
         self._slots: asyncio.Semaphore | None = None
         self._raw: asyncio.Semaphore | None = None
         # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
@@ -178,24 +181,27 @@ class KubernetesGateway:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._probe.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.api_client.close)
 
     # ------------------------------------------------------------------ plumbing
 
     async def _call(self, call: Call, method: Callable[..., Any], *, read: Callable[[Any], Any] | None = None,
-                    **kwargs: Any) -> Any:
+                    probe: bool = False, **kwargs: Any) -> Any:
         """Run one client call in the pool, bounded and timed out; the raw body (or what `read` makes of
-        the response, in the worker thread), or a translated error."""
+        the response, in the worker thread), or a translated error. `probe`: the readiness check's call,
+        on a thread of its own, past the calls waiting for a slot."""
         if self._slots is None:  # created lazily: it binds to the running loop
             self._slots = asyncio.Semaphore(self.concurrency)
         request = functools.partial(self._fetch, method, kwargs, read or _body)
         key = object()
         try:
-            async with self._slots:
+            async with contextlib.nullcontext() if probe else self._slots:
                 loop = asyncio.get_running_loop()
                 self.in_flight[key] = (f"{call.verb} {call.what()}", time.monotonic())
                 # copy_context: log lines from the worker thread keep the request's correlation id
-                work = loop.run_in_executor(self._pool, contextvars.copy_context().run, request)
+                work = loop.run_in_executor(self._probe if probe else self._pool, contextvars.copy_context().run,
+                                            request)
                 return await asyncio.wait_for(work, self.timeout)
         except Exception as exc:  # includes asyncio.TimeoutError from wait_for
             raise translate_error(exc, call, url=self.url, timeout=self.timeout) from exc
@@ -230,8 +236,9 @@ class KubernetesGateway:
 
     async def ping(self) -> None:
         """GET /version: the API answers (readiness)."""
+        call = Call("get", "version", None)
         try:
-            await self._json(Call("get", "version", None), self.version.get_code)
+            self._parse(call, await self._call(call, self.version.get_code, probe=True))
         except UpstreamTimeoutError as exc:
             raise UnavailableError(f"{exc}: the Kubernetes API is not answering") from exc
 
