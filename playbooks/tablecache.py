@@ -65,7 +65,10 @@ def load_table(*paths: Path | str) -> PatternTable:
     key = _key(files)
     if key is None:
         return PatternTable.load(*files)
-    where = cache_dir() / "tables" / f"{key}.pickle"
+    try:
+        where = cache_dir() / "tables" / f"{key}.pickle"  # no home directory at all: no cache
+    except (RuntimeError, KeyError, OSError):
+        return PatternTable.load(*files)
     try:
         if _trusted(where):
             table = pickle.loads(where.read_bytes())
