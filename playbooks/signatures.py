@@ -73,7 +73,9 @@ _PLAIN_LEVEL = re.compile(
     r"WARNING|NOTICE)\]?(?![\w.-])", re.IGNORECASE)
 # what journald / syslog puts before a process's line: `Apr 04 14:25:13 node-1 kubelet[15169]: `
 _JOURNAL = r"(?:(?:[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d |\d{4}-\d\d-\d\dT\S+ )?(?:\S+ )?[\w./-]+\[\d+\]: )?"
-_KLOG = re.compile(_JOURNAL + r"([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
+_KLOG_HEADER = r"([EFWI])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] "
+_KLOG = re.compile(_JOURNAL + _KLOG_HEADER)
+_KLOG_HEADER_ONLY = re.compile(_KLOG_HEADER)  # in every match of _KLOG: where it is absent, _KLOG is too
 
 # the first line of a multi-line event, or a single line shaped as an error without any level
 _PY_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
@@ -215,21 +217,23 @@ _PREFIX = re.compile(
     r"[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\[[^\]]{1,60}\]|\(\S+\)|<\d>|[EFWI]\d{4}|\d{5,}|---|-|:|"
     r"(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|PANIC|EMERG|ALERT)\b:?)\s*)+")
 # (regex, token, characters one of which a text must hold for the regex to match: a sub that cannot
-# match is skipped, most messages hold no URL, address, path or quote)
-_MASKS: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>", "-"),
-    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "<url>", ":"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<email>", "@"),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>", "."),
-    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>", ":"),
-    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b(?<=\w{8})|\b0x[0-9a-f]+\b", re.I), "<hex>", ""),
-    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<time>", "-"),
-    (re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'|`[^`]{0,200}`"), "<q>", "\"'`"),
-    (re.compile(r"(?<![\w.])(?:/[\w.@%+-]+){2,}/?"), "<path>", "/"),
-    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|seconds|m|min|minutes|h|hours)\b"), "<dur>", ""),
-    (re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)+(?![\w.])"), "<n>", ".,"),
+# match is skipped, most messages hold no URL, address, path or quote; whether it needs a digit,
+# any `\d`: a third of the real error excerpts hold none, and no token put in holds one)
+_MASKS: list[tuple[re.Pattern[str], str, str, bool]] = [
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>", "-", False),
+    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "<url>", ":", False),
+    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<email>", "@", False),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>", ".", True),
+    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>", ":", False),
+    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*[a-f][0-9a-f]*\b(?<=\w{8})|\b0x[0-9a-f]+\b", re.I), "<hex>", "", True),
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<time>", "-", True),
+    (re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'|`[^`]{0,200}`"), "<q>", "\"'`", False),
+    (re.compile(r"(?<![\w.])(?:/[\w.@%+-]+){2,}/?"), "<path>", "/", False),
+    (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|seconds|m|min|minutes|h|hours)\b"), "<dur>", "", True),
+    (re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)+(?![\w.])"), "<n>", ".,", True),
 ]
 _SPACES = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
 # a word holding a digit: a number (with its unit) or an id (`A-1042`, `web-1`, `job42`)
 _DIGIT_WORD = re.compile(r"(?<![\w<])[\w-]*\d[\w-]*")
 _NUMBER_WORD = re.compile(r"-?\d+[A-Za-z]{0,3}")
@@ -259,9 +263,11 @@ def message_of(line: str) -> str:
             err = _LOGFMT_ERROR.search(stripped)
             text = msg.group(1) or msg.group(2) or ""
             return f"{text}: {err.group(1) or err.group(2)}" if err else text
-    # a klog header ends with "] ": without one, `_KLOG` cannot match anywhere, and searching it at
-    # every place of a line is most of what masking a line costs (~50 us of a 170-character line)
-    return _THREAD_PREFIX.sub("", _KLOG.sub("", stripped) if "] " in stripped else stripped)
+    # `_KLOG`'s optional journal prefix, tried at every place of a line, was most of what masking a
+    # line cost (~50 us of a 170-character line): it is only run where its header is
+    if "] " in stripped and _KLOG_HEADER_ONLY.search(stripped):
+        stripped = _KLOG.sub("", stripped)
+    return _THREAD_PREFIX.sub("", stripped)
 
 
 MASKED_TEXTS = 4096  # the masks kept: an error repeats, across a log and across the pods of a burst
@@ -278,10 +284,12 @@ def mask(text: str) -> str:
 def _mask(text: str) -> str:
     text = message_of(text)
     text = _PREFIX.sub("", text, count=1) or text
-    for regex, token, needs in _MASKS:
-        if not needs or any(char in text for char in needs):
+    digits = _DIGIT.search(text) is not None
+    for regex, token, needs, digit in _MASKS:
+        if (digits or not digit) and (not needs or any(char in text for char in needs)):
             text = regex.sub(token, text)
-    text = _DIGIT_WORD.sub(_digit_word, text)
+    if digits:
+        text = _DIGIT_WORD.sub(_digit_word, text)
     return _SPACES.sub(" ", text).strip()[:300]
 
 
