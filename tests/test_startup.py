@@ -49,3 +49,26 @@ def test_the_rest_of_the_client_is_still_there_for_whoever_asks() -> None:
             "assert kubernetes.watch.Watch and kubernetes.utils.parse_quantity('1Ki') == 1024\n")
     loaded = _imported(code)
     assert "kubernetes.client.api.core_v1_api" in loaded and "kubernetes.watch" in loaded
+
+
+def test_the_client_s_oidc_and_date_libraries_wait_until_used() -> None:
+    loaded = _imported("import bot.k8s")
+    assert not [m for m in ("requests", "requests_oauthlib", "oauthlib", "dateutil.parser") if m in loaded]
+
+
+def test_the_waiting_libraries_are_the_real_ones_once_used() -> None:
+    # the OIDC refresh builds the real OAuth2Session and its `except` clause names the real error class;
+    # api_client's date parsing is dateutil's; whoever imports them afterwards gets the real modules
+    code = ("import sys, bot.k8s\n"
+            "from kubernetes.config import kube_config\n"
+            "from kubernetes.client import api_client\n"
+            "session = kube_config.OAuth2Session(client_id='opsbot')\n"
+            "import requests_oauthlib, oauthlib.oauth2.rfc6749.errors as errors, dateutil.parser\n"
+            "assert type(session) is requests_oauthlib.OAuth2Session\n"
+            "assert kube_config.oauthlib.oauth2.rfc6749.errors.InvalidClientIdError is errors.InvalidClientIdError\n"
+            "assert api_client.parse('2024-05-01T10:00:00Z').isoformat() == '2024-05-01T10:00:00+00:00'\n"
+            "assert type(sys.modules['oauthlib']).__name__ == 'module'\n"
+            "assert sys.modules['dateutil'].parser is dateutil.parser and dateutil.parser.parse.__module__ "
+            "== 'dateutil.parser._parser'\n")
+    loaded = _imported(code)
+    assert {"requests_oauthlib", "oauthlib.oauth2", "dateutil.parser"} <= loaded
