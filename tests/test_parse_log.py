@@ -209,3 +209,30 @@ def test_mask_of_every_real_error_line_is_as_before() -> None:
     assert [mask(line) for line in lines] == [old_mask(line) for line in lines]
     long = "x" * 2000 + " 10.0.0.1 "  # past what is kept: masked each time, the same
     assert mask(long) == old_mask(long)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.integers(-10 ** 11, -1), st.integers(-10 ** 11, 10 ** 11), st.none(),
+                          st.integers(-5000, 0).map(lambda s: s * 1_000_000)), min_size=1, max_size=40),
+       st.booleans())
+def test_a_recorded_log_is_the_offset_of_every_line_as_before(deltas: list[int | None], before: bool) -> None:
+    """`recorded` takes C loops when every line is stamped before the capture and off a whole second (a
+    kubelet's log): the same text as `offset` a line (a line without a time: the last offset again)."""
+    from bot.capture.scenario import recorded
+    from bot.models import LogSnapshot
+    from bot.redact import redact_lines
+    from bot.sandbox.clock import offset
+
+    if before:  # the common case, every line before the capture and off a whole second: the C loops
+        deltas = [-(abs(d or 1) | 1) for d in deltas]
+    at = datetime(2026, 11, 29, 4, 0, 0, 250_000, tzinfo=UTC)
+    lines = [LogLine(None if d is None else at + timedelta(microseconds=d), f"line {i} token=hunter2")
+             for i, d in enumerate(deltas)]
+    texts_ = redact_lines(line.text for line in lines)
+    base = round(at.timestamp() * 1_000_000)
+    want, last = [], "now"
+    for line, text in zip(lines, texts_, strict=True):
+        if line.ts is not None:
+            last = offset(round(line.ts.timestamp() * 1_000_000) - base)
+        want.append(f"{last} {text}")
+    assert recorded(LogSnapshot(pod="p", container="c", lines=lines), at) == "\n".join(want) + "\n"
