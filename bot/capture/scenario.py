@@ -12,8 +12,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from itertools import chain, repeat
-from operator import floordiv, itemgetter, mod, mul, sub
 from typing import Any, get_args
 
 from bot.config import Settings
@@ -276,19 +274,15 @@ def _container(pod: str, c: ContainerStatus, images: dict[str, str], logs: dict[
 def recorded(snap: LogSnapshot, at: datetime) -> str:
     """A log as read, redacted line-aware (a key block, a `name:`/`value:` pair), one `OFFSET TEXT` a line."""
     texts = redact_lines(line.text for line in snap.lines)
-    # every line has its own time: integer microseconds here, not one timedelta a line
-    base = round(at.timestamp() * 1_000_000)
-    times = list(map(_TIME, snap.lines))
-    if times and None not in times:
-        ago = list(map(sub, repeat(base), map(round, map(mul, map(datetime.timestamp, times), repeat(1_000_000)))))
-        if min(ago) > 0 and all(map(mod, ago, repeat(1_000_000))):
-            return _before(ago, texts)
-    # What `offset` writes, made here: its `-1h2m` part once a minute (a log's lines share a few), the
+    # every line has its own time: integer microseconds here, not one timedelta a line. What
+    # `offset` writes, made here: its `-1h2m` part once a minute (a log's lines share a few), the
     # seconds a line (a call a line was a sixth of a snapshot's cost)
+    base = round(at.timestamp() * 1_000_000)
     heads: dict[int, str] = {}
     last = "now"
     out = []
-    for ts, text in zip(times, texts, strict=True):
+    for line, text in zip(snap.lines, texts, strict=True):
+        ts = line.ts
         if ts is not None:
             micros = round(ts.timestamp() * 1_000_000) - base
             if micros:
@@ -296,7 +290,9 @@ def recorded(snap: LogSnapshot, at: datetime) -> str:
                 key = -minutes - 1 if micros < 0 else minutes  # -0 and +0 minutes differ
                 head = heads.get(key)
                 if head is None:
-                    head = heads[key] = _head(minutes, micros < 0)
+                    hours, mins = divmod(minutes, 60)
+                    head = heads[key] = ("-" if micros < 0 else "+") + (f"{hours}h" if hours else "") + \
+                        (f"{mins}m" if mins else "")
                 seconds, fraction = divmod(rest, 1_000_000)
                 if fraction:
                     last = f"{head}{seconds}.{fraction:06d}".rstrip("0") + "s"
@@ -306,27 +302,6 @@ def recorded(snap: LogSnapshot, at: datetime) -> str:
                 last = "now"
         out.append(f"{last} {text}")
     return "\n".join(out) + "\n" if out else ""
-
-
-_TIME = itemgetter(0)  # a LogLine's time
-
-
-def _head(minutes: int, before: bool) -> str:
-    """The `-1h2m` of an offset of `minutes` whole minutes (before or after the capture)."""
-    hours, mins = divmod(minutes, 60)
-    return ("-" if before else "+") + (f"{hours}h" if hours else "") + (f"{mins}m" if mins else "")
-
-
-def _before(ago: list[int], texts: list[str]) -> str:
-    """`recorded` of a log whose every line was written before the capture and not a whole number of
-    seconds before it (`ago`: microseconds; a kubelet's stamps are to the nanosecond): each step a C
-    loop over the lines, and the text joined once from its pieces, not a Python iteration and a
-    string a line. The loop's text, exactly."""
-    minutes = list(map(floordiv, ago, repeat(60_000_000)))
-    heads = {m: _head(m, True) for m in set(minutes)}
-    seconds = map("%d.%06d".__mod__, map(divmod, map(mod, ago, repeat(60_000_000)), repeat(1_000_000)))
-    return "".join(chain.from_iterable(zip(map(heads.__getitem__, minutes), map(str.rstrip, seconds, repeat("0")),
-                                           repeat("s "), texts, repeat("\n"))))
 
 
 # ---------------------------------------------------------------- events, Dapr, runs

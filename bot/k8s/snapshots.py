@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 from bot.changes import Rollout
@@ -255,42 +253,13 @@ def event_snapshot(event: Any) -> EventSnapshot:
 def parse_log(text: str) -> list[LogLine]:
     """Log text fetched with `timestamps=true`: each line starts with an RFC3339(Nano) time and a space.
 
-    On the hot path (every line of every container) the lines are split, cut at their first space,
-    timed and built by C loops (`map`), not one Python iteration a line: when every stamp has the
-    common shape (`...T...Z`, as the kubelet writes them) and `datetime.fromisoformat` reads each one,
-    that is exactly what `_parse_lines` gives. Any other text (a line without a time, an offset, a
-    month 13) takes `_parse_lines`, line by line."""
-    if "\r" in text:
-        text = _LINE_END_CR.sub("", text)  # what `line.rstrip("\r")` does to every line
-    lines = list(filter(None, text.split("\n")))
-    parts = list(map(str.partition, lines, repeat(" ")))
-    stamps = list(map(_FIRST, parts))
-    if (stamps and all(map(_SECOND, parts)) and min(map(len, stamps)) >= 20
-            and _one_char(stamps, 10) == "T" and _one_char(stamps, -1) == "Z"):
-        try:
-            times = list(map(datetime.fromisoformat, stamps))
-        except ValueError:  # one stamp shaped like a time but not one: each line on its own
-            pass
-        else:
-            return list(map(tuple.__new__, repeat(LogLine), zip(times, map(_THIRD, parts), strict=True)))
-    return _parse_lines(lines)
-
-
-_LINE_END_CR = re.compile(r"\r+$", re.MULTILINE)
-_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
-
-
-def _one_char(stamps: list[str], at: int) -> str | None:
-    """The character every stamp has at `at`, or None when they differ."""
-    chars = set(map(itemgetter(at), stamps))
-    return chars.pop() if len(chars) == 1 else None
-
-
-def _parse_lines(lines: Iterable[str]) -> list[LogLine]:
-    """`parse_log` one line at a time (non-empty lines without their CR): what it means for any text."""
-    out: list[LogLine] = []
-    append, new, read = out.append, tuple.__new__, datetime.fromisoformat
-    for line in lines:
+    On the hot path (every line of every container): C calls only for the common line, whose stamp
+    `datetime.fromisoformat` reads as is; the regex and the slow path are for anything unusual."""
+    lines: list[LogLine] = []
+    append, new, read = lines.append, tuple.__new__, datetime.fromisoformat
+    for line in text.split("\n") if "\r" not in text else (raw.rstrip("\r") for raw in text.split("\n")):
+        if not line:
+            continue
         stamp, sep, rest = line.partition(" ")
         ts: datetime | None = None
         if sep and len(stamp) >= 20 and stamp[10] == "T" and stamp[-1] == "Z":
@@ -308,7 +277,7 @@ def _parse_lines(lines: Iterable[str]) -> list[LogLine]:
                 append(new(LogLine, (None, line)))
                 continue
         append(new(LogLine, (ts, rest)))
-    return out
+    return lines
 
 
 def by_last_seen(events: list[EventSnapshot]) -> list[EventSnapshot]:
