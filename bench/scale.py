@@ -82,6 +82,7 @@ class Cluster:
     kubeconfig: Path
     github_url: str
     work: Path
+    pid: int  # the sandbox's process
 
     def opsbot_env(self, tail: int) -> dict[str, str]:
         catalogue = self.work / "opsbot.yaml"
@@ -105,7 +106,8 @@ def cluster(pods: int, lines: int) -> Iterator[Cluster]:
         with tempfile.TemporaryDirectory(prefix="opsbot-scale-") as tmp:
             work = Path(tmp)
             (work / "kubeconfig").write_text(kubeconfig_text)
-            yield Cluster(work / "kubeconfig", github_url, work)
+            assert child.pid is not None
+            yield Cluster(work / "kubeconfig", github_url, work, child.pid)
     finally:
         ours.send("stop")
         child.join(10)
@@ -243,6 +245,7 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                                                                             args=(url, stop, theirs), daemon=True)
                         probe.start()
                         cpu_before, own_before = cpu_s(server.pid), cpu_s(server.pid, own=True)
+                        sandbox_before, here_before = cpu_s(where.pid, own=True), time.process_time()
                         started = time.perf_counter()
                         acks = await asyncio.gather(*(_post(session, url, "/debug", "taskflow-api", c)
                                                       for c in channels))
@@ -253,6 +256,8 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                         burst = [_last_call(fake, c) - started for c in channels]
                         burst_cpu = cpu_s(server.pid) - cpu_before
                         own_cpu = cpu_s(server.pid, own=True) - own_before
+                        sandbox_cpu = cpu_s(where.pid, own=True) - sandbox_before
+                        slack_cpu = time.process_time() - here_before
                     rss = peak_rss_mb(server.pid)
                 finally:
                     server.terminate()
@@ -263,6 +268,8 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
             "help_max_ms": max(helps), "help_p50_ms": statistics.median(helps),
             "help_p99_ms": sorted(helps)[int(0.99 * (len(helps) - 1))], "help_answers": len(helps),
             "cpu_ms_per_debug": burst_cpu / BURST * 1000, "serve_cpu_ms_per_debug": own_cpu / BURST * 1000,
+            "sandbox_cpu_ms_per_debug": sandbox_cpu / BURST * 1000,
+            "fake_slack_cpu_ms_per_debug": slack_cpu / BURST * 1000,
             "serve_rss_mb": rss}
 
 

@@ -30,7 +30,7 @@ from bot.health import add_health_routes
 from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.plumbing.process import SERVE_GC, SWITCH_INTERVAL, cpu_thread, settle_memory
 from bot.runtime import open_runtime
-from bot.slack import SlackSink, check_tokens, make_client, secret
+from bot.slack import SlackSink, check_tokens, make_client, secret, slack_session
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from bot.threads.offload import PlaybookWorker
@@ -161,9 +161,9 @@ async def run_server(
     check_slack_settings(settings)
     app_token = secret(settings.slack.app_token)
     cpu_thread("opsbot-cpu")
-    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
+    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime, slack_session() as session:
         store = IncidentStore(settings.store.path)
-        client = make_client(settings)
+        client = make_client(settings, session=session)
         try:
             # a wrong token is said now, naming it, not at the first command someone types
             log.info("Slack takes the tokens: %s", await check_tokens(client, app_token))

@@ -34,7 +34,7 @@ from bot.models import Message, Report
 from bot.plumbing import metrics
 from bot.runtime import demo_settings, open_runtime
 from bot.sandbox import Sandbox, load_scenario
-from bot.slack import make_client
+from bot.slack import make_client, slack_session
 from bot.store import IncidentStore
 from bot.threads import IncidentService
 from bot.threads.offload import PlaybookWorker, portable
@@ -153,14 +153,15 @@ def test_errors_come_back_from_the_worker_as_errors_of_the_same_meaning() -> Non
 async def worker_bot(fake: FakeSlack, tmp_path: Path, cluster: tuple[Sandbox, Path],
                      request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
     """The Slack app as `opsbot serve` runs it against a cluster: playbooks in a worker process
-    (`request.param`: the worker's command, None for the real one)."""
+    (`request.param`: the worker's command, None for the real one), every Web API call in one HTTP
+    session."""
     settings = _settings(cluster, settings_for(fake, tmp_path / "opsbot.db"))
     command = getattr(request, "param", None)
     worker = PlaybookWorker(settings, command=command)
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings) as runtime, slack_session() as session:
         store = IncidentStore(settings.store.path)
         service = IncidentService(runtime, store, worker=worker)
-        client = make_client(settings)
+        client = make_client(settings, session=session)
         app = build_app(settings, runtime, store, client, service=service)
         http = TestClient(TestServer(build_web_app(app, readiness(runtime, store), guard=RequestGuard(SECRET))))
         await http.start_server()
