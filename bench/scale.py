@@ -178,10 +178,10 @@ async def _post(session: aiohttp.ClientSession, url: str, command: str, text: st
 
 def _probe_help(url: str, stop: Any, conn: Connection) -> None:
     """A signed `/opsbot help` every HELP_EVERY seconds until told to stop; sends back each answer's
-    round trip in ms (only 200s)."""
+    round trip in ms (only 200s) with when it was sent (`time.perf_counter`, the same clock here)."""
     import urllib.request
 
-    times: list[float] = []
+    times: list[tuple[float, float]] = []
     sent = 0
     while not stop.is_set():
         sent += 1  # a new trigger_id each: the same body twice within a second is a replay
@@ -192,7 +192,7 @@ def _probe_help(url: str, stop: Any, conn: Connection) -> None:
             with urllib.request.urlopen(request, timeout=30) as response:
                 response.read()
                 if response.status == 200:
-                    times.append((time.perf_counter() - started) * 1000)
+                    times.append(((time.perf_counter() - started) * 1000, started))
         except OSError:
             pass
         stop.wait(HELP_EVERY)
@@ -251,7 +251,10 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                                                       for c in channels))
                         await _settled(fake, channels, time.monotonic() + 300)
                         stop.set()
-                        helps = ours.recv()
+                        answers = ours.recv()
+                        helps = [ms for ms, _ in answers]
+                        # when the slowest was sent, from the burst's start (the settling second included)
+                        worst_at = max(answers)[1] - started
                         probe.join(10)
                         burst = [_last_call(fake, c) - started for c in channels]
                         burst_cpu = cpu_s(server.pid) - cpu_before
@@ -267,6 +270,7 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
             "burst_median_s": b[1], "burst_max_s": b[2], "ack_max_ms": max(ms for _, ms in acks),
             "help_max_ms": max(helps), "help_p50_ms": statistics.median(helps),
             "help_p99_ms": sorted(helps)[int(0.99 * (len(helps) - 1))], "help_answers": len(helps),
+            "help_worst_at_s": worst_at,
             "cpu_ms_per_debug": burst_cpu / BURST * 1000, "serve_cpu_ms_per_debug": own_cpu / BURST * 1000,
             "sandbox_cpu_ms_per_debug": sandbox_cpu / BURST * 1000,
             "fake_slack_cpu_ms_per_debug": slack_cpu / BURST * 1000,

@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.models import Report
 from bot.plumbing import metrics
 from bot.plumbing.logs import configure_logging, new_correlation_id
-from bot.plumbing.process import SWITCH_INTERVAL, WORKER_GC, cpu_thread, settle_memory
+from bot.plumbing.process import SWITCH_INTERVAL, WORKER_GC, WORKER_NICE, cpu_thread, settle_memory
 from bot.runtime import open_runtime
 from bot.threads.offload import HEADER, Outcome, portable
 
@@ -164,6 +164,7 @@ def main() -> None:
     os.dup2(2, 1)
     configure_logging()
     sys.setswitchinterval(SWITCH_INTERVAL)
+    os.nice(WORKER_NICE)
     metrics.forward = _forward
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(0, stdout))
