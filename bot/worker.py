@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import pickle
+import signal
 import sys
 from contextvars import ContextVar
 from datetime import datetime
@@ -160,6 +161,10 @@ async def _main(stdin: int, stdout: int) -> None:
 
 def main() -> None:
     """`python -m bot.worker`: the protocol on stdin/stdout; anything else printed goes to stderr."""
+    # its life is the server's: it ends when the server closes its stdin (or dies), after the runs the
+    # server lets finish; a Ctrl-C or a SIGTERM sent to the whole process group must not cut them short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stdout = os.dup(1)
     os.dup2(2, 1)
     configure_logging()

@@ -4,22 +4,26 @@ served over HTTP like a cluster (a kubeconfig, no demo wiring).
 A run in the worker gives the report, the findings messages and the snapshot that a run in the
 server gives; its progress and its metrics reach the server; a worker that dies fails its run with a
 clear error and the next run starts a new one; a worker that cannot start leaves runs in the server;
-a Slack thread filled through the worker is complete, redacted, and keeps its snapshot.
+a Slack thread filled through the worker is complete, redacted, and keeps its snapshot; `opsbot serve`
+starts its worker and stops it with itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pickle
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -40,7 +44,7 @@ from bot.threads import IncidentService
 from bot.threads.offload import PlaybookWorker, portable
 from playbooks.registry import run_command
 from tests.fakes.slack import FakeSlack
-from tests.test_slackapp import SECRET, Bot, debug_thread, settings_for, stop_bot, thread_messages
+from tests.test_slackapp import SECRET, Bot, command_body, debug_thread, settings_for, sign, stop_bot, thread_messages
 
 SERVICE = ServiceCommand("taskflow-api")
 
@@ -199,3 +203,67 @@ async def test_a_worker_that_cannot_start_leaves_runs_in_the_server(worker_bot: 
 def worker_worked(bot: Bot) -> bool:
     worker = bot.service.worker
     return worker is not None and worker.pid is not None
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_serve_runs_playbooks_in_its_worker_and_stops_it_with_itself(
+    fake: FakeSlack, tmp_path: Path, cluster: tuple[Sandbox, Path],
+) -> None:
+    """`opsbot serve` against a cluster: a /debug's thread is filled by the worker process; a SIGTERM
+    to the whole process group (what a terminal's Ctrl-C or a container runtime may send) stops the
+    server cleanly, and the worker, which leaves its end to the server, with it."""
+    sandbox, kubeconfig = cluster
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.url,
+           "PORT": str(port), "OPSBOT_DB": str(tmp_path / "opsbot.db"), "KUBECONFIG": str(kubeconfig),
+           "OPSBOT_CONTEXT": "sandbox", "GITHUB_API_URL": sandbox.github_url}
+    env.pop("SLACK_APP_TOKEN", None)
+    with (tmp_path / "serve.log").open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", env=env, stdout=out,
+                                                    stderr=out, start_new_session=True)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(1200):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                            if response.status == 200:
+                                break
+                    await asyncio.sleep(0.05)
+                body = command_body("/debug", "taskflow-api")
+                headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+                async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as response:
+                    assert response.status == 200
+            for _ in range(1200):
+                if any(m.text.startswith("Checklist") for m in fake.all_messages()):
+                    break
+                await asyncio.sleep(0.05)
+            workers = [c for c in _children(proc.pid) if b"bot.worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            assert len(workers) == 1 and _running(workers[0])
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 60) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    said = (tmp_path / "serve.log").read_text()
+    assert "playbook worker started" in said and "Traceback" not in said
+    roots = [m for m in fake.all_messages() if not m.as_api().get("thread_ts")]
+    assert len(roots) == 1 and "findings" in roots[0].text
+    for _ in range(200):
+        if not _running(workers[0]):
+            break
+        await asyncio.sleep(0.05)
+    assert not _running(workers[0])
