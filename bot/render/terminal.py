@@ -300,8 +300,8 @@ def render_brief(report: Report, console: Console) -> None:
     if onsets:  # "did the deploy cause it?" belongs in the short answer too
         more = len(report.onsets) - len(onsets)
         console.print(Text("\nWhat changed (times UTC)", style="bold"))
-        for line in onsets:
-            console.print(Text(f"  • {redact(line)}"))
+        for onset in onsets:
+            console.print(Text(f"  • {redact(onset)}"))
         if more > 0:
             console.print(Text(f"  … and {more} more (without --brief)", style="dim"))
     fix = fix_lines(report)
