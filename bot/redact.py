@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from bot.plumbing.lazyre import LazyRegex
+
 if TYPE_CHECKING:  # pydantic is not imported for redacting text (`opsbot redact` starts faster)
     from pydantic import BaseModel
 
@@ -167,17 +169,18 @@ def _aws_key(m: re.Match[str]) -> str:
 @dataclass(frozen=True)
 class _Rule:
     """A line rule and its triggers: literals (lowercase ones are looked for in the lowercased text),
-    one of which must be present, where `check` matches, for the regex to have anything to find."""
+    one of which must be present, where `check` matches, for the regex to have anything to find.
+    Its regex is compiled when a line first needs it (`LazyRegex`): a run triggers a few rules."""
 
-    regex: re.Pattern[str]
+    regex: LazyRegex
     repl: Repl
     literals: tuple[str, ...]
-    check: re.Pattern[str] | None = None
+    check: str | None = None
 
 
 def _rule(pattern: str, repl: Repl | str, literals: str, check: str | None = None, flags: int = 0) -> _Rule:
     action = repl if callable(repl) else (lambda m, tag=_tag(repl): tag)
-    return _Rule(re.compile(pattern, flags), action, tuple(literals.split()), re.compile(check) if check else None)
+    return _Rule(LazyRegex(pattern, flags), action, tuple(literals.split()), check)
 
 
 # the end of a secret name, from where one of its literals is found (`key` needs a qualifier)
@@ -300,11 +303,11 @@ _USES: dict[str, list[tuple[int, str | None]]] = {
     "-----": [(_CONTEXT, "-----(?:begin|end) ")], "name": [(_CONTEXT, _ENV_CHECK.pattern)]}
 for _i, _r in enumerate(_RULES):
     for _lit in _r.literals:
-        _USES.setdefault(_lit, []).append((2 << _i, _r.check.pattern if _r.check else None))
-_ANCHORS: dict[str, tuple[int, re.Pattern[str] | None]] = {
+        _USES.setdefault(_lit, []).append((2 << _i, _r.check))
+_ANCHORS: dict[str, tuple[int, LazyRegex | None]] = {
     literal: (
         sum(bit for bit, _ in uses),
-        None if any(c is None for _, c in uses) else re.compile("|".join(f"(?:{c})" for _, c in uses)),
+        None if any(c is None for _, c in uses) else LazyRegex("|".join(f"(?:{c})" for _, c in uses)),
     )
     for literal, uses in _USES.items()
 }

@@ -8,8 +8,8 @@ Classification is on the hot path (a debug run classifies every log line of ever
 each regex carries the literal strings a line must hold for it to possibly match, derived from the
 regex itself: one string of a primary set, and one of a second set when the regex has one
 (`GET ... 503` needs a status code and a method). One Aho-Corasick pass over a whole log finds the
-lines holding a primary literal; only there is the second set checked and the regex run, so a
-harmless line costs its share of that one pass.
+lines holding a primary literal; only there is the second set checked and the regex run (compiled
+then, for a table from the disk cache: `LazyRegex`), so a harmless line costs its share of that pass.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
+from bot.plumbing.lazyre import LazyRegex
 from playbooks import fastscan
 from playbooks.knowledge import read_yaml_file, validate_row
 
@@ -54,9 +55,9 @@ _MIN_LITERAL = 3  # shorter literals reject too few lines to be worth a check
 _ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
-def _compile(regex: str) -> re.Pattern[str]:
+def _compile(regex: str) -> LazyRegex:
     try:
-        return re.compile(regex, REGEX_FLAGS)
+        return LazyRegex.compiled(regex, REGEX_FLAGS)
     except re.error as exc:
         raise ValueError(f"bad regex {regex!r}: {exc}") from None
 
@@ -82,8 +83,8 @@ class Pattern(BaseModel):
     docs: str | None = Field(default=None, pattern=r"^https?://\S+$")
     priority: int = Field(default=0, description="higher is tried first; equal priorities keep file order")
 
-    _match_re: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
-    _exclude_re: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+    _match_re: list[LazyRegex] = PrivateAttr(default_factory=list)
+    _exclude_re: list[LazyRegex] = PrivateAttr(default_factory=list)
 
     @field_validator("match", "exclude")
     @classmethod
@@ -141,12 +142,12 @@ class _Probe:
 
     __slots__ = ("also", "primary", "regex", "row")
 
-    def __init__(self, row: int, regex: re.Pattern[str], requirements: tuple[tuple[str, ...], ...] | None) -> None:
+    def __init__(self, row: int, regex: LazyRegex, requirements: tuple[tuple[str, ...], ...] | None) -> None:
         self.row = row
         self.regex = regex
         # lowercase; None: no usable literal, always run the regex
         self.primary = requirements[0] if requirements else None
-        self.also = tuple(re.compile(_alternation(r)) for r in (requirements or ())[1:])
+        self.also = tuple(LazyRegex(_alternation(r)) for r in (requirements or ())[1:])
 
 
 def _alternation(strings: Iterable[str]) -> str:

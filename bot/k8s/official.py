@@ -14,6 +14,14 @@ package's `__path__` is all the import system needs). A package's `__init__` run
 first time anyone asks it for a name it does not have yet (PEP 562 module `__getattr__`): code that
 wants `kubernetes.client.CoreV1Api` or `kubernetes.watch` still gets it, from the same modules. If the
 client was imported before (by a test, a plugin), nothing is done.
+
+Libraries the client imports at the top of a module but uses only on paths a run rarely takes:
+`requests_oauthlib` and `oauthlib` (with `requests` under them) to refresh an OIDC token in
+`kube_config`; `dateutil.parser` for a model's dates and `multiprocessing.pool` for `async_req` calls in
+`api_client` (opsbot reads the raw JSON, on its own threads). While the client is imported, each stands
+for a placeholder (`bot.plumbing.later`) that imports the real module the first time it is used (the
+OIDC refresh calls the real `OAuth2Session`; its `except oauthlib.oauth2.rfc6749.errors...` clause
+finds the real class). ~40 ms of every start.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import sys
 import threading
 import types
 from typing import Any
+
+from bot.plumbing.later import Later, placeholders
 
 LAZY_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.client.api", "kubernetes.client.models",
                  "kubernetes.utils")
@@ -60,28 +70,38 @@ def _deferred_package(name: str) -> types.ModuleType:
     return module
 
 
+def _rarely_used() -> tuple[Later, ...]:
+    return (Later("oauthlib", submodules=("oauth2",)), Later("requests_oauthlib", calls=("OAuth2Session",)),
+            Later("dateutil.parser", calls=("parse",)), Later("multiprocessing.pool", calls=("ThreadPool",)))
+
+
 def load() -> None:
     """Import the client's `ApiClient`, `Configuration`, REST layer, exceptions and `kubernetes.config`
     (idempotent; thread-safe)."""
     with _lock:
         if "kubernetes" in sys.modules:
             return
-        try:
-            for name in LAZY_PACKAGES:
-                _deferred_package(name)
-            import kubernetes.client.api_client as api_client
-            import kubernetes.client.configuration as configuration
-            import kubernetes.client.exceptions
-            import kubernetes.client.rest
+        with placeholders(*_rarely_used()):
+            _import_client()
 
-            client = sys.modules["kubernetes.client"]
-            # what kubernetes.config imports from the package, bound as its __init__ would bind them
-            client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
-            client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
-            import kubernetes.config
-        except Exception:
-            # a client laid out differently (another version): forget the half-made packages, import it whole
-            for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
-                del sys.modules[name]
-            import kubernetes.client
-            import kubernetes.config  # noqa: F401
+
+def _import_client() -> None:
+    try:
+        for name in LAZY_PACKAGES:
+            _deferred_package(name)
+        import kubernetes.client.api_client as api_client
+        import kubernetes.client.configuration as configuration
+        import kubernetes.client.exceptions
+        import kubernetes.client.rest
+
+        client = sys.modules["kubernetes.client"]
+        # what kubernetes.config imports from the package, bound as its __init__ would bind them
+        client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
+        client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
+        import kubernetes.config
+    except Exception:
+        # a client laid out differently (another version): forget the half-made packages, import it whole
+        for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
+            del sys.modules[name]
+        import kubernetes.client
+        import kubernetes.config  # noqa: F401
