@@ -296,6 +296,10 @@ class IncidentService(TaskSupervisor):
     async def run_quietly(self, cmd: PlaybookCommand, *, namespace: str, context: str | None) -> Report:
         """A playbook run that posts nothing (an alert's recheck), in a place of the same capacity."""
         async with self._runs:
+            if self.worker is not None and await self._worker_up():
+                ran = await self.worker.run(cmd, namespace=namespace, context=context, baseline=None,
+                                            on_progress=lambda _message: None, keep=False)
+                return ran.report
             return await run_command(self.runtime, cmd, namespace=namespace, context=context)
 
     # --- after a restart -----------------------------------------------------------------------
