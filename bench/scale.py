@@ -21,7 +21,10 @@
 
 The last lines are machine-readable `key=value`: one `cli ...` line per size, then
 `slack_pods=30 one_s_min=... one_s_median=... burst_median_s=... burst_max_s=... ack_max_ms=...
-help_max_ms=...`.
+help_max_ms=... help_worst_at_s=... cpu_ms_per_debug=... serve_cpu_ms_per_debug=...
+sandbox_cpu_ms_per_debug=... fake_slack_cpu_ms_per_debug=... serve_rss_mb=...`: `cpu_ms_per_debug` and
+`serve_rss_mb` count `opsbot serve` with its playbook worker (a child process), `serve_cpu_ms_per_debug`
+the serving process alone; `help_worst_at_s`: when the slowest help answer was sent, from the burst's start.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot import render
 from bot.app import build_app, build_web_app, readiness
 from bot.capture import snapshot_yaml
-from bot.commands import ServiceCommand
+from bot.commands import PlaybookCommand, ServiceCommand, TraceCommand
 from bot.config import KubernetesSettings, Settings
 from bot.errors import ConfigError, NotFoundError, OpsbotError, UnavailableError
 from bot.guard import RequestGuard
@@ -70,7 +70,8 @@ def _settings(cluster: tuple[Sandbox, Path], base: Settings | None = None) -> Se
 def _timeless(value: Any) -> Any:
     """A report's dump without what differs from one run to the next: when it ran, how long it took, ages."""
     if isinstance(value, dict):
-        return {k: _timeless(v) for k, v in value.items() if k not in ("duration_ms", "started_at", "age_seconds")}
+        return {k: _timeless(v) for k, v in value.items()
+                if k not in ("duration_ms", "started_at", "age_seconds", "start", "end")}  # (a window up to now)
     if isinstance(value, list):
         return [_timeless(v) for v in value]
     return value
@@ -112,6 +113,33 @@ async def test_a_run_in_the_worker_gives_what_a_run_here_gives(cluster: tuple[Sa
     # each step's end was shown as it came; the steps were recorded here, where /metrics is scraped
     assert progress and all(isinstance(m, Message) for m in progress)
     assert _samples("pods") == before + 1
+
+
+@pytest.mark.parametrize("cmd", [TraceCommand("7f3a9c2e"), ServiceCommand("taskflow-api", playbook="verify")],
+                         ids=["trace", "verify-after-debug"])
+async def test_trace_and_verify_in_the_worker_give_what_they_give_here(cluster: tuple[Sandbox, Path],
+                                                                       cmd: PlaybookCommand) -> None:
+    """A trace's path message is rendered there; /verify gets the incident's /debug report as its baseline."""
+    settings = _settings(cluster)
+    async with open_runtime(settings) as rt:
+        baseline = await run_command(rt, SERVICE, namespace="taskflow")
+        baseline = baseline.model_copy(update={"logs": []})  # as the store gives it back
+        here = await run_command(rt, cmd, namespace="taskflow", baseline=baseline)
+    worker = PlaybookWorker(settings)
+    try:
+        ran = await worker.run(cmd, namespace="taskflow", context=None, baseline=baseline,
+                               on_progress=lambda _message: None, keep=False)
+    finally:
+        await worker.close()
+    assert ran.kept is None and ran.findings is not None
+    assert _timeless(ran.report.model_dump(mode="json")) == _timeless(here.model_dump(mode="json"))
+    if isinstance(cmd, TraceCommand):
+        mine = render.trace_message(here, since_seconds=cmd.since_seconds)
+        assert ran.trace is not None and here.trace and ran.trace.text == mine.text
+        assert _files([ran.trace]) == _files([mine])
+    else:
+        assert ran.trace is None and here.fix is not None
+    assert [m.text for m in ran.findings] == [m.text for m in render.findings_messages(here)]
 
 
 async def test_a_worker_that_dies_fails_its_run_clearly_and_the_next_run_starts_a_new_one(
