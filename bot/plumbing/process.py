@@ -26,8 +26,8 @@ SWITCH_INTERVAL = 0.0005
 WORKER_GC = (50_000, 20, 20)
 SERVE_GC = (10_000, 100, 20)
 # The playbook worker's scheduling priority (nice), below the server's: when both want a core, the one
-# answering people gets it (on 2 busy cores, a help answer's p99 during a burst went from 40-100 ms to
-# 8-35 ms; the burst itself was no slower). Raising one's own nice value needs no privilege.
+# answering people gets it (on 2 busy cores, a help answer's p99 during a burst: 8-74 ms against 68-104
+# ms at nice 0; the burst itself no slower). Raising one's own nice value needs no privilege.
 WORKER_NICE = 5
 # The default executor (asyncio.to_thread) does the CPU work: CPython hands the GIL to any waiting
 # thread, so with asyncio's default of 6 workers busy the event loop won the GIL back only about one
