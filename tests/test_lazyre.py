@@ -46,7 +46,7 @@ def test_unknown_attributes_are_still_errors() -> None:
         LazyRegex("x").groups  # noqa: B018
 
 
-@given(st.text(alphabet="ab(|)*?+.[]^$\\ ", max_size=12), st.text(alphabet="ab ", max_size=20))
+@given(st.text(alphabet="ab(|)*?+.^$\\ ", max_size=12), st.text(alphabet="ab ", max_size=20))
 def test_it_finds_what_re_finds(pattern: str, text: str) -> None:
     try:
         expected = re.compile(pattern, re.I)
