@@ -18,6 +18,7 @@
     .venv/bin/python bench/scale.py                                # everything (long: ~15 min)
     .venv/bin/python bench/scale.py --pods 10,30 --lines 200,2000  # a part of the grid
     .venv/bin/python bench/scale.py --no-slack / --no-cli          # one half
+    .venv/bin/python bench/scale.py --no-slack --pods 30 --lines 200 --latency-ms 20  # a cluster 20 ms away
 
 The last lines are machine-readable `key=value`: one `cli ...` line per size, then
 `slack_pods=30 one_s_min=... one_s_median=... burst_median_s=... burst_max_s=... ack_max_ms=...
@@ -64,6 +65,9 @@ ALL_LINES = 7500  # lines a container for "all": ~150 MB of logs at 100 pods
 SIZES = {"200": (200, 200, 200), "2000": (2000, 2000, 2000), "all": (ALL_LINES, 10_000, -1)}  # sandbox, opsbot, kubectl
 BURST = 20
 HELP_EVERY = 0.05  # seconds between two /opsbot help during the burst
+# seconds the sandbox waits before each answer (--latency-ms): a cluster across a network, where
+# kubectl's sequence pays the round trip once a command and opsbot's calls overlap
+LATENCY = [0.0]
 
 
 def spread(values: list[float]) -> tuple[float, float, float]:
@@ -74,7 +78,7 @@ def spread(values: list[float]) -> tuple[float, float, float]:
 
 def _serve_sandbox(pods: int, lines: int, conn: Connection) -> None:
     with tempfile.TemporaryDirectory(prefix="opsbot-scale-") as tmp, \
-            Sandbox(scaled_scenario(pods, CONTAINERS, lines)).run_in_thread() as sandbox:
+            Sandbox(scaled_scenario(pods, CONTAINERS, lines), latency=LATENCY[0]).run_in_thread() as sandbox:
         kubeconfig = sandbox.write_kubeconfig(Path(tmp) / "kubeconfig")
         conn.send((str(kubeconfig.read_text()), sandbox.github_url))
         conn.recv()  # until told to stop (or the parent is gone)
@@ -303,7 +307,10 @@ def main() -> None:
     parser.add_argument("--opsbot", help="the opsbot executable to time (default: the one beside this python)")
     parser.add_argument("--no-cli", action="store_true", help="skip the terminal against kubectl")
     parser.add_argument("--no-slack", action="store_true", help="skip the Slack path")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the sandbox waits this long before each answer (a cluster across a network)")
     args = parser.parse_args()
+    LATENCY[0] = args.latency_ms / 1000
     pods = [int(p) for p in args.pods.split(",")]
     sizes = args.lines.split(",")
     if any(s not in SIZES for s in sizes) or any(p < 1 for p in pods) or args.repeat < 1:
@@ -314,6 +321,8 @@ def main() -> None:
         for p in pods:
             for size in sizes:
                 cell = cli_cell(p, size, args.repeat, opsbot)
+                if args.latency_ms:
+                    cell = {"latency_ms": args.latency_ms, **cell}
                 results.append("cli " + line(cell))
                 print(results[-1], flush=True)
     if not args.no_slack:
