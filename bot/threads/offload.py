@@ -90,8 +90,8 @@ class KeptHere:
 class KeptThere:
     """A report the worker holds: its snapshot is made there, from its logs."""
 
-    def __init__(self, worker: PlaybookWorker, process: _Process, job: int) -> None:
-        self.worker, self.process, self.job = worker, process, job
+    def __init__(self, process: _Process, job: int) -> None:
+        self.process, self.job = process, job
 
     async def make(self, at: datetime) -> str:
         return await self.process.snapshot(self.job, at)
@@ -260,7 +260,7 @@ class PlaybookWorker:
         outcome: Outcome = await process.call(job, frame, on_progress)
         _replay(outcome.observed)
         return Ran(outcome.report, outcome.findings, outcome.trace,
-                   KeptThere(self, process, job) if outcome.held else None)
+                   KeptThere(process, job) if outcome.held else None)
 
     async def close(self) -> None:
         """Stop the worker (it ends its runs' tasks)."""
