@@ -16,7 +16,7 @@ The last line is machine-readable:
   severity, "No known problem found" or "Incomplete" once the playbook ended).
 - main_finding: threads with a finding block titled as the single run's top finding.
 - locked_errors: "database is locked" in the bot's log (stderr) and in everything posted to Slack.
-- peak_rss_mb: VmHWM of the bot process, read before it is stopped.
+- peak_rss_mb: VmHWM of the bot process (plus its playbook worker's), read before it is stopped.
 """
 
 from __future__ import annotations
@@ -165,12 +165,27 @@ async def send(session: aiohttp.ClientSession, url: str, n: int, channels: int) 
         return Ack(0, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}")
 
 
+def family(pid: int) -> list[int]:
+    """A live process and its descendants (`opsbot serve` runs its playbooks in a child process)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for child in children:
+            found += family(int(child))
+    return found
+
+
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) of a live process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """VmHWM (peak resident set) of a live process, plus its descendants' (the playbook worker), in MiB."""
+    total = 0.0
+    for member in family(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 async def wait_ready(session: aiohttp.ClientSession, base: str, server: subprocess.Popen[bytes]) -> None:

@@ -18,10 +18,14 @@
     .venv/bin/python bench/scale.py                                # everything (long: ~15 min)
     .venv/bin/python bench/scale.py --pods 10,30 --lines 200,2000  # a part of the grid
     .venv/bin/python bench/scale.py --no-slack / --no-cli          # one half
+    .venv/bin/python bench/scale.py --no-slack --pods 30 --lines 200 --latency-ms 20  # a cluster 20 ms away
 
 The last lines are machine-readable `key=value`: one `cli ...` line per size, then
 `slack_pods=30 one_s_min=... one_s_median=... burst_median_s=... burst_max_s=... ack_max_ms=...
-help_max_ms=...`.
+help_max_ms=... help_worst_at_s=... cpu_ms_per_debug=... serve_cpu_ms_per_debug=...
+sandbox_cpu_ms_per_debug=... fake_slack_cpu_ms_per_debug=... serve_rss_mb=...`: `cpu_ms_per_debug` and
+`serve_rss_mb` count `opsbot serve` with its playbook worker (a child process), `serve_cpu_ms_per_debug`
+the serving process alone; `help_worst_at_s`: when the slowest help answer was sent, from the burst's start.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from ack_latency import SECRET, free_port  # noqa: E402
 from debug_vs_kubectl import KUBECTL_PEAK_MB, NAMESPACE, measured, opsbot_command, run_kubectl  # noqa: E402
-from load import bot_env, peak_rss_mb, signed_request, threads_of, wait_ready  # noqa: E402
+from load import bot_env, family, peak_rss_mb, signed_request, threads_of, wait_ready  # noqa: E402
 
 from bot.sandbox import Sandbox, scaled_scenario  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
@@ -61,6 +65,9 @@ ALL_LINES = 7500  # lines a container for "all": ~150 MB of logs at 100 pods
 SIZES = {"200": (200, 200, 200), "2000": (2000, 2000, 2000), "all": (ALL_LINES, 10_000, -1)}  # sandbox, opsbot, kubectl
 BURST = 20
 HELP_EVERY = 0.05  # seconds between two /opsbot help during the burst
+# seconds the sandbox waits before each answer (--latency-ms): a cluster across a network, where
+# kubectl's sequence pays the round trip once a command and opsbot's calls overlap
+LATENCY = [0.0]
 
 
 def spread(values: list[float]) -> tuple[float, float, float]:
@@ -71,7 +78,7 @@ def spread(values: list[float]) -> tuple[float, float, float]:
 
 def _serve_sandbox(pods: int, lines: int, conn: Connection) -> None:
     with tempfile.TemporaryDirectory(prefix="opsbot-scale-") as tmp, \
-            Sandbox(scaled_scenario(pods, CONTAINERS, lines)).run_in_thread() as sandbox:
+            Sandbox(scaled_scenario(pods, CONTAINERS, lines), latency=LATENCY[0]).run_in_thread() as sandbox:
         kubeconfig = sandbox.write_kubeconfig(Path(tmp) / "kubeconfig")
         conn.send((str(kubeconfig.read_text()), sandbox.github_url))
         conn.recv()  # until told to stop (or the parent is gone)
@@ -82,6 +89,7 @@ class Cluster:
     kubeconfig: Path
     github_url: str
     work: Path
+    pid: int  # the sandbox's process
 
     def opsbot_env(self, tail: int) -> dict[str, str]:
         catalogue = self.work / "opsbot.yaml"
@@ -105,7 +113,8 @@ def cluster(pods: int, lines: int) -> Iterator[Cluster]:
         with tempfile.TemporaryDirectory(prefix="opsbot-scale-") as tmp:
             work = Path(tmp)
             (work / "kubeconfig").write_text(kubeconfig_text)
-            yield Cluster(work / "kubeconfig", github_url, work)
+            assert child.pid is not None
+            yield Cluster(work / "kubeconfig", github_url, work, child.pid)
     finally:
         ours.send("stop")
         child.join(10)
@@ -176,10 +185,10 @@ async def _post(session: aiohttp.ClientSession, url: str, command: str, text: st
 
 def _probe_help(url: str, stop: Any, conn: Connection) -> None:
     """A signed `/opsbot help` every HELP_EVERY seconds until told to stop; sends back each answer's
-    round trip in ms (only 200s)."""
+    round trip in ms (only 200s) with when it was sent (`time.perf_counter`, the same clock here)."""
     import urllib.request
 
-    times: list[float] = []
+    times: list[tuple[float, float]] = []
     sent = 0
     while not stop.is_set():
         sent += 1  # a new trigger_id each: the same body twice within a second is a replay
@@ -190,7 +199,7 @@ def _probe_help(url: str, stop: Any, conn: Connection) -> None:
             with urllib.request.urlopen(request, timeout=30) as response:
                 response.read()
                 if response.status == 200:
-                    times.append((time.perf_counter() - started) * 1000)
+                    times.append(((time.perf_counter() - started) * 1000, started))
         except OSError:
             pass
         stop.wait(HELP_EVERY)
@@ -242,16 +251,23 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
                         probe = multiprocessing.get_context("fork").Process(target=_probe_help,
                                                                             args=(url, stop, theirs), daemon=True)
                         probe.start()
-                        cpu_before = cpu_s(server.pid)
+                        cpu_before, own_before = cpu_s(server.pid), cpu_s(server.pid, own=True)
+                        sandbox_before, here_before = cpu_s(where.pid, own=True), time.process_time()
                         started = time.perf_counter()
                         acks = await asyncio.gather(*(_post(session, url, "/debug", "taskflow-api", c)
                                                       for c in channels))
                         await _settled(fake, channels, time.monotonic() + 300)
                         stop.set()
-                        helps = ours.recv()
+                        answers = ours.recv()
+                        helps = [ms for ms, _ in answers]
+                        # when the slowest was sent, from the burst's start (the settling second included)
+                        worst_at = max(answers)[1] - started
                         probe.join(10)
                         burst = [_last_call(fake, c) - started for c in channels]
                         burst_cpu = cpu_s(server.pid) - cpu_before
+                        own_cpu = cpu_s(server.pid, own=True) - own_before
+                        sandbox_cpu = cpu_s(where.pid, own=True) - sandbox_before
+                        slack_cpu = time.process_time() - here_before
                     rss = peak_rss_mb(server.pid)
                 finally:
                     server.terminate()
@@ -261,14 +277,21 @@ async def slack_path(pods: int, size: str, repeat: int) -> dict[str, float]:
             "burst_median_s": b[1], "burst_max_s": b[2], "ack_max_ms": max(ms for _, ms in acks),
             "help_max_ms": max(helps), "help_p50_ms": statistics.median(helps),
             "help_p99_ms": sorted(helps)[int(0.99 * (len(helps) - 1))], "help_answers": len(helps),
-            "cpu_ms_per_debug": burst_cpu / BURST * 1000,
+            "help_worst_at_s": worst_at,
+            "cpu_ms_per_debug": burst_cpu / BURST * 1000, "serve_cpu_ms_per_debug": own_cpu / BURST * 1000,
+            "sandbox_cpu_ms_per_debug": sandbox_cpu / BURST * 1000,
+            "fake_slack_cpu_ms_per_debug": slack_cpu / BURST * 1000,
             "serve_rss_mb": rss}
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a live process has used (threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_s(pid: int, *, own: bool = False) -> float:
+    """User + system CPU seconds a live process and its descendants (the playbook worker) have used;
+    `own`: the process's alone."""
+    total = 0
+    for member in [pid] if own else family(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def line(values: dict[str, Any]) -> str:
@@ -284,7 +307,10 @@ def main() -> None:
     parser.add_argument("--opsbot", help="the opsbot executable to time (default: the one beside this python)")
     parser.add_argument("--no-cli", action="store_true", help="skip the terminal against kubectl")
     parser.add_argument("--no-slack", action="store_true", help="skip the Slack path")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the sandbox waits this long before each answer (a cluster across a network)")
     args = parser.parse_args()
+    LATENCY[0] = args.latency_ms / 1000
     pods = [int(p) for p in args.pods.split(",")]
     sizes = args.lines.split(",")
     if any(s not in SIZES for s in sizes) or any(p < 1 for p in pods) or args.repeat < 1:
@@ -295,6 +321,8 @@ def main() -> None:
         for p in pods:
             for size in sizes:
                 cell = cli_cell(p, size, args.repeat, opsbot)
+                if args.latency_ms:
+                    cell = {"latency_ms": args.latency_ms, **cell}
                 results.append("cli " + line(cell))
                 print(results[-1], flush=True)
     if not args.no_slack:

@@ -10,6 +10,12 @@ half of that used to be the interpreter's own bookkeeping rather than our work:
   output is flushed and every resource is closed (the commands close their own), the process
   ends with os._exit and the kernel reclaims the memory at once.
 
+pydantic looks for plugins (package entry points) the first time it builds a model, through
+`importlib.metadata` (~20-30 ms with what that imports, and ~9 ms to scan the installed packages).
+opsbot has none, so its commands run with `PYDANTIC_DISABLE_PLUGINS=__all__` unless that is set
+already, and the plugin loader is imported with a placeholder for `importlib.metadata`
+(`bot.plumbing.later`): a set `PYDANTIC_DISABLE_PLUGINS` (even empty) keeps both as pydantic has them.
+
 The commands that reach GitHub also start loading the TLS trust store in a thread before the
 imports (bot.plumbing.tls), so that it costs no time of its own.
 
@@ -37,8 +43,20 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+def _without_pydantic_plugins() -> None:
+    if "PYDANTIC_DISABLE_PLUGINS" in os.environ:
+        return
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    from bot.plumbing.later import Later, placeholders
+
+    with placeholders(Later("importlib.metadata", calls=("entry_points",))):
+        import pydantic.plugin._loader  # noqa: F401
+
+
 def main() -> None:
     command = sys.argv[1:2]
+    if command and not command[0].startswith("-") and "--help" not in sys.argv:
+        _without_pydantic_plugins()
     if USES_GITHUB.intersection(command) and "--help" not in sys.argv:
         from bot.plumbing import tls
 

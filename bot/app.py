@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -29,10 +28,12 @@ from bot.errors import ConfigError
 from bot.guard import RequestGuard
 from bot.health import add_health_routes
 from bot.plumbing.logs import configure_logging, new_correlation_id
+from bot.plumbing.process import SERVE_GC, SWITCH_INTERVAL, cpu_thread, settle_memory
 from bot.runtime import open_runtime
-from bot.slack import SlackSink, check_tokens, make_client, secret
+from bot.slack import SlackSink, check_tokens, make_client, secret, slack_session
 from bot.store import IncidentStore
 from bot.threads import IncidentService
+from bot.threads.offload import PlaybookWorker
 from handlers import register_all
 from handlers.intake import Intake
 from playbooks.runtime import Runtime
@@ -43,32 +44,6 @@ if TYPE_CHECKING:
 SLACK_PATH = "/slack/events"
 MAX_BODY = 1024 * 1024  # bytes: Slack's payloads are a few KB; a block_actions one with a big message, tens
 SHUTDOWN_GRACE = 10.0  # seconds running playbooks get to finish their thread on exit
-# The event loop shares the GIL with the worker threads parsing and redacting a burst's logs; each
-# time the loop gives the GIL up (every socket call) it waits up to this long to get it back. At
-# CPython's default (5 ms) an acknowledgement or a help answer, a dozen socket calls, queued ~200 ms
-# behind a 20-command burst (bench/scale.py); the cost is more frequent switches between threads.
-SWITCH_INTERVAL = 0.0005
-# A burst allocates millions of short-lived objects (log lines, blocks, JSON): at CPython's default
-# thresholds (700, 10, 10) the cyclic collector ran ~700 times in a 20-command burst, 1.6 s of CPU
-# (16% of the server's), with full collections of 110-180 ms that held the GIL, so the event loop
-# (an ack, a help answer) waited. Nothing opsbot makes per request forms cycles that matter, so
-# collections are rarer; what start-up made (modules, tables, the app) is frozen out of them.
-GC_THRESHOLDS = (50_000, 20, 20)
-# The default executor (asyncio.to_thread) does the CPU work of a run: parsing logs, classifying,
-# redacting, rendering the findings. CPython hands the GIL to any waiting thread, so with asyncio's
-# default of 6 workers busy the event loop won the GIL back only about one time in 7 after each
-# socket call (the lag of an ack or a help answer during a burst grows with busy threads); and
-# threads add no throughput to CPU work under one GIL. Blocking I/O has its own pools (Kubernetes
-# calls, the store).
-CPU_WORKERS = 1
-
-
-def settle_memory() -> None:
-    """Once the server is up: freeze what start-up allocated out of the collector's sight, and
-    collect rarely (see GC_THRESHOLDS)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +138,7 @@ def build_web_app(
 
 def readiness(runtime: Runtime, store: IncidentStore) -> Callable[[], Awaitable[list[tuple[str, bool, str]]]]:
     # a thread of its own: in the default executor the check would queue behind a burst's CPU work
-    # (one worker, see CPU_WORKERS) and the probe would time out while the bot is merely busy
+    # (one worker, see bot.plumbing.process) and the probe would time out while the bot is merely busy
     probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsbot-ready")
 
     async def ready() -> list[tuple[str, bool, str]]:
@@ -185,18 +160,21 @@ async def run_server(
     """Serve until `stop` is set; then stop taking requests, let running work finish, close."""
     check_slack_settings(settings)
     app_token = secret(settings.slack.app_token)
-    cpu = ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix="opsbot-cpu")
-    asyncio.get_running_loop().set_default_executor(cpu)
-    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime:
+    cpu_thread("opsbot-cpu")
+    async with open_runtime(settings, demo=demo, scenario=scenario) as runtime, slack_session() as session:
         store = IncidentStore(settings.store.path)
-        client = make_client(settings)
+        client = make_client(settings, session=session)
         try:
             # a wrong token is said now, naming it, not at the first command someone types
             log.info("Slack takes the tokens: %s", await check_tokens(client, app_token))
         except BaseException:
             store.close()
             raise
-        service = IncidentService(runtime, store)
+        # playbooks run in a process of their own (bot/worker.py): their CPU work and their garbage
+        # would hold this process's GIL, which the event loop needs for every acknowledgement and
+        # answer. The demo's sandbox lives in this process: its runs stay here too.
+        worker = PlaybookWorker(settings) if not demo and scenario is None else None
+        service = IncidentService(runtime, store, worker=worker)
         app = build_app(settings, runtime, store, client, service=service)
         signing_secret = secret(settings.slack.signing_secret)
         guard = RequestGuard(signing_secret) if signing_secret is not None else None
@@ -222,6 +200,9 @@ async def run_server(
                 lambda channel: SlackSink(client, channel, patience=settings.slack.patience))
             if resumed:
                 log.info("running again %d investigation(s) a restart cut short", resumed)
+            if worker is not None:
+                with contextlib.suppress(Exception):  # a run starts it again (and says why it cannot)
+                    await worker.start()
             if started is not None:
                 started(port)
             await stop.wait()
@@ -230,6 +211,8 @@ async def run_server(
                 await socket_mode.close_async()
             await runner.cleanup()
             await service.shutdown(SHUTDOWN_GRACE)
+            if worker is not None:
+                await worker.close()
             store.close()
 
 
@@ -245,7 +228,8 @@ def serve(settings: Settings, *, demo: bool, scenario: Scenario | None = None) -
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         # once up (a process of its own: tests running servers in theirs keep the collector as it is)
-        await run_server(settings, demo=demo, stop=stop, scenario=scenario, started=lambda _port: settle_memory())
+        await run_server(settings, demo=demo, stop=stop, scenario=scenario,
+                         started=lambda _port: settle_memory(SERVE_GC))
 
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         asyncio.run(main())

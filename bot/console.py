@@ -326,6 +326,52 @@ async def run_console(settings: Settings, *, demo: bool, stdin: TextIO, console:
             await service.shutdown(5.0)
 
 
+HISTORY_LINES = 1000  # typed lines the console keeps between sessions
+
+
+def history_file() -> Path | None:
+    """Where the console keeps the lines typed, between sessions: $OPSBOT_HISTORY_FILE (empty: none kept),
+    else $XDG_STATE_HOME/opsbot/console_history (~/.local/state/...); None without a home directory."""
+    explicit = os.environ.get("OPSBOT_HISTORY_FILE")
+    if explicit is not None:
+        return Path(explicit) if explicit else None
+    try:
+        return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "opsbot" / "console_history"
+    except (RuntimeError, KeyError):
+        return None
+
+
+def load_history(path: Path) -> None:
+    """The lines of earlier sessions, for the arrow keys (a missing or unreadable file: none)."""
+    import readline
+
+    readline.set_history_length(HISTORY_LINES)
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+
+
+def save_history(path: Path) -> None:
+    """Keep this session's lines, redacted (a token pasted into a command does not stay on disk), in a
+    file only the user may read. Best effort: a read-only home only loses the history."""
+    import readline
+
+    lines = [readline.get_history_item(i) for i in range(1, readline.get_current_history_length() + 1)]
+    readline.clear_history()
+    for line in lines:
+        if line:
+            readline.add_history(redact(line))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mask = os.umask(0o077)
+        try:
+            readline.write_history_file(path)
+        finally:
+            os.umask(mask)
+        path.chmod(0o600)
+    except OSError:
+        pass
+
+
 class Shell:
     """The console on a terminal: lines read with readline (editing, arrow-key history), commands run
     on an event loop in a thread of their own, so that the main thread can take Ctrl-C at any time.
@@ -362,6 +408,9 @@ class Shell:
     def run(self) -> None:
         import readline  # noqa: F401  (imported for its effect: input() gets line editing and history)
 
+        history = history_file()
+        if history is not None:
+            load_history(history)
         self.thread.start()
         try:
             self.session = self._call(self._open()).result()
@@ -369,6 +418,8 @@ class Shell:
                                     "Ctrl-D quits", style="bold"))
             self._read()
         finally:
+            if history is not None:
+                save_history(history)
             with contextlib.suppress(BaseException):
                 self._call(self.stack.aclose()).result(timeout=15)
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -35,16 +36,30 @@ def secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None and value.get_secret_value() else None
 
 
-def make_client(settings: Settings) -> AsyncWebClient:
+WEB_API_TIMEOUT = 30  # seconds a Web API call may take (slack_sdk's default)
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """One HTTP session for every Web API call of a server, its connections kept and reused. Without
+    one, slack_sdk opens a session, a connection (a TLS handshake, with Slack) for each call and
+    closes them after it: a /debug's thread is a dozen calls. A connection Slack closed meanwhile is
+    a connection error, which the client's retry handler retries."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+
+
+def make_client(settings: Settings, *, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL as base, a few quick retries on connection errors, 429 and
     5xx (for Bolt's own calls, auth.test); `SlackSink` keeps retrying past them, as long as Slack
-    asks (Retry-After) and within its patience: a fixed count would give up, and the work with it."""
+    asks (Retry-After) and within its patience: a fixed count would give up, and the work with it.
+    `session`: the HTTP session to make every call in (`slack_session`), else one a call."""
     token = secret(settings.slack.bot_token)
     if token is None:
         raise ConfigError("SLACK_BOT_TOKEN", "is required to serve Slack (the bot token, xoxb-...)")
     return AsyncWebClient(
         token=token,
         base_url=settings.slack.api_url,
+        session=session,
+        timeout=WEB_API_TIMEOUT,
         retry_handlers=[
             # The list replaces the default, which holds only the connection handler: keep it.
             AsyncConnectionErrorRetryHandler(),

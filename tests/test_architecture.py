@@ -18,7 +18,7 @@ MAX_LINES = 600
 
 ENTRY_POINTS = ("bot.cli", "bot.__main__", "bot.app", "bot.console", "bot.health", "bot.runtime",
                 "bot.cli_snapshot",
-                "bot.cli_runs")
+                "bot.cli_runs", "bot.worker")
 CORE = ("bot.models", "bot.config", "bot.inputs", "bot.errors", "bot.redact", "bot.commands", "bot.text",
         "bot.changes")
 GATEWAYS = ("bot.k8s", "bot.github", "bot.slack", "bot.prometheus")

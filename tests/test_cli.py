@@ -227,6 +227,16 @@ def test_demo_brief_fits_a_screen_with_the_verdict_first() -> None:
     assert lines[-1].startswith("CRITICAL · debug taskflow-api in taskflow")
     assert "Findings (8)" in result.stdout and "Next steps" in result.stdout
     assert "Warning events" not in result.stdout and "Checklist" not in result.stdout  # only the essentials
+    # "did the deploy cause it?" is part of the short answer: the first onsets, and how many more there are
+    changed = result.stdout.split("What changed (times UTC)\n")[1].split("\n\n")[0]
+    assert "began 49 min after taskflow-api rolled out revision 12" in changed.replace("\n", " ")
+    assert "and 3 more (without --brief)" in changed
+
+
+def test_verify_brief_gives_the_fix_check_verdict() -> None:
+    result = opsbot("verify", "taskflow-api", "--demo", "--brief", env={"COLUMNS": "200"})
+    assert result.returncode == 3, result.stderr
+    assert "\nFix not confirmed: since taskflow-api rolled out revision 12" in result.stdout
 
 
 def test_the_full_report_leads_with_the_verdict_and_ends_with_a_summary() -> None:

@@ -290,10 +290,12 @@ def env_of(variant: str) -> dict[str, dict[str, Any]]:
 def test_tokens_come_from_the_existing_secret(variant: str, secret: str) -> None:
     env = env_of(variant)
     refs = {name: e["valueFrom"]["secretKeyRef"] for name, e in env.items() if "valueFrom" in e}
-    assert set(refs) == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "GITHUB_TOKEN"}
+    assert set(refs) == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "GITHUB_TOKEN",
+                         "OPSBOT_PROMETHEUS__TOKEN"}
     assert {ref["name"] for ref in refs.values()} == {secret}
     assert not refs["SLACK_BOT_TOKEN"].get("optional") and not refs["SLACK_SIGNING_SECRET"].get("optional")
     assert refs["SLACK_APP_TOKEN"]["optional"] is True and refs["GITHUB_TOKEN"]["optional"] is True
+    assert refs["OPSBOT_PROMETHEUS__TOKEN"] == {"name": secret, "key": "PROMETHEUS_TOKEN", "optional": True}
     assert env["OPSBOT_DB"]["value"] == "/data/opsbot.db"
     assert not kinds(variant, "Secret")
 

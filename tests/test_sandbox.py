@@ -532,3 +532,14 @@ def test_kubectl_reads_a_dapr_sidecars_metadata_through_the_pod_proxy(sandbox: S
     subscribe = json.loads(kubectl(sandbox, tmp_path, "get", "--raw",
                                    f"/api/v1/namespaces/{NS}/pods/{notify}:8001/proxy/dapr/subscribe"))
     assert {(s["topic"], s["route"]) for s in subscribe} == {("reminders", "/reminders"), ("task-events", "/events")}
+
+
+def test_a_sandbox_with_latency_answers_each_request_no_sooner() -> None:
+    # benchmarks put a network's round trip between a client and the sandbox; a sleep never ends early,
+    # so this lower bound is exact (no upper bound is asserted)
+    import time
+
+    with Sandbox(load_scenario("taskflow"), latency=0.05).run_in_thread() as slow, httpx.Client() as http:
+        started = time.monotonic()
+        answer = http.get(f"{slow.url}/version")
+        assert answer.status_code == 200 and time.monotonic() - started >= 0.05

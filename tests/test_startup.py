@@ -72,3 +72,33 @@ def test_the_waiting_libraries_are_the_real_ones_once_used() -> None:
             "== 'dateutil.parser._parser'\n")
     loaded = _imported(code)
     assert {"requests_oauthlib", "oauthlib.oauth2", "dateutil.parser"} <= loaded
+
+
+def test_commands_skip_pydantic_s_plugin_search_unless_asked_for() -> None:
+    import os
+
+    def modules(env: dict[str, str]) -> set[str]:
+        probe = ("import runpy, sys\nsys.argv = ['opsbot', 'redact']\n"
+                 "import atexit\natexit.register(lambda: print(' '.join(sorted(sys.modules)), file=sys.stderr))\n"
+                 "import bot.__main__ as m\nimport os\nos._exit = lambda code: sys.exit(code)\nm.main()\n")
+        done = subprocess.run([sys.executable, "-c", probe], input="token=abc\n", capture_output=True, text=True,
+                              timeout=60, check=False, env=env)
+        assert "[REDACTED" in done.stdout
+        return set(done.stderr.split())
+
+    base = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    assert "importlib.metadata" not in modules(base)
+    # a user who set it (even empty: plugins on) gets pydantic as it is
+    assert "importlib.metadata" in modules({**base, "PYDANTIC_DISABLE_PLUGINS": ""})
+
+
+def test_a_placeholder_is_only_put_where_the_module_was_not_imported_and_leaves_after() -> None:
+    code = ("import sys, json\n"
+            "from bot.plumbing.later import Later, placeholders\n"
+            "with placeholders(Later('json', calls=('dumps',)), Later('colorsys', calls=('rgb_to_hsv',))):\n"
+            "    assert sys.modules['json'] is json and type(sys.modules['colorsys']) is Later\n"
+            "    from colorsys import rgb_to_hsv\n"
+            "assert 'colorsys' not in sys.modules\n"
+            "assert rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)\n"
+            "assert type(sys.modules['colorsys']).__name__ == 'module'\n")
+    assert "colorsys" in _imported(code)

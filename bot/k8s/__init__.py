@@ -7,6 +7,7 @@ The map of the package, as kopf splits its client:
   (keeping the HTTP status and the API's message on the error);
 - `snapshots`: pure conversions of Kubernetes JSON into `bot.models` snapshots, `parse_log`;
 - `dapr`: where a pod's Dapr sidecar answers, and what its metadata says;
+- `budget`: how many logs held whole until reduced may be read at once (a budget in bytes);
 - `official`: imports the parts of the official client opsbot uses, before any module here does.
 """
 

@@ -37,6 +37,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.k8s.api import ReadOnlyApi, configure_client
+from bot.k8s.budget import ByteBudget
 from bot.k8s.dapr import DAPR_DEFAULT_PORT, app_subscriptions, dapr_sidecar
 from bot.k8s.errors import Call, translate_error
 from bot.k8s.snapshots import (
@@ -61,9 +62,9 @@ from bot.models import (
 log = logging.getLogger(__name__)
 
 # A log read to be reduced (`read_logs(reduce=...)`) is held whole, as lines, from its first byte
-# until its reduction: at most RAW_LOGS of them at once, so memory holds a few raw logs, not the
-# namespace's. Parsing and reducing are CPU work: more at once than a few per core only adds waits.
-RAW_LOGS = 4
+# until its reduction: as many at once as fit in RAW_BYTES of log text (bot/k8s/budget.py), so memory
+# holds a few big raw logs, not the namespace's, and small logs are still read with full concurrency.
+RAW_BYTES = 16 << 20
 CHUNK = 1 << 20  # bytes of a log body read, decoded and parsed at a time
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -115,7 +116,7 @@ class KubernetesGateway:
         # while the bot is merely busy takes the pod out of its Service, and Slack's requests with it)
         self._probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k8s-probe")
         self._slots: asyncio.Semaphore | None = None
-        self._raw: asyncio.Semaphore | None = None
+        self._raw: ByteBudget | None = None
         # the kubeconfig context's namespace (or the service account's in a cluster): kubectl's default
         self.namespace: str | None = None
         # the calls waiting for an answer: what each asks ("get deployments/x in namespace \"y\"") and since
@@ -364,10 +365,10 @@ class KubernetesGateway:
             return await self._read_log(namespace, pod, container, tail=tail, since_seconds=since_seconds,
                                         previous=previous, read=None)
         if self._raw is None:
-            self._raw = asyncio.Semaphore(RAW_LOGS)
-        async with self._raw:
+            self._raw = ByteBudget(RAW_BYTES)
+        async with self._raw.admit(tail) as sizes:
             snap = await self._read_log(namespace, pod, container, tail=tail, since_seconds=since_seconds,
-                                        previous=previous, read=_streamed_lines)
+                                        previous=previous, read=functools.partial(_streamed_lines, sizes=sizes))
             return snap if snap.error is not None else await asyncio.to_thread(reduce, snap)
 
     async def _read_log(self, namespace: str, pod: str, container: str, *, tail: int, since_seconds: int | None,
@@ -496,13 +497,16 @@ def _parse_body(body: bytes) -> list[LogLine]:
     return parse_log(body.decode("utf-8", "replace"))
 
 
-def _streamed_lines(response: Any) -> list[LogLine]:
+def _streamed_lines(response: Any, sizes: list[int] | None = None) -> list[LogLine]:
     """A log body read CHUNK bytes at a time, each run of whole lines parsed as it comes (a line break
     is never inside a UTF-8 sequence, so a chunk cut after one decodes as the whole would): the body
-    is never held whole, as bytes or as text, next to its lines."""
+    is never held whole, as bytes or as text, next to its lines. The size of each chunk is appended to
+    `sizes`."""
     lines: list[LogLine] = []
     rest = b""
     for chunk in response.stream(CHUNK):
+        if sizes is not None:
+            sizes.append(len(chunk))
         data = rest + chunk if rest else chunk
         cut = data.rfind(b"\n") + 1
         if cut:

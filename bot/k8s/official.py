@@ -15,24 +15,24 @@ first time anyone asks it for a name it does not have yet (PEP 562 module `__get
 wants `kubernetes.client.CoreV1Api` or `kubernetes.watch` still gets it, from the same modules. If the
 client was imported before (by a test, a plugin), nothing is done.
 
-Three libraries the client imports at the top of a module are used only on paths a run rarely takes:
+Libraries the client imports at the top of a module but uses only on paths a run rarely takes:
 `requests_oauthlib` and `oauthlib` (with `requests` under them) to refresh an OIDC token in
-`kube_config`, and `dateutil.parser` to deserialise a model's date in `api_client` (opsbot reads the raw
-JSON). While those two modules are imported, each of these names stands for a `_Later`: a placeholder
-that imports the real module the first time it is used (the OIDC refresh calls the real
-`OAuth2Session`; its `except oauthlib.oauth2.rfc6749.errors...` clause finds the real class). The
-placeholders leave `sys.modules` as soon as the client is imported, so any other importer gets the real
-modules. ~40 ms of every start.
+`kube_config`; `dateutil.parser` for a model's dates and `multiprocessing.pool` for `async_req` calls in
+`api_client` (opsbot reads the raw JSON, on its own threads). While the client is imported, each stands
+for a placeholder (`bot.plumbing.later`) that imports the real module the first time it is used (the
+OIDC refresh calls the real `OAuth2Session`; its `except oauthlib.oauth2.rfc6749.errors...` clause
+finds the real class). ~40 ms of every start.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 import threading
 import types
 from typing import Any
+
+from bot.plumbing.later import Later, placeholders
 
 LAZY_PACKAGES = ("kubernetes", "kubernetes.client", "kubernetes.client.api", "kubernetes.client.models",
                  "kubernetes.utils")
@@ -70,42 +70,9 @@ def _deferred_package(name: str) -> types.ModuleType:
     return module
 
 
-class _Later(types.ModuleType):
-    """Stands for module `name` while the client imports it; the real module is imported on first use.
-
-    `calls` are the names imported with `from name import X`: each is bound to a function that calls the
-    real X. `submodules` are attributes that stand for modules of their own (`import a.b` binds `a`)."""
-
-    def __init__(self, name: str, calls: tuple[str, ...] = (), submodules: tuple[str, ...] = ()) -> None:
-        super().__init__(name)
-        self._calls = calls
-        for child in submodules:
-            setattr(self, child, _Later(f"{name}.{child}"))
-
-    def __getattr__(self, attribute: str) -> Any:
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        real = self.__name__
-        if attribute in self._calls:
-            def call(*args: Any, **kwargs: Any) -> Any:
-                return getattr(importlib.import_module(real), attribute)(*args, **kwargs)
-
-            call.__name__ = call.__qualname__ = attribute
-            return call
-        return getattr(importlib.import_module(real), attribute)
-
-
-def _placeholders() -> dict[str, types.ModuleType]:
-    """The placeholders for the client's rarely used imports, for the modules not imported yet."""
-    oauthlib = _Later("oauthlib", submodules=("oauth2",))
-    stand_ins: dict[str, types.ModuleType] = {
-        "oauthlib": oauthlib, "oauthlib.oauth2": oauthlib.oauth2,
-        "requests_oauthlib": _Later("requests_oauthlib", calls=("OAuth2Session",)),
-        "dateutil.parser": _Later("dateutil.parser", calls=("parse",)),
-    }
-    if any(name in sys.modules for name in stand_ins):  # imported already: nothing to save
-        return {}
-    return stand_ins
+def _rarely_used() -> tuple[Later, ...]:
+    return (Later("oauthlib", submodules=("oauth2",)), Later("requests_oauthlib", calls=("OAuth2Session",)),
+            Later("dateutil.parser", calls=("parse",)), Later("multiprocessing.pool", calls=("ThreadPool",)))
 
 
 def load() -> None:
@@ -114,28 +81,27 @@ def load() -> None:
     with _lock:
         if "kubernetes" in sys.modules:
             return
-        stand_ins = _placeholders()
-        sys.modules.update(stand_ins)
-        try:
-            for name in LAZY_PACKAGES:
-                _deferred_package(name)
-            import kubernetes.client.api_client as api_client
-            import kubernetes.client.configuration as configuration
-            import kubernetes.client.exceptions
-            import kubernetes.client.rest
+        with placeholders(*_rarely_used()):
+            _import_client()
 
-            client = sys.modules["kubernetes.client"]
-            # what kubernetes.config imports from the package, bound as its __init__ would bind them
-            client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
-            client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
-            import kubernetes.config
-        except Exception:
-            # a client laid out differently (another version): forget the half-made packages, import it whole
-            for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
-                del sys.modules[name]
-            import kubernetes.client
-            import kubernetes.config  # noqa: F401
-        finally:
-            for name, module in stand_ins.items():
-                if sys.modules.get(name) is module:
-                    del sys.modules[name]
+
+def _import_client() -> None:
+    try:
+        for name in LAZY_PACKAGES:
+            _deferred_package(name)
+        import kubernetes.client.api_client as api_client
+        import kubernetes.client.configuration as configuration
+        import kubernetes.client.exceptions
+        import kubernetes.client.rest
+
+        client = sys.modules["kubernetes.client"]
+        # what kubernetes.config imports from the package, bound as its __init__ would bind them
+        client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
+        client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
+        import kubernetes.config
+    except Exception:
+        # a client laid out differently (another version): forget the half-made packages, import it whole
+        for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
+            del sys.modules[name]
+        import kubernetes.client
+        import kubernetes.config  # noqa: F401

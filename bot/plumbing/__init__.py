@@ -1,3 +1,4 @@
 """Process plumbing, apart from what opsbot does: logging with correlation ids (`logs`), Prometheus
 metrics made on first use (`metrics`), the TLS trust store loaded early (`tls`), YAML loading with
-errors that name the file (`yamlio`), regexes compiled on first use (`lazyre`)."""
+errors that name the file (`yamlio`), regexes compiled on first use (`lazyre`), placeholders for the
+modules a library imports but rarely uses (`later`)."""

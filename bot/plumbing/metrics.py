@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,8 +86,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# A process that runs playbooks for another (`bot.worker`, for `opsbot serve`) hands the observations
+# to this instead of recording them: the serving process, whose /metrics is scraped, records them.
+forward: Callable[[str, tuple[Any, ...]], None] | None = None
+
+
 def observe_step(playbook: str, step: str, seconds: float, error_kind: str | None = None) -> None:
     """Record a step's duration, and its error kind if it failed; nothing while no metric exists."""
+    if forward is not None:
+        forward("step", (playbook, step, seconds, error_kind))
+        return
     if _made is None:
         return
     if error_kind is not None:
@@ -97,7 +105,9 @@ def observe_step(playbook: str, step: str, seconds: float, error_kind: str | Non
 
 def observe_playbook(playbook: str, seconds: float) -> None:
     """Record a whole playbook run's duration; nothing while no metric exists."""
-    if _made is not None:
+    if forward is not None:
+        forward("playbook", (playbook, seconds))
+    elif _made is not None:
         _made.PLAYBOOK_SECONDS.labels(playbook=playbook).observe(seconds)
 
 

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from bot.models import ContainerKind, Finding, PodSnapshot, Report, Severity, StepStatus
 from bot.redact import redact
+from bot.render.changes import MAX_ONSET_LINES, fix_lines, onset_lines
 from bot.render.terminal_changes import changes_renderables
 from bot.render.verdict import age, headline, stamp, status_word, top_finding, verdict, worst
 from bot.text import plural
@@ -285,7 +286,8 @@ def next_steps(report: Report, limit: int = 3) -> list[str]:
 
 
 def render_brief(report: Report, console: Console) -> None:
-    """`--brief`: the verdict, one line a finding, the next steps, the summary; no tables."""
+    """`--brief`: the verdict, one line a finding, what changed (or the fix check), the next steps, the
+    summary; no tables."""
     for line in verdict_lines(report):
         console.print(line)
     if report.findings:
@@ -294,6 +296,17 @@ def render_brief(report: Report, console: Console) -> None:
             line = Text(f"{i:>2}. ").append(f"{f.severity.value:<8}", style=SEVERITY_STYLE[f.severity])
             line.append(f" {redact(f.title)}" + (f" ×{f.count}" if f.count else ""))
             console.print(line, no_wrap=True, overflow="ellipsis")
+    onsets = onset_lines(report, MAX_ONSET_LINES)
+    if onsets:  # "did the deploy cause it?" belongs in the short answer too
+        more = len(report.onsets) - len(onsets)
+        console.print(Text("\nWhat changed (times UTC)", style="bold"))
+        for onset in onsets:
+            console.print(Text(f"  • {redact(onset)}"))
+        if more > 0:
+            console.print(Text(f"  … and {more} more (without --brief)", style="dim"))
+    fix = fix_lines(report)
+    if fix:  # the fix check's verdict (its evidence is in the full report)
+        console.print(Text(f"\n{redact(fix[0])}", style="green" if report.fix and report.fix.confirmed else "red"))
     commands = next_steps(report)
     if commands:
         console.print(Text("\nNext steps", style="bold"))

@@ -25,8 +25,9 @@ from bot.sandbox.scenario import Scenario, load_scenario
 from bot.sandbox.world import World
 
 
-def build_app(api: KubernetesRoutes, github: GitHubRoutes) -> web.Application:
-    """The aiohttp application: the Kubernetes API at /, the GitHub API at /github, read-only."""
+def build_app(api: KubernetesRoutes, github: GitHubRoutes, latency: float = 0.0) -> web.Application:
+    """The aiohttp application: the Kubernetes API at /, the GitHub API at /github, read-only. Each
+    answer waits `latency` seconds first, as across a network to a real API server (benchmarks)."""
     app = web.Application()
     r = app.router
     gh = "/github/repos/{owner}/{repo}"
@@ -66,6 +67,8 @@ def build_app(api: KubernetesRoutes, github: GitHubRoutes) -> web.Application:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         to_github = request.path.startswith("/github")
+        if latency:
+            await asyncio.sleep(latency)
         if request.method != "GET":
             if to_github:
                 return gh_not_found("")
@@ -93,8 +96,9 @@ def build_app(api: KubernetesRoutes, github: GitHubRoutes) -> web.Application:
 class Sandbox:
     """The sandbox HTTP server. `async with Sandbox(load_scenario()) as sb:` or `with sb.run_in_thread():`."""
 
-    def __init__(self, scenario: Scenario, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, scenario: Scenario, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.scenario = scenario
+        self.latency = latency
         self.host, self.port = host, port
         self.url = ""
         self.github_url = ""
@@ -107,7 +111,7 @@ class Sandbox:
             return
         self._world = World(self.scenario)
         self._api = KubernetesRoutes(self._world)
-        app = build_app(self._api, GitHubRoutes(self._world))
+        app = build_app(self._api, GitHubRoutes(self._world), self.latency)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)

@@ -25,6 +25,7 @@ from bot.render import Message
 from bot.store import AsyncIncidentStore, IncidentStore
 from bot.text import plural
 from bot.threads.history import postmortem, record_run
+from bot.threads.offload import Kept, KeptHere, PlaybookWorker, Ran
 from bot.threads.sink import LatestOnly, ThreadSink
 from bot.threads.supervisor import Reported, TaskSupervisor, error_text
 from playbooks.followups import run_followup
@@ -56,9 +57,12 @@ SNAPSHOT_POLL = 0.1
 class IncidentService(TaskSupervisor):
     """Opens, fills and closes incident threads; the one place their logic lives."""
 
-    def __init__(self, runtime: Runtime, store: IncidentStore, *, max_runs: int = MAX_RUNS) -> None:
+    def __init__(self, runtime: Runtime, store: IncidentStore, *, max_runs: int = MAX_RUNS,
+                 worker: PlaybookWorker | None = None) -> None:
         self.runtime = runtime
         self.store = store
+        # where playbooks run: a process of their own (`opsbot serve`), else this one
+        self.worker = worker
         # Playbooks running at once. The others wait here, their thread already open and saying so,
         # and start with their whole step timeouts: a timeout then measures the cluster's answer,
         # never our own queue (under 200 concurrent /debug, steps used to time out in the queue).
@@ -72,7 +76,7 @@ class IncidentService(TaskSupervisor):
         self._generation: dict[int, int] = {}  # checklist changes recorded, per incident
         self._rendered: dict[int, int] = {}  # the generation the last render started from
         # the latest /debug of an incident whose snapshot is not made yet, and the time it counts from
-        self._snapshots: dict[int, tuple[Report, datetime]] = {}
+        self._snapshots: dict[int, tuple[Kept, datetime]] = {}
         self._deferred = 0  # tasks waiting to make a snapshot until no other work runs
 
     async def claim_event(self, event_id: str) -> bool:
@@ -186,8 +190,8 @@ class IncidentService(TaskSupervisor):
                 await self._runs.acquire()
             try:
                 # the namespace that was authorized, not a default the playbook would pick again
-                report = await run_command(self.runtime, cmd, namespace=namespace, context=context,
-                                           on_progress=on_progress, baseline=baseline)
+                ran = await self._run(cmd, namespace=namespace, context=context, baseline=baseline,
+                                      on_progress=on_progress, updater=updater)
             finally:
                 self._runs.release()
         except Exception as exc:
@@ -208,6 +212,38 @@ class IncidentService(TaskSupervisor):
                     current = await self.db.incident(incident.id)
                     await sink.update(root_ts, render.root_message(current, report, requested_by=user))
             raise Reported(exc) from exc
+        try:
+            return await self._fill(sink, cmd, ran, incident, updater, root_ts=root_ts, owns_root=owns_root,
+                                    user=user, subject=subject, namespace=namespace)
+        finally:
+            if ran.kept is not None:  # not handed to the snapshot: let it go
+                ran.kept.release()
+
+    async def _run(self, cmd: PlaybookCommand, *, namespace: str, context: str | None, baseline: Report | None,
+                   on_progress: Callable[[Report], Awaitable[None]], updater: LatestOnly) -> Ran:
+        """The playbook run, in the worker when there is one (its progress messages rendered there)."""
+        if self.worker is not None and await self._worker_up():
+            return await self.worker.run(cmd, namespace=namespace, context=context, baseline=baseline,
+                                         on_progress=updater.submit, keep=cmd.playbook == "debug")
+        report = await run_command(self.runtime, cmd, namespace=namespace, context=context,
+                                   on_progress=on_progress, baseline=baseline)
+        return Ran(report, kept=KeptHere(report, self.runtime.settings))
+
+    async def _worker_up(self) -> bool:
+        """Whether the worker runs (started now if need be); if it cannot start, runs stay here."""
+        assert self.worker is not None
+        try:
+            await self.worker.start()
+        except Exception as exc:
+            log.warning("no playbook worker (%s): running here", error_text(exc))
+            return False
+        return True
+
+    async def _fill(self, sink: ThreadSink, cmd: PlaybookCommand, ran: Ran, incident: Incident,
+                    updater: LatestOnly, *, root_ts: str, owns_root: bool, user: str, subject: str,
+                    namespace: str) -> Incident:
+        """After the run: the thread's findings, checklist and verdict; the root; the snapshot."""
+        report = ran.report
         # the final progress goes out in the background: findings never wait behind its edits
         finishing = asyncio.create_task(updater.finish(render.progress_message(report)))
         if cmd.playbook == "debug" and incident.status == "report" and report.deployment is not None:
@@ -222,10 +258,13 @@ class IncidentService(TaskSupervisor):
         if isinstance(cmd, TraceCommand):
             # the request's path before the findings; a long one goes up as a file with the message
             # rendering redacts every log line and file: CPU work, off the event loop (acks keep flowing)
-            trace = await asyncio.to_thread(render.trace_message, report, since_seconds=cmd.since_seconds)
+            trace = ran.trace if ran.trace is not None else \
+                await asyncio.to_thread(render.trace_message, report, since_seconds=cmd.since_seconds)
             ts = await sink.post(trace, thread_ts=root_ts)
             await self.db.set_message(incident.id, "trace", ts)
-        for i, message in enumerate(await asyncio.to_thread(render.findings_messages, report)):
+        findings = ran.findings if ran.findings is not None else \
+            await asyncio.to_thread(render.findings_messages, report)
+        for i, message in enumerate(findings):
             ts = await sink.post(message, thread_ts=root_ts)
             await self.db.set_message(incident.id, f"findings:{cmd.playbook}:{i}", ts)
         await self.db.set_checklist(incident.id, report.checklist)
@@ -248,13 +287,19 @@ class IncidentService(TaskSupervisor):
             # after the thread is complete: redacting and writing every log line read is CPU work
             # that the person reading the thread should not wait for. A /debug of the incident's
             # service typed in its thread refreshes the snapshot: /incident snapshot attaches the latest
-            await self._keep_snapshot(incident, report)
+            kept, ran.kept = ran.kept, None
+            if kept is not None:
+                await self._keep_snapshot(incident, kept)
         await finishing
         return incident
 
     async def run_quietly(self, cmd: PlaybookCommand, *, namespace: str, context: str | None) -> Report:
         """A playbook run that posts nothing (an alert's recheck), in a place of the same capacity."""
         async with self._runs:
+            if self.worker is not None and await self._worker_up():
+                ran = await self.worker.run(cmd, namespace=namespace, context=context, baseline=None,
+                                            on_progress=lambda _message: None, keep=False)
+                return ran.report
             return await run_command(self.runtime, cmd, namespace=namespace, context=context)
 
     # --- after a restart -----------------------------------------------------------------------
@@ -384,18 +429,17 @@ class IncidentService(TaskSupervisor):
             stub = await self.db.last_report(incident.id) or _report_stub(incident)
             await sink.update(root, render.root_message(incident, stub, requested_by=incident.opened_by))
 
-    async def _keep_snapshot(self, incident: Incident, report: Report) -> None:
+    async def _keep_snapshot(self, incident: Incident, kept: Kept) -> None:
         """Keep what this /debug read as a scenario file (redacted), for `/incident snapshot` and for
         replaying the incident later without the cluster. A failure here costs the snapshot only.
 
         Redacting and writing every log line read is a third of a /debug's CPU, and nobody waits for
         it: it is made once no other work runs (at most SNAPSHOT_WAIT seconds later), from the latest
         /debug of the incident (the runs in between replace its report), or at once if asked for."""
-        if report.deployment is None:  # nothing was read (the run said why in the thread): keep the last one
-            return
-        waiting = incident.id in self._snapshots
-        self._snapshots[incident.id] = (report, datetime.now(UTC))  # its offsets: from now, not from later
-        if waiting:  # an earlier run of this incident waits already: it will keep this report
+        replaced = self._snapshots.get(incident.id)
+        self._snapshots[incident.id] = (kept, datetime.now(UTC))  # its offsets: from now, not from later
+        if replaced is not None:  # an earlier run of this incident waits already: it will keep this report
+            replaced[0].release()
             return
         self._deferred += 1
         try:
@@ -408,14 +452,12 @@ class IncidentService(TaskSupervisor):
         await self._make_snapshot(incident.id)
 
     async def _make_snapshot(self, incident_id: int) -> None:
-        from bot.capture import snapshot_yaml
-
         waiting = self._snapshots.pop(incident_id, None)
         if waiting is None:  # made already (asked for in the meantime)
             return
-        report, at = waiting
+        kept, at = waiting
         try:
-            body = await asyncio.to_thread(snapshot_yaml, report, self.runtime.settings, at=at)
+            body = await kept.make(at)
             await self.db.save_snapshot(incident_id, body)
         except Exception:  # the thread is what matters; the snapshot is a keepsake
             log.exception("could not keep the snapshot of incident #%s", incident_id)
