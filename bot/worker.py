@@ -15,7 +15,8 @@ The protocol, over the worker's stdin and stdout (its stderr is the server's): f
 big-endian length and a pickle. In: the settings first, then ("run", job, command, namespace,
 context, baseline, correlation id, keep), ("snapshot", job, at), ("drop", job). Out: ("ready",),
 ("progress", job, Message), ("done", job, Outcome), ("error", job, exception, observations),
-("snapshot", job, text), ("snapshot_failed", job, reason). The end of stdin stops the worker.
+("snapshot", job, text), ("snapshot_failed", job, reason), and ("alive",) every few seconds (a worker
+with runs to answer that stays silent is stopped). The end of stdin stops the worker.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from bot.plumbing import metrics
 from bot.plumbing.logs import configure_logging, new_correlation_id
 from bot.plumbing.process import WORKER_GC, WORKER_NICE, cpu_thread, settle_memory
 from bot.runtime import open_runtime
-from bot.threads.offload import HEADER, Outcome, portable
+from bot.threads.offload import HEADER, HEARTBEAT, Outcome, portable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Worker:
     async def serve(self, settings: Settings) -> None:
         async with open_runtime(settings) as rt:
             self.send(("ready",))
+            self._spawn(self.heartbeat())
             while (frame := await self.receive()) is not None:
                 verb, job, *args = frame
                 if verb == "run":
@@ -87,6 +89,13 @@ class Worker:
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def heartbeat(self) -> None:
+        """("alive",) every HEARTBEAT seconds, from this event loop: the server stops a worker that has
+        runs to answer and stays silent (bot.threads.offload.SILENCE)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            self.send(("alive",))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -295,3 +295,46 @@ async def test_serve_runs_playbooks_in_its_worker_and_stops_it_with_itself(
             break
         await asyncio.sleep(0.05)
     assert not _running(workers[0])
+
+
+# a worker that starts, says it is ready, then never says anything again (wedged: a regex holding its GIL);
+# it ends at the end of its input, as a worker does
+_WEDGED = """
+import pickle, struct, sys
+header = struct.Struct(">Q")
+size, = header.unpack(sys.stdin.buffer.read(header.size))
+sys.stdin.buffer.read(size)
+frame = pickle.dumps(("ready",))
+sys.stdout.buffer.write(header.pack(len(frame)) + frame)
+sys.stdout.buffer.flush()
+sys.stdin.buffer.read()
+"""
+
+
+async def test_a_worker_that_goes_silent_with_a_run_to_answer_is_stopped_and_the_run_fails_clearly(
+    cluster: tuple[Sandbox, Path],
+) -> None:
+    worker = PlaybookWorker(_settings(cluster), command=[sys.executable, "-c", _WEDGED], silence=1.0)
+    try:
+        await worker.start()
+        wedged = worker.pid
+        assert wedged is not None
+        with pytest.raises(UnavailableError, match=r"answered nothing for 1 s and was stopped; try again"):
+            await asyncio.wait_for(worker.run(SERVICE, namespace="taskflow", context=None, baseline=None,
+                                              on_progress=lambda _message: None, keep=False), 60)
+        assert worker.pid is None  # stopped: the next run starts a new worker
+        with pytest.raises(ProcessLookupError):
+            os.kill(wedged, 0)
+    finally:
+        await worker.close()
+
+
+async def test_an_idle_worker_is_not_stopped_for_its_silence(cluster: tuple[Sandbox, Path]) -> None:
+    worker = PlaybookWorker(_settings(cluster), command=[sys.executable, "-c", _WEDGED], silence=0.2)
+    try:
+        await worker.start()
+        idle = worker.pid
+        await asyncio.sleep(1.0)  # five times its silence, with no run to answer
+        assert worker.pid == idle
+    finally:
+        await worker.close()

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">Q")  # a frame's length, before its pickle
 START_TIMEOUT = 60.0  # seconds a new worker gets to import everything and open its runtime
+HEARTBEAT = 5.0  # seconds between two ("alive",) of a worker's event loop
+# seconds a worker with runs to answer may stay silent (no heartbeat, no frame) before it is taken for
+# wedged (a regex that never ends holds its GIL; a deadlock) and stopped, failing its runs clearly
+SILENCE = 60.0
 
 
 @dataclass
@@ -129,12 +133,30 @@ class _Job:
 class _Process:
     """One worker process and the jobs given to it."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, silence: float = SILENCE) -> None:
+        loop = asyncio.get_running_loop()
         self.proc = proc
         self.jobs: dict[int, _Job] = {}
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[None] = loop.create_future()
         self.alive = True
-        self.reading = asyncio.get_running_loop().create_task(self._read())
+        self.silence = silence
+        self.heard = loop.time()  # when it last sent anything
+        self.wedged = False
+        self.reading = loop.create_task(self._read())
+        self.watching = loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Stop a worker that has runs to answer and has said nothing for `silence` seconds."""
+        loop = asyncio.get_running_loop()
+        while self.alive:
+            await asyncio.sleep(min(HEARTBEAT, self.silence / 4))
+            if self.alive and self.jobs and self.ready.done() and loop.time() - self.heard > self.silence:
+                log.error("the playbook worker (pid %s) said nothing for %.0f s with %d run(s) to answer; "
+                          "stopping it", self.proc.pid, self.silence, len(self.jobs))
+                self.wedged = True
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                return
 
     def send(self, frame: tuple[Any, ...]) -> None:
         if not self.alive or self.proc.stdin is None:
@@ -165,9 +187,12 @@ class _Process:
         stdout = self.proc.stdout
         assert stdout is not None
         try:
+            loop = asyncio.get_running_loop()
             while True:
                 size, = HEADER.unpack(await stdout.readexactly(HEADER.size))
-                self._dispatch(pickle.loads(await stdout.readexactly(size)))
+                frame = pickle.loads(await stdout.readexactly(size))
+                self.heard = loop.time()
+                self._dispatch(frame)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # it stopped (or was stopped)
         except Exception:  # a frame we cannot read: this worker cannot be trusted any more
@@ -176,9 +201,11 @@ class _Process:
                 self.proc.kill()
         finally:
             self.alive = False
+            self.watching.cancel()
             code = await self.proc.wait()
-            gone = UnavailableError(f"the playbook worker stopped (exit code {code}) before answering; "
-                                    "try again (a new one starts)")
+            why = f"answered nothing for {self.silence:.0f} s and was stopped" if self.wedged \
+                else f"stopped (exit code {code}) before answering"
+            gone = UnavailableError(f"the playbook worker {why}; try again (a new one starts)")
             if not self.ready.done():
                 self.ready.set_exception(gone)
                 self.ready.exception()  # retrieved: nobody may be waiting for it
@@ -190,6 +217,8 @@ class _Process:
         verb, *rest = frame
         if verb == "ready":
             self.ready.set_result(None)
+            return
+        if verb == "alive":
             return
         job = self.jobs.get(rest[0])
         if job is None or job.done.done():
@@ -219,9 +248,10 @@ class _Process:
 class PlaybookWorker:
     """The server's playbook worker: started on first need (or by `start`), started again after it stops."""
 
-    def __init__(self, settings: Settings, *, command: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, command: list[str] | None = None, silence: float = SILENCE) -> None:
         self.settings = settings
         self.command = command or [sys.executable, "-m", "bot.worker"]
+        self.silence = silence
         self._process: _Process | None = None
         self._starting: asyncio.Lock | None = None
         self._jobs = itertools.count(1)
@@ -239,7 +269,7 @@ class PlaybookWorker:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
             proc = await asyncio.create_subprocess_exec(*self.command, stdin=asyncio.subprocess.PIPE,
                                                         stdout=asyncio.subprocess.PIPE, env=env)
-            process = _Process(proc)
+            process = _Process(proc, self.silence)
             process.send((self.settings,))
             try:
                 await asyncio.wait_for(asyncio.shield(process.ready), START_TIMEOUT)
