@@ -25,7 +25,7 @@ async def _run(budget: ByteBudget, sizes: list[int], lines: int) -> int:
     for _ in range(50):
         await asyncio.sleep(0)
     release.set()
-    await asyncio.gather(*tasks)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
     return most
 
 
@@ -67,5 +67,5 @@ def test_a_read_that_fails_gives_its_room_back() -> None:
         async with budget.admit(1000) as sizes:  # would wait for ever if the room were not given back
             sizes.append(10)
 
-    asyncio.run(go())
+    asyncio.run(asyncio.wait_for(go(), 10))  # a regression fails here instead of hanging the suite
     assert budget.held == 0 and budget.running == 0 and budget.largest == 10

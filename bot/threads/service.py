@@ -227,7 +227,8 @@ class IncidentService(TaskSupervisor):
                                          on_progress=updater.submit, keep=cmd.playbook == "debug")
         report = await run_command(self.runtime, cmd, namespace=namespace, context=context,
                                    on_progress=on_progress, baseline=baseline)
-        return Ran(report, kept=KeptHere(report, self.runtime.settings))
+        # as in the worker (`keep`): only a /debug's report is kept, for its snapshot
+        return Ran(report, kept=KeptHere(report, self.runtime.settings) if cmd.playbook == "debug" else None)
 
     async def _worker_up(self) -> bool:
         """Whether the worker runs (started now if need be); if it cannot start, runs stay here."""
