@@ -27,6 +27,8 @@ from operator import not_
 from pathlib import Path
 from typing import Any, overload
 
+from bot.plumbing.cachedir import cache_root, write_atomically
+
 try:  # OPSBOT_NO_HYPERSCAN=1 measures (and checks) the pure-Python path where the wheel is installed
     _hs: Any = None if os.environ.get("OPSBOT_NO_HYPERSCAN") == "1" else importlib.import_module("hyperscan")
 except ImportError:  # pragma: no cover - the fast path is optional
@@ -139,10 +141,7 @@ class LineScanner:
 
 def cache_dir() -> Path:
     """Where compiled databases are kept: $OPSBOT_CACHE_DIR, else the user's cache directory."""
-    explicit = os.environ.get("OPSBOT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "opsbot"
+    return Path(cache_root())
 
 
 def _cached(key: bytes, compile_: Callable[[], LineScanner | None]) -> LineScanner | None:
@@ -163,11 +162,10 @@ def _cached(key: bytes, compile_: Callable[[], LineScanner | None]) -> LineScann
     if scanner is not None:
         try:
             meta = json.dumps([(e.decode("latin-1"), i, f) for e, i, f in scanner.compiled]).encode()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(len(meta).to_bytes(4, "big") + meta + bytes(_hs.dumpb(scanner._db)))
-            partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
-        except OSError:
+            # atomic: a concurrent reader sees the whole file or none
+            write_atomically(str(path), len(meta).to_bytes(4, "big") + meta + bytes(_hs.dumpb(scanner._db)),
+                             prefix=".hyperscan-")
+        except Exception:  # a database hyperscan cannot serialise: no cache
             pass
     return scanner
 

@@ -16,15 +16,13 @@ The cache is best effort: an unwritable directory only costs the build.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import stat
 import sys
-import tempfile
 from pathlib import Path
 
 import ahocorasick  # type: ignore[import-not-found]
 
+from bot.plumbing.cachedir import trusted, write_atomically
 from playbooks import fastscan, knowledge, patterns
 from playbooks.fastscan import cache_dir
 from playbooks.patterns import DEFAULT_FILE, PatternTable
@@ -49,16 +47,6 @@ def _key(paths: tuple[Path, ...]) -> str | None:
     return digest.hexdigest()[:40]
 
 
-def _trusted(path: Path) -> bool:
-    """Owned by us, and neither the file nor its directory writable by anyone else."""
-    uid = os.getuid()
-    for item in (path, path.parent):
-        info = item.stat()
-        if info.st_uid != uid or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return False
-    return True
-
-
 def load_table(*paths: Path | str) -> PatternTable:
     """`PatternTable.load(*paths)`, from the disk cache when these exact files were built before."""
     files = tuple(Path(p) for p in paths)
@@ -70,7 +58,7 @@ def load_table(*paths: Path | str) -> PatternTable:
     except (RuntimeError, KeyError, OSError):
         return PatternTable.load(*files)
     try:
-        if _trusted(where):
+        if trusted(where):
             table = pickle.loads(where.read_bytes())
             if isinstance(table, PatternTable):
                 return table
@@ -79,14 +67,7 @@ def load_table(*paths: Path | str) -> PatternTable:
     table = PatternTable.load(*files)  # validates; a bad file raises here, before anything is kept
     try:
         blob = pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL)
-        where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=where.parent, prefix=".table-")
-    except Exception:  # a table that does not pickle, or no writable cache: no cache
+    except Exception:  # a table that does not pickle: no cache
         return table
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(blob)
-        os.replace(tmp, where)  # whole or not at all, also when two processes race
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomically(str(where), blob, prefix=".table-")  # whole or not at all, also when two processes race
     return table
