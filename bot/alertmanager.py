@@ -5,7 +5,6 @@ Pure: no I/O. The HTTP route (`bot.alerts`) reads the body and the Authorization
 this module; the thread service (`bot.threads.alerts`) acts on the routed alerts.
 """
 
-from __future__ import annotations
 
 import base64
 import binascii
@@ -31,7 +30,7 @@ class Alert(BaseModel):
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = {}
     starts_at: datetime = Field(alias="startsAt")
     ends_at: datetime | None = Field(None, alias="endsAt")
     generator_url: str = Field("", alias="generatorURL")
@@ -59,9 +58,9 @@ class Notification(BaseModel):
     truncated_alerts: int = Field(0, alias="truncatedAlerts", ge=0)
     status: Literal["firing", "resolved"]
     receiver: str
-    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
-    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
-    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    group_labels: dict[str, str] = Field(default={}, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default={}, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default={}, alias="commonAnnotations")
     external_url: str = Field("", alias="externalURL")
     alerts: list[Alert] = Field(max_length=10_000)
 

@@ -6,12 +6,11 @@ CI runs. Core models like `bot.models` (which the `Report` there carries): no I/
 a few derived properties.
 """
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class Rollout(BaseModel):
@@ -21,7 +20,7 @@ class Rollout(BaseModel):
     replicaset: str
     created_at: datetime | None = None
     commit: str | None = None  # from the pod template (annotation, version label, image tag)
-    images: dict[str, str] = Field(default_factory=dict)
+    images: dict[str, str] = {}
     replicas: int = 0  # desired: 0 for an old revision kept by revisionHistoryLimit
     ready_replicas: int = 0
 
@@ -91,20 +90,10 @@ class FixCheck(BaseModel):
     rollout: Rollout | None = None
     rollout_complete: bool = False
     pods_healthy: bool = False
-    comparisons: list[FindingComparison] = Field(default_factory=list)
+    comparisons: list[FindingComparison] = []
     error_rate: MetricReading | None = None  # from Prometheus, when configured
     confirmed: bool = False
     summary: str = ""  # the evidence when confirmed, else what stands in the way
-
-
-class RunListing(BaseModel):
-    """`opsbot runs SERVICE` / `/runs SERVICE`: the newest CI runs behind a service (like `gh run list`)."""
-
-    service: str
-    repo: str
-    workflow: str | None = None
-    branch: str | None = None
-    runs: list[RunRow] = Field(default_factory=list)
 
 
 class RunRow(BaseModel):
@@ -121,7 +110,7 @@ class RunRow(BaseModel):
     started_at: datetime | None = None
     duration_seconds: float | None = None  # None while it runs
     url: str = ""
-    failed_jobs: list[str] = Field(default_factory=list)  # "job: step" of a failed run, when read
+    failed_jobs: list[str] = []  # "job: step" of a failed run, when read
 
     @property
     def result(self) -> str:
@@ -136,4 +125,11 @@ class RunRow(BaseModel):
         return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-RunListing.model_rebuild()
+class RunListing(BaseModel):
+    """`opsbot runs SERVICE` / `/runs SERVICE`: the newest CI runs behind a service (like `gh run list`)."""
+
+    service: str
+    repo: str
+    workflow: str | None = None
+    branch: str | None = None
+    runs: list[RunRow] = []

@@ -6,12 +6,11 @@ by `OPSBOT_CONFIG`, then the defaults below. A bad value stops start-up with one
 the setting (`load_settings` raises `ConfigError`).
 """
 
-from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -63,7 +62,7 @@ class KubernetesSettings(BaseModel):
     kubeconfig: str | None = Field(None, description="Path of the kubeconfig; unset: ~/.kube/config or in-cluster")
     context: str | None = Field(None, description="kubeconfig context to use; unset: the current context")
     clusters: dict[str, str] = Field(
-        default_factory=dict, description="`--cluster NAME` -> kubeconfig context, for several clusters"
+        default={}, description="`--cluster NAME` -> kubeconfig context, for several clusters"
     )
     namespace: str = Field("default", description="Namespace for services not in the catalogue")
     log_tail: int = Field(200, ge=1, le=10_000, description="Lines read from the end of each container log")
@@ -169,10 +168,10 @@ class StoreSettings(BaseModel):
 class AccessSettings(BaseModel):
     """Who may run what. Empty lists mean everyone / everywhere."""
 
-    channels: list[str] = Field(default_factory=list, description="Channel ids the bot answers in")
-    users: list[str] = Field(default_factory=list, description="User ids allowed to run commands")
+    channels: list[str] = Field(default=[], description="Channel ids the bot answers in")
+    users: list[str] = Field(default=[], description="User ids allowed to run commands")
     namespaces: dict[str, list[str]] = Field(
-        default_factory=dict, description="Channel id -> namespaces it may debug (per-team access)"
+        default={}, description="Channel id -> namespaces it may debug (per-team access)"
     )
 
 
@@ -183,13 +182,13 @@ class ServiceConfig(BaseModel):
     workflow: str | None = Field(None, description="Workflow file or id, e.g. deploy.yml")
     branch: str = Field("main", description="Branch whose runs matter")
     request_path: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Services a request passes through, in order: /debug looks at the others too, /trace "
         "searches them first",
     )
 
     metrics: dict[str, str] = Field(
-        default_factory=dict,
+        default={},
         description="PromQL per metric (error_rate, p95_latency, restarts, memory, db_connections) replacing the "
         "default; an empty string turns one off. Read only when prometheus.url is set",
     )
@@ -216,7 +215,7 @@ DEFAULT_SERVICE_LABELS: tuple[str, ...] = ("service", "deployment", "app.kuberne
 class AlertRoute(BaseModel):
     """Alerts whose labels all equal `match` go to `channel` (the first route that matches wins)."""
 
-    match: dict[str, str] = Field(default_factory=dict, description="label -> value, all must be equal")
+    match: dict[str, str] = Field(default={}, description="label -> value, all must be equal")
     channel: str = Field(description="Slack channel id the matching alerts' incident threads open in")
 
 
@@ -227,13 +226,13 @@ class AlertsSettings(BaseModel):
     username: str | None = Field(None, description="Basic auth user (http_config.basic_auth), with `password`")
     password: SecretStr | None = Field(None, description="Basic auth password")
     channel: str | None = Field(None, description="Default channel id for alerts no route matches")
-    routes: list[AlertRoute] = Field(default_factory=list, description="label matchers -> channel, first match wins")
+    routes: list[AlertRoute] = Field(default=[], description="label matchers -> channel, first match wins")
     service_labels: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SERVICE_LABELS),
         description="Labels that name the service, in order of preference",
     )
     services: dict[str, str] = Field(
-        default_factory=dict, description="alertname -> service, for alerts whose labels name none"
+        default={}, description="alertname -> service, for alerts whose labels name none"
     )
     batch_seconds: float = Field(
         1.0, ge=0.05, le=60,
@@ -245,7 +244,7 @@ class AlertsSettings(BaseModel):
         return bool((self.token and self.token.get_secret_value().strip()) or self.username)
 
     @model_validator(mode="after")
-    def _complete(self) -> AlertsSettings:
+    def _complete(self) -> Self:
         if self.username is not None and not (self.password and self.password.get_secret_value()):
             raise ValueError("alerts.username needs alerts.password (basic auth)")
         if self.enabled and self.channel is None and not self.routes:
@@ -256,18 +255,18 @@ class AlertsSettings(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSBOT_", env_nested_delimiter="__", extra="forbid")
 
-    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
-    github: GitHubSettings = Field(default_factory=GitHubSettings)
-    slack: SlackSettings = Field(default_factory=SlackSettings)
-    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    access: AccessSettings = Field(default_factory=AccessSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-    services: dict[str, ServiceConfig] = Field(default_factory=dict, description="The service catalogue")
-    patterns_files: list[str] = Field(default_factory=list, description="Extra pattern YAML files")
+    kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
+    github: GitHubSettings = Field(default_factory=lambda: GitHubSettings())
+    slack: SlackSettings = Field(default_factory=lambda: SlackSettings())
+    prometheus: PrometheusSettings = Field(default_factory=lambda: PrometheusSettings())
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings())
+    access: AccessSettings = Field(default_factory=lambda: AccessSettings())
+    alerts: AlertsSettings = Field(default_factory=lambda: AlertsSettings())
+    services: dict[str, ServiceConfig] = Field(default={}, description="The service catalogue")
+    patterns_files: list[str] = Field(default=[], description="Extra pattern YAML files")
     checklists_files: list[str] = Field(
-        default_factory=list, description="Extra checklist YAML files (a list of the same name replaces it)"
+        default=[], description="Extra checklist YAML files (a list of the same name replaces it)"
     )
 
     @field_validator("services")

@@ -3,9 +3,16 @@
 Gateways return snapshots (what the cluster and GitHub said), playbooks turn snapshots into
 findings, and one `Report` feeds every renderer: Slack blocks, the terminal and `--json`.
 All models are pydantic so that they validate on the way in and serialise on the way out.
-"""
 
-from __future__ import annotations
+Building a model class is most of what importing this costs, paid by every CLI run, so the modules of
+models (this one, bot.changes, bot.config, bot.alertmanager, playbooks.checklists) keep two habits that
+pydantic makes slow (tests/test_startup.py holds them to it):
+- no `from __future__ import annotations`: a string annotation is compiled and evaluated again by
+  pydantic, field by field (~60 µs each);
+- `= []` / `= {}` rather than `Field(default_factory=list)`: pydantic reads the factory's signature,
+  and a builtin's is parsed from text (~170 µs a field); it copies a mutable default for each
+  instance, so `[]` is as safe.
+"""
 
 import shlex
 from collections.abc import Sequence
@@ -61,9 +68,9 @@ class PodSnapshot(BaseModel):
     age_seconds: float = 0.0
     created_at: datetime | None = None
     node: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = {}
     owner: str | None = None  # the ReplicaSet that owns the pod
-    containers: list[ContainerStatus] = Field(default_factory=list)
+    containers: list[ContainerStatus] = []
     dapr: DaprPorts | None = None  # where the pod's Dapr sidecar and its app answer, when it has one
 
     def container(self, name: str) -> ContainerStatus | None:
@@ -77,14 +84,14 @@ class DeploymentSnapshot(BaseModel):
     ready_replicas: int = 0
     updated_replicas: int = 0
     available_replicas: int = 0
-    selector: dict[str, str] = Field(default_factory=dict)  # matchLabels
+    selector: dict[str, str] = {}  # matchLabels
     selector_expr: str = ""  # the label selector string used to list pods
-    images: dict[str, str] = Field(default_factory=dict)  # container name -> image
+    images: dict[str, str] = {}  # container name -> image
     revision: str | None = None
     commit: str | None = None  # from the image tag or a commit annotation/label, when present
     created_at: datetime | None = None
-    replicasets: list[str] = Field(default_factory=list)
-    rollouts: list[Rollout] = Field(default_factory=list)  # its ReplicaSets' revisions, newest first
+    replicasets: list[str] = []
+    rollouts: list[Rollout] = []  # its ReplicaSets' revisions, newest first
 
 
 class LogLine(NamedTuple):
@@ -98,7 +105,7 @@ class LogSnapshot(BaseModel):
     pod: str
     container: str
     previous: bool = False
-    lines: list[LogLine] = Field(default_factory=list)
+    lines: list[LogLine] = []
     error: str | None = None  # why the log could not be read (e.g. no previous container)
     # a long log reduced as it was read (playbooks/logreduce.py): `lines` holds what it shows, these what
     # it was: how many lines were read, and each line's time (int64 microseconds since the epoch)
@@ -148,7 +155,7 @@ class WorkflowJob(BaseModel):
     status: str = ""
     conclusion: str | None = None
     html_url: str = ""
-    failed_steps: list[str] = Field(default_factory=list)
+    failed_steps: list[str] = []
 
 
 class ActionKind(StrEnum):
@@ -212,16 +219,16 @@ class Finding(BaseModel):
     title: str
     severity: Severity = Severity.ERROR
     count: int = 0
-    pods: list[str] = Field(default_factory=list)
-    containers: list[str] = Field(default_factory=list)
+    pods: list[str] = []
+    containers: list[str] = []
     first_seen: datetime | None = None
     sample: str = ""
     cause: str = ""
     fix: str = ""
     snippet: str | None = None
     regression_test: str | None = None  # the pattern's test that keeps the bug from coming back
-    evidence: list[str] = Field(default_factory=list)
-    next_commands: list[NextCommand] = Field(default_factory=list)
+    evidence: list[str] = []
+    next_commands: list[NextCommand] = []
     # an error outside the pattern table: its folded signature, the innermost stack frame, the last time
     signature: str | None = None
     frame: str | None = None
@@ -274,7 +281,7 @@ class DaprComponent(BaseModel):
 class DaprSubscription(BaseModel):
     pubsub: str
     topic: str
-    routes: list[str] = Field(default_factory=list)  # the app paths events are delivered to
+    routes: list[str] = []  # the app paths events are delivered to
     dead_letter_topic: str | None = None
     kind: str | None = None  # DECLARATIVE (a Subscription resource) or PROGRAMMATIC (the app's /dapr/subscribe)
 
@@ -290,7 +297,7 @@ class DaprSidecar(BaseModel):
     app_id: str | None = None
     runtime_version: str | None = None
     components: list[DaprComponent] | None = None  # None: not known (the sidecar's API is pod-local)
-    subscriptions: list[DaprSubscription] = Field(default_factory=list)
+    subscriptions: list[DaprSubscription] = []
 
 
 class PathHop(BaseModel):
@@ -302,12 +309,12 @@ class PathHop(BaseModel):
     replicas: int = 0
     ready_replicas: int = 0
     restarts: int = 0
-    findings: list[Finding] = Field(default_factory=list)  # its most severe few
+    findings: list[Finding] = []  # its most severe few
     error: str | None = None  # why it could not be looked at (not found, forbidden...)
     # what was read to say so: raw material (for a snapshot of the incident), not serialised
     deployment: DeploymentSnapshot | None = Field(None, exclude=True)
-    pods: list[PodSnapshot] = Field(default_factory=list, exclude=True)
-    logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)
+    pods: list[PodSnapshot] = Field(default=[], exclude=True)
+    logs: list[LogSnapshot] = Field(default=[], exclude=True)
 
 
 class TraceHit(BaseModel):
@@ -341,21 +348,21 @@ class Report(BaseModel):
     started_at: datetime
     duration_ms: float = 0.0
     deployment: DeploymentSnapshot | None = None
-    pods: list[PodSnapshot] = Field(default_factory=list)
-    findings: list[Finding] = Field(default_factory=list)
-    events: list[EventSnapshot] = Field(default_factory=list)
-    runs: list[WorkflowRun] = Field(default_factory=list)
-    dapr: list[DaprSidecar] = Field(default_factory=list)  # one sidecar per ReplicaSet, when enabled
-    path: list[PathHop] = Field(default_factory=list)  # the other services on the request path
-    checklist: list[ChecklistItem] = Field(default_factory=list)
-    trace: list[TraceHit] = Field(default_factory=list)  # trace reports: the request's path, in time order
+    pods: list[PodSnapshot] = []
+    findings: list[Finding] = []
+    events: list[EventSnapshot] = []
+    runs: list[WorkflowRun] = []
+    dapr: list[DaprSidecar] = []  # one sidecar per ReplicaSet, when enabled
+    path: list[PathHop] = []  # the other services on the request path
+    checklist: list[ChecklistItem] = []
+    trace: list[TraceHit] = []  # trace reports: the request's path, in time order
     correlation_id: str | None = None  # trace reports: the id followed (`service` holds it too, as the subject)
-    steps: list[StepResult] = Field(default_factory=list)
-    errors: list[StepError] = Field(default_factory=list)
-    logs: list[LogSnapshot] = Field(default_factory=list, exclude=True)  # raw material, not serialised
-    onsets: list[Onset] = Field(default_factory=list)  # when each finding began, against the rollouts
+    steps: list[StepResult] = []
+    errors: list[StepError] = []
+    logs: list[LogSnapshot] = Field(default=[], exclude=True)  # raw material, not serialised
+    onsets: list[Onset] = []  # when each finding began, against the rollouts
     fix: FixCheck | None = None  # verify: did the findings stop since the newest rollout?
-    metrics: list[MetricReading] = Field(default_factory=list)  # from Prometheus, when configured
+    metrics: list[MetricReading] = []  # from Prometheus, when configured
 
     @property
     def steps_done(self) -> int:
@@ -375,7 +382,7 @@ class Message(BaseModel):
 
     text: str
     blocks: list[dict[str, Any]]
-    files: list[FileSnippet] = Field(default_factory=list)
+    files: list[FileSnippet] = []
 
 
 class ActionResult(BaseModel):

@@ -1,6 +1,5 @@
 """Checklist templates (YAML), validated at load. The bot's own checks tick items with evidence."""
 
-from __future__ import annotations
 
 import re
 from functools import cache
@@ -43,7 +42,7 @@ class ChecklistCatalogue(BaseModel):
         return value
 
     @classmethod
-    def load(cls, *paths: Path | str) -> ChecklistCatalogue:
+    def load(cls, *paths: Path | str) -> "ChecklistCatalogue":
         """The packaged lists, then each extra file's lists (a list of the same name replaces it)."""
         lists: dict[str, list[ChecklistTemplate]] = {}
         for path in (DEFAULT_FILE, *map(Path, paths)):
@@ -51,7 +50,7 @@ class ChecklistCatalogue(BaseModel):
         return cls(lists=lists)
 
     @classmethod
-    def default(cls) -> ChecklistCatalogue:
+    def default(cls) -> "ChecklistCatalogue":
         return _default()
 
     def items(self, playbook: str, evidence: dict[str, str]) -> list[ChecklistItem]:

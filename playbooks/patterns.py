@@ -71,7 +71,7 @@ class Pattern(BaseModel):
     title: str = Field(min_length=1)
     severity: Severity
     match: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
+    exclude: list[str] = []
     sources: list[Source] = Field(default_factory=lambda: list(DEFAULT_SOURCES), min_length=1)
     cause: str = Field(min_length=1)
     fix: str = Field(min_length=1)
@@ -79,7 +79,7 @@ class Pattern(BaseModel):
     regression_test: str | None = Field(
         default=None, min_length=1, max_length=4000,
         description="a test that keeps the bug from coming back (the walkthrough's Step 4), shown with the fix")
-    next_commands: list[str] = Field(default_factory=list)
+    next_commands: list[str] = []
     docs: str | None = Field(default=None, pattern=r"^https?://\S+$")
     priority: int = Field(default=0, description="higher is tried first; equal priorities keep file order")
 

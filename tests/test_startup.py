@@ -102,3 +102,28 @@ def test_a_placeholder_is_only_put_where_the_module_was_not_imported_and_leaves_
             "assert rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)\n"
             "assert type(sys.modules['colorsys']).__name__ == 'module'\n")
     assert "colorsys" in _imported(code)
+
+
+MODEL_MODULES = ("bot.models", "bot.changes", "bot.config", "bot.alertmanager", "playbooks.checklists")
+
+
+def test_model_modules_keep_clear_of_what_makes_pydantic_slow_to_build() -> None:
+    """bot/models.py's docstring: string annotations and builtin default factories cost every run."""
+    import __future__
+    import importlib
+    import inspect
+    import types
+
+    from pydantic import BaseModel
+
+    for name in MODEL_MODULES:
+        module = importlib.import_module(name)
+        assert getattr(module, "annotations", None) is not __future__.annotations, name
+        models = [c for c in vars(module).values()
+                  if inspect.isclass(c) and issubclass(c, BaseModel) and c.__module__ == name]
+        assert models, name
+        for model in models:
+            for field_name, field in model.model_fields.items():
+                factory = field.default_factory
+                assert factory is None or isinstance(factory, types.FunctionType), \
+                    f"{name}.{model.__name__}.{field_name}: default_factory={factory!r} (use = [] / = {{}} or a lambda)"
