@@ -110,6 +110,7 @@ MODEL_MODULES = ("bot.models", "bot.changes", "bot.config", "bot.alertmanager", 
 def test_model_modules_keep_clear_of_what_makes_pydantic_slow_to_build() -> None:
     """bot/models.py's docstring: string annotations and builtin default factories cost every run."""
     import __future__
+
     import importlib
     import inspect
     import types

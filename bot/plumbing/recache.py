@@ -100,7 +100,7 @@ def read(path: str) -> list[tuple[Any, ...]]:
         if not trusted(path):
             return []
         with open(path, "rb") as handle:
-            data = marshal.load(handle)
+            data = marshal.loads(handle.read())  # whole: marshal.load reads a file object piece by piece (25x slower)
     except (OSError, EOFError, ValueError, TypeError):
         return []
     if not (isinstance(data, tuple) and len(data) == 2 and data[0] == _tag() and isinstance(data[1], list)):
