@@ -128,3 +128,10 @@ def test_model_modules_keep_clear_of_what_makes_pydantic_slow_to_build() -> None
                 factory = field.default_factory
                 assert factory is None or isinstance(factory, types.FunctionType), \
                     f"{name}.{model.__name__}.{field_name}: default_factory={factory!r} (use = [] / = {{}} or a lambda)"
+
+
+def test_httpx_comes_without_its_command_line_tool() -> None:
+    # bot/__init__.py: `import httpx` would import click and rich for the `httpx` command
+    loaded = _imported("import bot.github, bot.prometheus")
+    assert "httpx" in loaded
+    assert not {"click", "rich.console", "rich.progress"} & loaded
