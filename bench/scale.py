@@ -19,6 +19,7 @@
     .venv/bin/python bench/scale.py --pods 10,30 --lines 200,2000  # a part of the grid
     .venv/bin/python bench/scale.py --no-slack / --no-cli          # one half
     .venv/bin/python bench/scale.py --no-slack --pods 30 --lines 200 --latency-ms 20  # a cluster 20 ms away
+    .venv/bin/python bench/scale.py --no-slack --pods 30 --lines 200 --kubeconfig-clusters 20  # an SRE's kubeconfig
 
 The last lines are machine-readable `key=value`: one `cli ...` line per size, then
 `slack_pods=30 one_s_min=... one_s_median=... burst_median_s=... burst_max_s=... ack_max_ms=...
@@ -68,6 +69,9 @@ HELP_EVERY = 0.05  # seconds between two /opsbot help during the burst
 # seconds the sandbox waits before each answer (--latency-ms): a cluster across a network, where
 # kubectl's sequence pays the round trip once a command and opsbot's calls overlap
 LATENCY = [0.0]
+# clusters in the kubeconfig both sides read (--kubeconfig-clusters): the sandbox's, then others with
+# their certificates inline, as in the kubeconfig of somebody on call for several clusters
+KUBECONFIG_CLUSTERS = [1]
 
 
 def spread(values: list[float]) -> tuple[float, float, float]:
@@ -103,6 +107,27 @@ class Cluster:
         return env
 
 
+def padded_kubeconfig(text: str, clusters: int) -> str:
+    """The sandbox's kubeconfig with `clusters - 1` other clusters, users and contexts (a CA, a client
+    certificate and key inline each, ~4.5 KB a cluster), its own context still the current one."""
+    if clusters <= 1:
+        return text
+    import base64
+
+    import yaml
+
+    config = yaml.safe_load(text)
+    blob = base64.b64encode(os.urandom(1100)).decode()  # as long as a PEM certificate's base64
+    for n in range(1, clusters):
+        config["clusters"].append({"name": f"other-{n}", "cluster": {
+            "server": f"https://10.0.{n}.1:6443", "certificate-authority-data": blob}})
+        config["users"].append({"name": f"other-{n}", "user": {
+            "client-certificate-data": blob, "client-key-data": blob}})
+        config["contexts"].append({"name": f"other-{n}", "context": {
+            "cluster": f"other-{n}", "user": f"other-{n}", "namespace": "default"}})
+    return str(yaml.safe_dump(config))
+
+
 @contextmanager
 def cluster(pods: int, lines: int) -> Iterator[Cluster]:
     ours, theirs = multiprocessing.get_context("fork").Pipe()
@@ -112,7 +137,7 @@ def cluster(pods: int, lines: int) -> Iterator[Cluster]:
         kubeconfig_text, github_url = ours.recv()
         with tempfile.TemporaryDirectory(prefix="opsbot-scale-") as tmp:
             work = Path(tmp)
-            (work / "kubeconfig").write_text(kubeconfig_text)
+            (work / "kubeconfig").write_text(padded_kubeconfig(kubeconfig_text, KUBECONFIG_CLUSTERS[0]))
             assert child.pid is not None
             yield Cluster(work / "kubeconfig", github_url, work, child.pid)
     finally:
@@ -309,8 +334,11 @@ def main() -> None:
     parser.add_argument("--no-slack", action="store_true", help="skip the Slack path")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="the sandbox waits this long before each answer (a cluster across a network)")
+    parser.add_argument("--kubeconfig-clusters", type=int, default=1,
+                        help="clusters in the kubeconfig read (the sandbox's and others, certificates inline)")
     args = parser.parse_args()
     LATENCY[0] = args.latency_ms / 1000
+    KUBECONFIG_CLUSTERS[0] = max(1, args.kubeconfig_clusters)
     pods = [int(p) for p in args.pods.split(",")]
     sizes = args.lines.split(",")
     if any(s not in SIZES for s in sizes) or any(p < 1 for p in pods) or args.repeat < 1:
@@ -323,6 +351,8 @@ def main() -> None:
                 cell = cli_cell(p, size, args.repeat, opsbot)
                 if args.latency_ms:
                     cell = {"latency_ms": args.latency_ms, **cell}
+                if args.kubeconfig_clusters > 1:
+                    cell = {"kubeconfig_clusters": args.kubeconfig_clusters, **cell}
                 results.append("cli " + line(cell))
                 print(results[-1], flush=True)
     if not args.no_slack:

@@ -26,6 +26,7 @@ from bot.errors import (
 )
 from bot.models import WorkflowJob, WorkflowRun
 from bot.plumbing import tls
+from bot.plumbing.httpthread import async_client
 
 API_VERSION = "2022-11-28"
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})
@@ -97,7 +98,7 @@ class GitHubGateway:
         timeout: float = 10.0,
     ) -> None:
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=timeout, verify=tls.context())
+        self.client = client or async_client(timeout=timeout, verify=tls.context())
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
         self._token = token or None

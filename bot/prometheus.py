@@ -17,6 +17,7 @@ import httpx
 from bot.config import PrometheusSettings
 from bot.errors import ForbiddenError, OpsbotError, UnavailableError, UpstreamTimeoutError, UsageError
 from bot.plumbing import tls
+from bot.plumbing.httpthread import async_client
 
 
 class PrometheusGateway:
@@ -25,7 +26,7 @@ class PrometheusGateway:
     def __init__(self, client: httpx.AsyncClient | None = None, *, url: str, token: str | None = None,
                  timeout: float = 10.0) -> None:
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=timeout, verify=tls.context())
+        self.client = client or async_client(timeout=timeout, verify=tls.context())
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = {"Accept": "application/json"}

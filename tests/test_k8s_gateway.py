@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -556,3 +557,41 @@ def test_translate_error_never_leaks_a_traceback_and_names_the_scope() -> None:
         'forbidden: opsbot may not list deployments across all namespaces; grant the verb "list" on '
         '"deployments" (see helm/opsbot RBAC)'
     )
+
+
+def test_from_settings_merges_kubeconfig_files_each_with_its_own_relative_paths(tmp_path: Path) -> None:
+    """KUBECONFIG=a:b as the client merges it: the first of each name wins, and
+    a relative certificate path resolved against the file that names it (the files are parsed once)."""
+    (tmp_path / "b").mkdir()
+    for name in ("ca-a.crt", "b/ca-b.crt"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    first = tmp_path / "a.yaml"
+    first.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "a",
+        "clusters": [{"name": "a", "cluster": {"server": "https://a.example:6443",
+                                               "certificate-authority": "ca-a.crt"}}],
+        "users": [{"name": "a", "user": {"token": "token-a"}}],
+        "contexts": [{"name": "a", "context": {"cluster": "a", "user": "a", "namespace": "team-a"}}],
+    }))
+    second = tmp_path / "b" / "b.yaml"
+    second.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "b",
+        "clusters": [{"name": "b", "cluster": {"server": "https://b.example:6443",
+                                               "certificate-authority": "ca-b.crt"}},
+                     {"name": "a", "cluster": {"server": "https://shadowed.example"}}],
+        "users": [{"name": "b", "user": {"token": "token-b"}}],
+        "contexts": [{"name": "b", "context": {"cluster": "b", "user": "b", "namespace": "team-b"}}],
+    }))
+    both = f"{first}{os.pathsep}{second}"
+    gw = KubernetesGateway.from_settings(KubernetesSettings(kubeconfig=both), context="b")
+    conf = gw.api_client.configuration
+    assert (conf.host, conf.ssl_ca_cert, gw.namespace) == ("https://b.example:6443", str(tmp_path / "b" / "ca-b.crt"),
+                                                           "team-b")
+    assert conf.api_key["BearerToken"] == "Bearer token-b"
+    gw = KubernetesGateway.from_settings(KubernetesSettings(kubeconfig=both), context="a")
+    conf = gw.api_client.configuration
+    assert (conf.host, conf.ssl_ca_cert, gw.namespace) == ("https://a.example:6443", str(tmp_path / "ca-a.crt"),
+                                                           "team-a")
+    with pytest.raises(ConfigError) as err:
+        KubernetesGateway.from_settings(KubernetesSettings(kubeconfig=both), context="c")
+    assert "a, b" in str(err.value)

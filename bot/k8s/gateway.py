@@ -26,6 +26,7 @@ import kubernetes.client
 import kubernetes.config
 import yaml
 from kubernetes.client.rest import RESTClientObject
+from kubernetes.config import kube_config
 
 from bot.config import DEFAULT_SIDECARS, KubernetesSettings
 from bot.errors import (
@@ -153,14 +154,22 @@ class KubernetesGateway:
                 gateway.namespace = Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
             return gateway
         try:
-            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
+            # the files are read and parsed once (YAML in pure Python: ~40 ms for a 90 KB kubeconfig of 20
+            # clusters), then the client's own loader lists the contexts and configures the chosen one, as
+            # list_kube_config_contexts and new_client_from_config would, each parsing them again
+            merged = kube_config.KubeConfigMerger(config_file)
+            if merged.config is None:
+                raise kubernetes.config.ConfigException("Invalid kube-config file. No configuration found.")
+            loader = kube_config.KubeConfigLoader(config_dict=merged.config, config_base_path=None)
+            contexts, active = loader.list_contexts(), loader.current_context
             names = [c["name"] for c in contexts or []]
             if chosen and chosen not in names:
                 listed = ", ".join(names) or "none"
                 raise ConfigError(setting, f"context {chosen!r} is not in {config_file}; contexts: {listed}")
-            api_client = kubernetes.config.new_client_from_config(
-                config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
-            )
+            if chosen:
+                loader.set_active_context(chosen)
+            loader.load_and_set(configuration)
+            api_client = kubernetes.client.ApiClient(configuration)
             picked = next((c for c in contexts or [] if c["name"] == chosen), None) if chosen else active
             namespace = ((picked or {}).get("context") or {}).get("namespace")
         except kubernetes.config.ConfigException as exc:
