@@ -104,6 +104,31 @@ def test_a_placeholder_is_only_put_where_the_module_was_not_imported_and_leaves_
     assert "colorsys" in _imported(code)
 
 
+
+def test_a_placeholder_used_while_still_in_place_is_the_real_module() -> None:
+    # a library imported during the block may use the module at once (pydantic's plugin loader, imported
+    # by the client's first model, asks importlib.metadata for entry_points): it gets the real one
+    code = ("import sys\n"
+            "from bot.plumbing.later import Later, placeholders\n"
+            "with placeholders(Later('colorsys', calls=('rgb_to_hsv',))):\n"
+            "    from colorsys import hls_to_rgb\n"
+            "    assert hls_to_rgb(0.0, 0.5, 1.0) == (1.0, 0.0, 0.0)\n"
+            "    assert type(sys.modules['colorsys']).__name__ == 'module'\n"
+            "assert type(sys.modules['colorsys']).__name__ == 'module'\n")
+    assert "colorsys" in _imported(code)
+
+
+def test_the_cli_reads_a_cluster_without_importlib_metadata() -> None:
+    # urllib3's HTTP/2 package imports it (with zipfile, csv, email...) for the h2 version check
+    start = "import os\nos.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n" \
+            "from bot.__main__ import _without_pydantic_plugins\n_without_pydantic_plugins()\n"
+    loaded = _imported(start + "import bot.k8s, bot.runtime\n")
+    assert "urllib3.http2" in loaded and not {"importlib.metadata", "zipfile", "csv"} & loaded
+    code = start + ("import bot.k8s, urllib3, urllib3.http2, sys\n"
+                    "assert urllib3.http2.version('urllib3') == urllib3.__version__\n"
+                    "assert type(sys.modules['importlib.metadata']).__name__ == 'module'\n")
+    assert "importlib.metadata" in _imported(code)
+
 MODEL_MODULES = ("bot.models", "bot.changes", "bot.config", "bot.alertmanager", "playbooks.checklists")
 
 

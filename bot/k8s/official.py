@@ -18,10 +18,11 @@ client was imported before (by a test, a plugin), nothing is done.
 Libraries the client imports at the top of a module but uses only on paths a run rarely takes:
 `requests_oauthlib` and `oauthlib` (with `requests` under them) to refresh an OIDC token in
 `kube_config`; `dateutil.parser` for a model's dates and `multiprocessing.pool` for `async_req` calls in
-`api_client` (opsbot reads the raw JSON, on its own threads). While the client is imported, each stands
-for a placeholder (`bot.plumbing.later`) that imports the real module the first time it is used (the
-OIDC refresh calls the real `OAuth2Session`; its `except oauthlib.oauth2.rfc6749.errors...` clause
-finds the real class). ~40 ms of every start.
+`api_client` (opsbot reads the raw JSON, on its own threads); `importlib.metadata` (with `zipfile`,
+`csv`...), which urllib3's HTTP/2 package imports to check the `h2` version when HTTP/2 is turned on.
+While the client is imported, each stands for a placeholder (`bot.plumbing.later`) that imports the
+real module the first time it is used (the OIDC refresh calls the real `OAuth2Session`; its
+`except oauthlib.oauth2.rfc6749.errors...` clause finds the real class). ~55 ms of every start.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def _deferred_package(name: str) -> types.ModuleType:
 
 def _rarely_used() -> tuple[Later, ...]:
     return (Later("oauthlib", submodules=("oauth2",)), Later("requests_oauthlib", calls=("OAuth2Session",)),
-            Later("dateutil.parser", calls=("parse",)), Later("multiprocessing.pool", calls=("ThreadPool",)))
+            Later("dateutil.parser", calls=("parse",)), Later("multiprocessing.pool", calls=("ThreadPool",)),
+            Later("importlib.metadata", calls=("version",)))
 
 
 def load() -> None:

@@ -37,14 +37,21 @@ class Later(types.ModuleType):
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith("__"):  # the import system's and copy/pickle's probes
             raise AttributeError(attribute)
-        real = self.__name__
         if attribute in self._calls:
             def call(*args: Any, **kwargs: Any) -> Any:
-                return getattr(importlib.import_module(real), attribute)(*args, **kwargs)
+                return getattr(self._real(), attribute)(*args, **kwargs)
 
             call.__name__ = call.__qualname__ = attribute
             return call
-        return getattr(importlib.import_module(real), attribute)
+        return getattr(self._real(), attribute)
+
+    def _real(self) -> types.ModuleType:
+        """The real module, imported now if need be; also while this placeholder is still in
+        `sys.modules` (a library imported during the block uses it at once): it makes way for it."""
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        return importlib.import_module(name)
 
 
 def stand_ins(*modules: Later) -> dict[str, types.ModuleType]:
