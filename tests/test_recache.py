@@ -164,10 +164,18 @@ def test_the_file_holds_at_most_max_kept(tmp_path: Path, monkeypatch: pytest.Mon
     assert recache.keep(path, cache=_compiled([(f"p{i}", 0) for i in range(9)])) == 5
 
 
-def test_an_unwritable_place_only_costs_the_compile(tmp_path: Path) -> None:
+def test_an_unwritable_place_only_costs_the_compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def describing(key: Any) -> None:
+        raise AssertionError("patterns described for a file that cannot be written")
+
+    monkeypatch.setattr(recache, "entry", describing)  # nothing is described before the place is known good
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert recache.keep(str(blocker / "below" / "x.marshal"), cache=_compiled(PATTERNS)) == 0
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o500)
+    if not os.access(read_only, os.W_OK):  # (root writes anywhere)
+        assert recache.keep(str(read_only / "x.marshal"), cache=_compiled(PATTERNS)) == 0
 
 
 def test_off_and_per_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -146,6 +146,13 @@ def _keep(path: str | None, cache: dict[Any, Any] | None) -> int:
     new = [key for key in current if key not in _loaded]
     if len(new) < (MIN_NEW if _loaded else 1):
         return 0
+    folder = os.path.dirname(path)
+    try:  # a place that cannot be written (a read-only home in a container) costs no describing
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return 0
+    if not os.access(folder, os.W_OK):
+        return 0
     stored: list[tuple[Any, ...]] = []
     seen: set[Key] = set()
     for key, pattern in current.items():
