@@ -32,6 +32,8 @@ import os
 import sys
 
 LONG_RUNNING = frozenset({"serve", "console", "sandbox"})
+ONE_SHOT = frozenset({"debug", "demo", "eval", "incident", "patterns", "redact", "runs", "snapshot", "trace",
+                      "verify"})
 USES_GITHUB = frozenset({"demo", "debug", "verify", "trace", "serve", "console"})
 
 
@@ -62,7 +64,8 @@ def main() -> None:
     if not long_running:
         from bot.plumbing import recache
 
-        regex_cache = recache.cache_file(command[0] if command else "")
+        # a file a command (a typo, an option, no command at all: one file for all of them)
+        regex_cache = recache.cache_file(command[0] if ONE_SHOT.intersection(command) else "")
         recache.prewarm(regex_cache)
     if command and not command[0].startswith("-") and "--help" not in sys.argv:
         _without_pydantic_plugins()

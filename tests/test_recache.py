@@ -226,3 +226,13 @@ def test_a_cli_run_with_the_cache_compiles_almost_nothing_and_answers_the_same(t
     assert second == first and [json.loads(line) for line in second.splitlines()]
     assert compiled_first > 50
     assert compiled_second <= 3, compiled_second  # what changes from run to run (tokenize's, hash-seeded)
+
+
+def test_every_command_is_one_shot_or_long_running() -> None:
+    import typer.main
+
+    from bot.__main__ import LONG_RUNNING, ONE_SHOT
+    from bot.cli import app
+
+    assert set(typer.main.get_command(app).commands) == ONE_SHOT | LONG_RUNNING  # type: ignore[attr-defined]
+    assert not ONE_SHOT & LONG_RUNNING
