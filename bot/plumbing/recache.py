@@ -9,7 +9,7 @@ turns it into SRE code in Python, ~70 ms of a ~600 ms run, for the same result e
 by every `re.compile`, `re.match`...). `prewarm` fills that cache at start-up from the previous
 run's: each pattern stored as the compiler's output (source, flags, code, groups), and made a
 pattern again by `_sre.compile`, the C call `re.compile` itself ends with (~6 µs a pattern, 1.5 ms
-in all). `keep`, at the end of a run, stores what that run compiled, when it compiled anything new.
+in all). `keep`, at the end of a run, stores what that run compiled, when enough of it was new.
 
 Safe by construction:
 - marshal holds data only (no code runs when a file is read), and a file is only read when this
