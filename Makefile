@@ -44,6 +44,7 @@ bench: $(DEVSTAMP)
 	$(BENCHVENV)/bin/pip install --quiet .
 	$(BENCHVENV)/bin/pip install --quiet --no-deps --force-reinstall .
 	$(BIN)/python bench/debug_vs_kubectl.py --opsbot $(BENCHVENV)/bin/opsbot
+	$(BIN)/python bench/scale.py --no-slack --pods 30 --lines 200 --repeat 5 --opsbot $(BENCHVENV)/bin/opsbot
 	$(BIN)/python bench/ack_latency.py
 
 sandbox: $(STAMP)
