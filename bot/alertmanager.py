@@ -5,7 +5,6 @@ Pure: no I/O. The HTTP route (`bot.alerts`) reads the body and the Authorization
 this module; the thread service (`bot.threads.alerts`) acts on the routed alerts.
 """
 
-
 import base64
 import binascii
 import hmac

@@ -6,7 +6,6 @@ CI runs. Core models like `bot.models` (which the `Report` there carries): no I/
 a few derived properties.
 """
 
-
 from datetime import datetime
 from typing import Literal
 

@@ -6,7 +6,6 @@ by `OPSBOT_CONFIG`, then the defaults below. A bad value stops start-up with one
 the setting (`load_settings` raises `ConfigError`).
 """
 
-
 import os
 import re
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Checklist templates (YAML), validated at load. The bot's own checks tick items with evidence."""
 
-
 import re
 from functools import cache
 from pathlib import Path
