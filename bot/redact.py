@@ -518,34 +518,48 @@ def redact_model(model: M) -> M:
     nested models. A list of log lines (NamedTuples with a `text`) is redacted with `redact_lines`,
     so a key or a name/value pair spread over lines is caught. Enum members are kept as they are;
     the original model is not modified."""
-    return cast(M, _scrub(model, {}))
+    return cast(M, _scrub(model))
 
 
-def _scrub(value: Any, seen: dict[str, str]) -> Any:
-    """`seen`: the strings redacted so far in this model. A report says the same things many times
-    (one error line in every pod, a pod's name in every step): 13,000 strings, 190 different ones,
-    at 30 pods."""
+# Strings found to hold nothing to redact, most recent last: a report says the same things many times
+# (one error line in every pod, a pod's name in every step: 13,000 strings, 190 different ones at 30
+# pods), and the next report, or the CLI's own pass over a report the playbook redacted, says them
+# again. Only clean strings are kept: no secret outlives the redaction that found it.
+CLEAN_KEPT = 4096
+CLEAN_MAX_LENGTH = 2048
+_clean: dict[str, None] = {}
+
+
+def _redact_string(text: str) -> str:
+    if text in _clean:
+        return text
+    out = redact(text)
+    if out == text and len(text) <= CLEAN_MAX_LENGTH:
+        if len(_clean) >= CLEAN_KEPT:
+            _clean.pop(next(iter(_clean), ""), None)  # the oldest (threads may race here: harmless)
+        _clean[text] = None
+    return out
+
+
+def _scrub(value: Any) -> Any:
     if isinstance(value, Enum):  # StrEnum members are str: keep them members
         return value
     if isinstance(value, str):
-        done = seen.get(value)
-        if done is None:
-            done = seen[value] = redact(value)
-        return done
+        return _redact_string(value)
     fields = getattr(type(value), "model_fields", None)
     if isinstance(fields, dict) and hasattr(value, "model_copy"):  # a pydantic model
-        update = {name: _scrub(getattr(value, name), seen) for name in fields}
+        update = {name: _scrub(getattr(value, name)) for name in fields}
         return value.model_copy(update=update)
     if isinstance(value, tuple):
-        items = [_scrub(v, seen) for v in value]
+        items = [_scrub(v) for v in value]
         return cast(Any, type(value))._make(items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, list):
         if value and all(hasattr(v, "_fields") and isinstance(getattr(v, "text", None), str) for v in value):
             texts = redact_lines(v.text for v in value)
-            return [_scrub(v._replace(text=""), seen)._replace(text=t) for v, t in zip(value, texts, strict=True)]
-        return [_scrub(v, seen) for v in value]
+            return [_scrub(v._replace(text=""))._replace(text=t) for v, t in zip(value, texts, strict=True)]
+        return [_scrub(v) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub(v, seen) for k, v in value.items()}
+        return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, set | frozenset):
-        return type(value)(_scrub(v, seen) for v in value)
+        return type(value)(_scrub(v) for v in value)
     return value

@@ -383,6 +383,24 @@ def test_an_env_value_on_the_line_after_its_name_is_redacted_line_by_line() -> N
     assert redact_lines(lines) == [*lines[:4], "  value: [REDACTED:secret]", "- name: X"]
 
 
+def test_strings_known_clean_are_remembered_but_no_secret_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.redact as module
+
+    monkeypatch.setattr(module, "_clean", {})
+    monkeypatch.setattr(module, "CLEAN_KEPT", 3)
+    secret = "password=hunter2"
+    report = Report(service="taskflow-api", namespace="taskflow", started_at=datetime(2024, 5, 1, tzinfo=UTC),
+                    errors=[StepError(step="logs", message=secret), StepError(step="events", message="fine")])
+    first = redact_model(report)
+    again = redact_model(report)  # a second pass, as the CLI's over the playbook's redacted report
+    assert first.model_dump() == again.model_dump()
+    assert [e.message for e in again.errors] == ["password=[REDACTED:password]", "fine"]
+    assert "fine" in module._clean and not any("hunter2" in text for text in module._clean)
+    for n in range(10):
+        redact_model(report.model_copy(update={"service": f"svc-{n}"}))
+    assert len(module._clean) <= 3  # bounded: the oldest make way
+
+
 def test_redact_model_reads_log_lines_as_one_log() -> None:
     ts = datetime(2024, 5, 1, tzinfo=UTC)
     lines = [LogLine(ts, text) for text in ["- name: DB_PASSWORD", "  value: hunter2", *KEY_LINES]]
