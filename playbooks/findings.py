@@ -117,15 +117,14 @@ def derive_findings(
         if (snap.pod, snap.container) in finished_init:
             continue
         label = pod_label(snap.pod, snap.container, snap.previous)
-        matched: set[int] = set()
         texts = [line.text for line in snap.lines]
         encoded = _encoded(texts)
-        for index, (line, pattern) in enumerate(zip(snap.lines, _line_verdicts(table, snap, texts, encoded),
-                                                    strict=True)):
-            if pattern is not None:
-                matched.add(index)
-                hit(pattern, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
-                    label=label, previous=snap.previous)
+        rows = _line_rows(table, snap, texts, encoded)
+        for index, row in rows.items():
+            line = snap.lines[index]
+            hit(row, line.text, pod=snap.pod, container=snap.container, ts=line.ts,
+                label=label, previous=snap.previous)
+        matched = set(rows)
         # every other error event of the log is accounted for too, as an unrecognised signature
         unrecognised.add_log(snap, matched, encoded=encoded)
 
@@ -172,16 +171,12 @@ def _encoded(texts: list[str]) -> bytes | None:
     return fastscan.encode(texts) if texts and fastscan.available() else None
 
 
-def _line_verdicts(table: PatternTable, snap: LogSnapshot, texts: list[str],
-                   encoded: bytes | None) -> list[Pattern | None]:
-    """The row each line matches: as the log's reduction found them (playbooks/logreduce.py), else
-    classified (`texts`: the lines' texts; `encoded`: `_encoded(texts)`)."""
+def _line_rows(table: PatternTable, snap: LogSnapshot, texts: list[str], encoded: bytes | None) -> dict[int, Pattern]:
+    """{line index: the row it matches}, in line order: as the log's reduction found them
+    (playbooks/logreduce.py), else classified (`texts`: the lines' texts; `encoded`: `_encoded(texts)`)."""
     if snap.matched is None:
-        return table.classify_many(texts, "log", encoded=encoded)
-    out: list[Pattern | None] = [None] * len(snap.lines)
-    for index, pattern_id in snap.matched.items():
-        out[index] = table.get(pattern_id)
-    return out
+        return table.classify_hits(texts, "log", encoded=encoded)
+    return {index: table.get(pattern_id) for index, pattern_id in sorted(snap.matched.items())}
 
 
 # The Dapr building-block APIs that name a component, as daprd logs the calls it serves

@@ -93,7 +93,7 @@ def reduce_log(table: PatternTable, snap: LogSnapshot, *, tail: int = KEEP_TAIL,
     # one buffer for both passes, scanned by hyperscan where it is installed (its databases are built
     # once a process, so a log below fastscan.MIN_BYTES gains too when a namespace's logs are read)
     encoded = fastscan.encode(texts) if fastscan.available() else None
-    rows = {i: p.id for i, p in enumerate(table.classify_many(texts, "log", encoded=encoded)) if p is not None}
+    rows = {i: p.id for i, p in table.classify_hits(texts, "log", encoded=encoded).items()}
     events = _events(texts, rows, encoded=encoded)
     keep = set(range(total - tail, total)) | rows.keys()
     for event in events:

@@ -23,7 +23,7 @@ from functools import cache
 from itertools import compress
 from operator import not_
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import ahocorasick  # type: ignore[import-not-found]
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -261,19 +261,12 @@ class PatternTable:
         when the caller has it already."""
         probes = self._source(source)
         automaton = self._words[source]
-        if encoded is not None or (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
-            data = encoded if encoded is not None else fastscan.encode(texts)
-            # a view of the buffer has its lines by construction; its non-ASCII lines (folding
-            # characters included) take the exact path of `_scanned`
-            lazy = isinstance(texts, fastscan.LazyLines)
-            folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
-            if (lazy or data.count(b"\n") == len(texts) - 1) and not folds:
-                scanner = self.fast_scanner(source)
-                if scanner is not None:
-                    scanned: list[Pattern | None] = [None] * len(texts)
-                    for line, verdict in self._scanned(scanner, texts, source, data).items():
-                        scanned[line] = verdict
-                    return scanned
+        fast = self._fast_hits(texts, source, encoded)
+        if fast is not None:
+            scanned: list[Pattern | None] = [None] * len(texts)
+            for line, verdict in fast.items():
+                scanned[line] = verdict
+            return scanned
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
@@ -302,6 +295,32 @@ class PatternTable:
             for line in set(range(len(texts))).difference(hits):
                 out[line] = self._first_match(probes, set(always), texts[line], folded_lines[line])
         return out
+
+    def classify_hits(self, texts: Sequence[str], source: str = "log", *,
+                      encoded: bytes | None = None) -> dict[int, Pattern]:
+        """classify_many as {line index: row}, in line order, of only the lines a row matches: a log
+        of thousands of lines and a few matches is not walked again line by line."""
+        hits = self._fast_hits(texts, source, encoded)
+        if hits is None:
+            verdicts = self.classify_many(texts, source, encoded=encoded)
+            return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
+        return dict(sorted(hits.items()))
+
+    def _fast_hits(self, texts: Sequence[str], source: str, encoded: bytes | None) -> dict[int, Pattern] | None:
+        """The rows matched through one hyperscan pass (`_scanned`), or None where that path does not
+        apply: no hyperscan, a small text, or lines holding newlines or folding characters."""
+        self._source(source)
+        if encoded is None and not (fastscan.available() and sum(map(len, texts)) >= fastscan.MIN_BYTES):
+            return None
+        data = encoded if encoded is not None else fastscan.encode(texts)
+        # a view of the buffer has its lines by construction; its non-ASCII lines (folding
+        # characters included) take the exact path of `_scanned`
+        lazy = isinstance(texts, fastscan.LazyLines)
+        folds = not lazy and not data.isascii() and any(c.encode() in data for c in _FOLDED_STR)
+        if not (lazy or data.count(b"\n") == len(texts) - 1) or folds:
+            return None
+        scanner = self.fast_scanner(source)
+        return None if scanner is None else self._scanned(scanner, texts, source, data)
 
     def fast_scanner(self, source: str) -> fastscan.LineScanner | None:
         """The hyperscan database of every regex of a source, compiled on first use (big logs only)."""

@@ -8,9 +8,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import compress
 from operator import methodcaller
-from typing import BinaryIO, NamedTuple, cast
+from typing import BinaryIO, NamedTuple
 from weakref import WeakKeyDictionary
 
 from bot.models import SEVERITY_ORDER, Finding, LogSnapshot, NextCommand, Severity
@@ -169,12 +168,9 @@ def classify_lines(table: PatternTable, lines: Sequence[str]) -> list[LineVerdic
     # a big log is encoded once for the two hyperscan passes (rows, then error events)
     encoded = fastscan.encode(texts) if fastscan.available() and len(texts) > 1000 and \
         sum(map(len, texts)) >= fastscan.MIN_BYTES else None
-    out: list[LineVerdict] = []
-    matched: set[int] = set()
-    for index, pattern in enumerate(table.classify_many(texts, "log", encoded=encoded)):
-        if pattern is not None:
-            matched.add(index)
-            out.append(LineVerdict(index + 1, pattern.id, None, texts[index]))
+    rows = table.classify_hits(texts, "log", encoded=encoded)
+    out = [LineVerdict(index + 1, pattern.id, None, texts[index]) for index, pattern in rows.items()]
+    matched = set(rows)
     clusters = SignatureClusters()
     events = [(event, clusters.key(event)) for event in find_events(texts, matched, encoded=encoded)]
     out += [LineVerdict(event.start + 1, None, clusters.template(key), event.head) for event, key in events]
@@ -265,11 +261,6 @@ def _scanners(table: PatternTable) -> _Scanners | None:
     return _UNIONS[table]
 
 
-def _found(verdicts: Sequence[Pattern | None]) -> dict[int, Pattern]:
-    """{line index: its row} of the lines a row matched (compress keeps the loop in C)."""
-    return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
-
-
 class _Scanned(NamedTuple):
     lines: Sequence[str]
     rows: dict[int, Pattern]  # line index: the row it matched
@@ -302,7 +293,7 @@ def _scan_window(table: PatternTable, window: _Window, hyperscan: bool) -> _Scan
     texts = head + text[cut:].decode("utf-8", "replace").splitlines()
     encoded = fastscan.encode(texts) if hyperscan and fastscan.available() and len(text) >= fastscan.MIN_BYTES \
         else None
-    return _Scanned(texts, _found(table.classify_many(texts, "log", encoded=encoded)), len(head), encoded)
+    return _Scanned(texts, table.classify_hits(texts, "log", encoded=encoded), len(head), encoded)
 
 
 def classify_stream(table: PatternTable, stream: BinaryIO, *, block: int = BLOCK,
