@@ -37,7 +37,8 @@ import ahocorasick  # type: ignore[import-not-found]
 
 from playbooks import fastscan
 from playbooks.fastscan import LazyLines
-from playbooks.patterns import SPACE, Pattern, PatternTable, _alternation, _required_literals
+from playbooks.literals import SPACE, alternation, required_literals
+from playbooks.patterns import REGEX_FLAGS, Pattern, PatternTable
 from playbooks.signatures import TRIGGERS
 
 try:  # the faster engine; the pure path keeps working without it
@@ -102,8 +103,9 @@ class BlockMatcher:
                 owners[key].add(n)
         # each regex's other literal sets (`_Probe.also`), searched in the folded bytes of a line before
         # it is decoded: "status" is in every line of some JSON logs, "status" then 500..599 in few
-        self._also = [tuple(re.compile(_alternation(literals).encode()) for literals in
-                            (_required_literals(probe.regex.pattern) or ())[1:] if all(map(str.isascii, literals)))
+        self._also = [tuple(re.compile(alternation(literals).encode())
+                            for literals in (required_literals(probe.regex.pattern, REGEX_FLAGS) or ())[1:]
+                            if all(map(str.isascii, literals)))
                       for probe in probes]
         self._table = _Finder(list(index), rust=rust)
         # of each key: the regexes it is a primary literal of, with their other sets

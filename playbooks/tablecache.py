@@ -23,11 +23,11 @@ from pathlib import Path
 import ahocorasick  # type: ignore[import-not-found]
 
 from bot.plumbing.cachedir import trusted, write_atomically
-from playbooks import fastscan, knowledge, patterns
+from playbooks import fastscan, knowledge, literals, patterns
 from playbooks.fastscan import cache_dir
 from playbooks.patterns import DEFAULT_FILE, PatternTable
 
-BUILDERS = (patterns, knowledge, fastscan)  # the modules whose code makes the table
+BUILDERS = (patterns, literals, knowledge, fastscan)  # the modules whose code makes the table
 
 FORMAT = b"opsbot-pattern-table-1"
 

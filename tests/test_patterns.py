@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from bot.errors import NotFoundError, PatternFileError, UsageError
 from bot.models import Severity
+from playbooks.literals import SPACE
+from playbooks.literals import alternation as _alternation
+from playbooks.literals import required_literals as _required_literals
 from playbooks.patterns import (
     DEFAULT_FILE,
-    SPACE,
     Pattern,
     PatternTable,
-    _alternation,
-    _required_literals,
     match_lines,
     read_pattern_file,
 )
