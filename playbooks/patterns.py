@@ -230,14 +230,19 @@ class PatternTable:
         thousands of lines of a log: the Aho-Corasick scan is started once, not once a line; for a
         big log, one hyperscan pass where it is installed). `encoded`: `fastscan.encode(texts)`,
         when the caller has it already."""
-        probes = self._source(source)
-        automaton = self._words[source]
-        fast = self._fast_hits(texts, source, encoded)
+        fast = self._fast_hits(texts, source, encoded)  # (checks the source)
         if fast is not None:
             scanned: list[Pattern | None] = [None] * len(texts)
             for line, verdict in fast.items():
                 scanned[line] = verdict
             return scanned
+        return self._by_automaton(texts, source)
+
+    def _by_automaton(self, texts: Sequence[str], source: str) -> list[Pattern | None]:
+        """classify() of each text, with one Aho-Corasick pass over all of them (the path without
+        hyperscan)."""
+        probes = self._probes[source]
+        automaton = self._words[source]
         joined = "\n".join(texts)
         if automaton is None or joined.count("\n") != len(texts) - 1:  # a text holding newlines: one by one
             return [self.classify(text, source) for text in texts]
@@ -272,10 +277,7 @@ class PatternTable:
         """classify_many as {line index: row}, in line order, of only the lines a row matches: a log
         of thousands of lines and a few matches is not walked again line by line."""
         hits = self._fast_hits(texts, source, encoded)
-        if hits is None:
-            verdicts = self.classify_many(texts, source, encoded=encoded)
-            return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
-        return dict(sorted(hits.items()))
+        return _matched(self._by_automaton(texts, source)) if hits is None else dict(sorted(hits.items()))
 
     def _fast_hits(self, texts: Sequence[str], source: str, encoded: bytes | None) -> dict[int, Pattern] | None:
         """The rows matched through one hyperscan pass (`_scanned`), or None where that path does not
@@ -309,8 +311,7 @@ class PatternTable:
         self._source(source)
         scanner = self.fast_scanner(source)
         if scanner is None:
-            verdicts = self.classify_many(lines, source, encoded=encoded)
-            return {index: verdict for index, verdict in enumerate(verdicts) if verdict is not None}
+            return _matched(self.classify_many(lines, source, encoded=encoded))
         return self._scanned(scanner, lines, source, encoded)
 
     def _scanned(self, scanner: fastscan.LineScanner, texts: Sequence[str], source: str,
@@ -356,6 +357,11 @@ class PatternTable:
                         return pattern
                     vetoed.add(probe.row)
         return None
+
+
+def _matched(verdicts: Sequence[Pattern | None]) -> dict[int, Pattern]:
+    """{line index: its row} of the lines a row matched (compress keeps the loop in C)."""
+    return {index: cast(Pattern, verdicts[index]) for index in compress(range(len(verdicts)), verdicts)}
 
 
 _FOLDED_CHARS = tuple(_FOLD)  # code points of the characters _FOLD maps
