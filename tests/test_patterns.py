@@ -271,6 +271,8 @@ def test_classify_many_equals_classify_each(table: PatternTable, lines: list[str
     # one prefilter pass over the joined lines must attribute every literal to its own line (also
     # with non-ASCII folding and texts that themselves hold newlines)
     assert table.classify_many(lines, source) == [table.classify(line, source) for line in lines]
+    hits = table.classify_hits(lines, source)  # the matched lines only, in line order
+    assert list(hits.items()) == [(i, p) for i, p in enumerate(table.classify_many(lines, source)) if p is not None]
 
 
 @pytest.mark.parametrize(
